@@ -1,0 +1,58 @@
+# Parley: `make run` starts the portal, `make test` runs the whole suite. Both set everything up.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+PORT   ?= 8501
+
+.PHONY: run test install install-dev migrate chromium lint typecheck bench generate-key clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+# Stamps live inside the venv, so a fresh clone (or a new venv) always installs.
+$(VENV)/.installed: requirements.txt | $(BIN)/python
+	@echo "Installing pinned requirements (building llama-cpp-python takes several minutes the first time)..."
+	$(BIN)/pip install -r requirements.txt
+	touch $@
+
+$(VENV)/.installed-dev: requirements-dev.txt $(VENV)/.installed
+	$(BIN)/pip install -r requirements-dev.txt
+	touch $@
+
+install: $(VENV)/.installed
+install-dev: $(VENV)/.installed-dev
+
+migrate: install
+	$(BIN)/python -m alembic upgrade head
+
+run: migrate
+	@echo ""
+	@echo "  Parley is starting on http://localhost:$(PORT)"
+	@echo "  First admin: user 'admin'. Password: \$$PARLEY_ADMIN_PASSWORD if you set it, otherwise"
+	@echo "  the one printed in the banner below on the very first start (data/ keeps it afterwards)."
+	@echo ""
+	$(BIN)/streamlit run server.py --server.port $(PORT)
+
+# Browser tests drive the system Chromium (Playwright's own browser download is not used).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "Installing Debian's chromium for the browser tests..."; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium; }
+
+test: install-dev chromium
+	$(BIN)/pytest
+
+lint: install-dev
+	$(BIN)/ruff check .
+	$(BIN)/mypy core
+
+bench: install
+	$(BIN)/python bench/auth_session.py
+
+generate-key: install
+	@$(BIN)/python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache test-artifacts

@@ -1,0 +1,1 @@
+"""Parley core: all logic lives here; only core.ui imports streamlit."""

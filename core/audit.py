@@ -1,0 +1,43 @@
+"""The audit trail: every admin action is written here, in the same transaction as the action."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from core.models import AuditEvent, AuditEventPublic, User
+
+
+def record_audit(
+    *,
+    session: Session,
+    actor_id: int | None,
+    action: str,
+    target: str = "",
+    detail: dict[str, Any] | None = None,
+) -> AuditEvent:
+    """Add one audit entry to the session (committed with the action it records)."""
+    event = AuditEvent(
+        actor_id=actor_id,
+        action=action,
+        target=target[:255],
+        detail=json.dumps(detail or {}, ensure_ascii=False, sort_keys=True),
+    )
+    session.add(event)
+    return event
+
+
+def list_audit(*, session: Session, limit: int = 200) -> list[AuditEventPublic]:
+    """Newest audit entries first, with the actor's username."""
+    rows = session.exec(
+        select(AuditEvent, User.username)
+        .join(User, col(AuditEvent.actor_id) == col(User.id), isouter=True)
+        .order_by(col(AuditEvent.created_at).desc(), col(AuditEvent.id).desc())
+        .limit(limit)
+    ).all()
+    return [
+        AuditEventPublic.model_validate(event, update={"actor": username})
+        for event, username in rows
+    ]

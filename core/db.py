@@ -1,0 +1,130 @@
+"""Engine and sessions for SQLite (default) or PostgreSQL; Alembic upgrade once per process."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from sqlalchemy import event, text
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, create_engine
+
+from core.config import PROJECT_ROOT, Settings, get_settings
+from core.logging import log_event
+
+logger = logging.getLogger(__name__)
+_migrate_lock = threading.Lock()
+_migrated: set[str] = set()
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    # WAL lets readers run beside the writer; busy_timeout waits instead of failing on a lock.
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def make_engine(url: str) -> Engine:
+    """A new engine for url (SQLite gets WAL and foreign keys; PostgreSQL a checked pool)."""
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[-1]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"check_same_thread": False})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+
+
+_engines: dict[str, Engine] = {}
+
+
+def get_engine(settings: Settings | None = None) -> Engine:
+    """The process-wide engine for the configured database."""
+    url = (settings or get_settings()).sqlalchemy_url
+    engine = _engines.get(url)
+    if engine is None:
+        with _migrate_lock:
+            engine = _engines.setdefault(url, make_engine(url))
+    return engine
+
+
+def alembic_config(connection: Any | None = None) -> AlembicConfig:
+    cfg = AlembicConfig(str(PROJECT_ROOT / "alembic.ini"))
+    cfg.set_main_option("script_location", str(PROJECT_ROOT / "migrations"))
+    cfg.attributes["connection"] = connection
+    cfg.attributes["skip_logging_config"] = True
+    return cfg
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Apply migrations up to revision on engine's database."""
+    with engine.begin() as connection:
+        command.upgrade(alembic_config(connection), revision)
+
+
+def downgrade(engine: Engine, revision: str) -> None:
+    """Revert migrations down to revision on engine's database."""
+    with engine.begin() as connection:
+        command.downgrade(alembic_config(connection), revision)
+
+
+def current_revision(engine: Engine) -> str | None:
+    with engine.connect() as connection:
+        try:
+            return connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
+        except Exception:  # no alembic_version table yet
+            return None
+
+
+def ensure_migrated(engine: Engine | None = None) -> Engine:
+    """Run `alembic upgrade head` once per process and database."""
+    engine = engine or get_engine()
+    key = str(engine.url)
+    if key in _migrated:
+        return engine
+    with _migrate_lock:
+        if key not in _migrated:
+            upgrade(engine)
+            _migrated.add(key)
+            log_event(logger, "database migrated", backend=engine.dialect.name)
+    return engine
+
+
+@contextmanager
+def session_scope(engine: Engine | None = None) -> Iterator[Session]:
+    """A session that commits on success and rolls back on any error."""
+    with Session(engine or get_engine(), expire_on_commit=False) as session:
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+
+
+def check_database(engine: Engine | None = None) -> bool:
+    """True when a trivial query succeeds (used by /healthz)."""
+    try:
+        with (engine or get_engine()).connect() as connection:
+            connection.execute(text("SELECT 1"))
+        return True
+    except Exception:
+        return False
+
+
+def reset_caches() -> None:
+    """Forget engines and migration state (tests switch databases between cases)."""
+    for engine in _engines.values():
+        engine.dispose()
+    _engines.clear()
+    _migrated.clear()

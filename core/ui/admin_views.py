@@ -1,0 +1,69 @@
+"""Admin widgets: the user table, per-user actions and the read-only audit table."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from core.models import AuditEventPublic, Role, UserPublic, UserStatus
+from core.ui.forms import run_action
+from core.users import reset_password, set_role, set_status
+
+
+def user_table(users: list[UserPublic]) -> None:
+    st.dataframe(
+        [
+            {"username": u.username, "name": u.display_name, "email": u.email, "role": u.role,
+             "status": u.status, "created": u.created_at, "last login": u.last_login_at}
+            for u in users
+        ],
+        hide_index=True,
+        width="stretch",
+        key="users_table",
+    )
+
+
+def user_actions(admin: UserPublic, users: list[UserPublic]) -> None:
+    """Pick a user, then approve / disable / enable / change role / reset password."""
+    if not users:
+        return
+    by_name = {u.username: u for u in users}
+    name = st.selectbox("User", list(by_name), key="admin_selected_user")
+    target = by_name[name]
+    st.caption(f"Status: **{target.status}** · role: **{target.role}**")
+    cols = st.columns(4)
+    if target.status == UserStatus.pending.value and cols[0].button("Approve", key="admin_approve", type="primary"):
+        _act(lambda s: set_status(session=s, actor_id=admin.id, user_id=target.id, status=UserStatus.active),
+             f"{name} approved.")
+    if target.status == UserStatus.active.value and cols[0].button("Disable", key="admin_disable"):
+        _act(lambda s: set_status(session=s, actor_id=admin.id, user_id=target.id, status=UserStatus.disabled),
+             f"{name} disabled; their sessions ended.")
+    if target.status == UserStatus.disabled.value and cols[0].button("Enable", key="admin_enable"):
+        _act(lambda s: set_status(session=s, actor_id=admin.id, user_id=target.id, status=UserStatus.active),
+             f"{name} enabled.")
+    other = Role.user if target.role == Role.admin.value else Role.admin
+    if cols[1].button(f"Make {other.value}", key="admin_role"):
+        _act(lambda s: set_role(session=s, actor_id=admin.id, user_id=target.id, role=other),
+             f"{name} is now {other.value}.")
+    if cols[2].button("Reset password", key="admin_reset"):
+        password = run_action(lambda s: reset_password(session=s, actor_id=admin.id, user_id=target.id))
+        if password:
+            st.success(f"New password for {name} (shown once, pass it on privately):")
+            st.code(password, language=None)
+
+
+def _act(action, message: str) -> None:  # type: ignore[no-untyped-def]
+    if run_action(action, message) is not None:
+        st.rerun()
+
+
+def audit_table(entries: list[AuditEventPublic]) -> None:
+    st.dataframe(
+        [
+            {"when": e.created_at, "actor": e.actor or "system", "action": e.action,
+             "target": e.target, "detail": e.detail}
+            for e in entries
+        ],
+        hide_index=True,
+        width="stretch",
+        key="audit_table",
+    )

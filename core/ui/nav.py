@@ -1,0 +1,38 @@
+"""Which pages each role may see. Pages left out of st.navigation cannot be opened by a user."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import streamlit as st
+
+from core.config import PROJECT_ROOT
+from core.models import Role, UserPublic
+
+
+@dataclass(frozen=True)
+class PageSpec:
+    path: str
+    title: str
+    icon: str
+    admin_only: bool = False
+
+
+# Order is the sidebar order; the first visible page is the default one.
+PAGES = [
+    PageSpec("pages/settings.py", "Settings", ":material/settings:"),
+    PageSpec("pages/admin.py", "Admin", ":material/admin_panel_settings:", admin_only=True),
+]
+
+
+def visible_pages(user: UserPublic) -> list[PageSpec]:
+    """The pages this user's role may open."""
+    return [p for p in PAGES if not p.admin_only or user.role == Role.admin.value]
+
+
+def navigation_for(user: UserPublic) -> st.navigation:  # type: ignore[valid-type]
+    pages = [
+        st.Page(str(PROJECT_ROOT / spec.path), title=spec.title, icon=spec.icon, default=i == 0)
+        for i, spec in enumerate(visible_pages(user))
+    ]
+    return st.navigation(pages, position="sidebar")

@@ -1,0 +1,119 @@
+"""A live Parley server on a free port with a temporary data directory, and the system Chromium."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page
+
+from core.config import PROJECT_ROOT
+
+ARTIFACTS = PROJECT_ROOT / "test-artifacts"
+ADMIN_PASSWORD = "Admin-pass-123"
+# Chromium must not reach out: this machine's network is closed.
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@dataclass
+class LiveServer:
+    url: str
+    data_dir: Path
+    log: Path
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_healthy(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited early:\n{log.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as resp:
+                if resp.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.3)
+    raise RuntimeError(f"server did not become healthy:\n{log.read_text()[-3000:]}")
+
+
+def start_server(tmp: Path, extra_env: dict[str, str] | None = None) -> tuple[LiveServer, subprocess.Popen[bytes]]:
+    port = _free_port()
+    data_dir = tmp / "data"
+    log = tmp / "server.log"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PARLEY_") or k.startswith("PARLEY_TEST_")}
+    env.update({"PARLEY_DATA_DIR": str(data_dir), "PARLEY_ADMIN_PASSWORD": ADMIN_PASSWORD,
+                "PARLEY_LOGIN__SLEEP_SECONDS": "0", "PARLEY_REGISTRATION": "approval"})
+    env.update(extra_env or {})
+    cmd = [sys.executable, "-m", "streamlit", "run", "server.py", "--server.port", str(port),
+           "--server.address", "127.0.0.1", "--server.headless", "true",
+           "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
+    with log.open("wb") as out:
+        proc = subprocess.Popen(cmd, cwd=PROJECT_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    _wait_healthy(url, proc, log)
+    return LiveServer(url=url, data_dir=data_dir, log=log), proc
+
+
+@pytest.fixture(scope="module")
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    server, proc = start_server(tmp_path_factory.mktemp("live"))
+    try:
+        yield server
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args: dict) -> dict:  # type: ignore[type-arg]
+    executable = shutil.which("chromium") or shutil.which("chromium-browser")
+    if executable is None:
+        pytest.fail("System Chromium not found: `make test` installs the Debian package 'chromium'.")
+    return {**browser_type_launch_args, "executable_path": executable, "args": CHROMIUM_ARGS}
+
+
+IDLE = "[data-testid=stApp][data-test-script-state=notRunning]"
+
+
+def wait_idle(page: Page, timeout: float = 30_000, settle_ms: int = 400) -> None:
+    """Wait until Streamlit has finished running and stays idle for settle_ms.
+
+    Components (the authenticator's cookie manager) report back after they load and trigger
+    one more run; acting during that run can lose a click, so idle must hold for a moment.
+    """
+    deadline = time.monotonic() + timeout / 1000
+    page.wait_for_timeout(150)
+    while time.monotonic() < deadline:
+        page.wait_for_selector(IDLE, timeout=timeout)
+        page.wait_for_timeout(settle_ms)
+        if page.locator(IDLE).count():
+            return
+    raise AssertionError("Streamlit did not settle")
+
+
+def login(page: Page, url: str, username: str, password: str) -> None:
+    page.goto(url)
+    wait_idle(page)
+    page.get_by_label("Username").first.fill(username)
+    page.get_by_label("Password", exact=True).first.fill(password)
+    page.get_by_role("button", name="Log in").click()
+    wait_idle(page)

@@ -1,0 +1,53 @@
+"""Migrations: up and down on an empty database, on SQLite and PostgreSQL; the alembic CLI too."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime
+
+from sqlalchemy import inspect
+from sqlmodel import Session, select
+
+from core import db
+from core.config import PROJECT_ROOT
+from core.models import User
+
+
+def test_upgrade_creates_tables_and_downgrade_removes_them(database_url: str) -> None:
+    engine = db.get_engine()
+    db.upgrade(engine)
+    assert db.current_revision(engine) == "0001"
+    assert {"user", "auditevent", "alembic_version"} <= set(inspect(engine).get_table_names())
+    db.downgrade(engine, "base")
+    assert not {"user", "auditevent"} & set(inspect(engine).get_table_names())
+    db.upgrade(engine)  # and up again: the downgrade left nothing behind
+    assert db.current_revision(engine) == "0001"
+
+
+def test_ensure_migrated_runs_once_per_process(database_url: str) -> None:
+    engine = db.ensure_migrated()
+    db.downgrade(engine, "base")
+    db.ensure_migrated()  # already done for this URL in this process: no second upgrade
+    assert db.current_revision(engine) is None
+
+
+def test_datetimes_come_back_timezone_aware_utc(engine) -> None:  # type: ignore[no-untyped-def]
+    with Session(engine) as session:
+        admin = session.exec(select(User)).first()
+    assert admin is not None
+    assert admin.created_at.tzinfo is not None
+    assert admin.created_at.utcoffset() == UTC.utcoffset(datetime.now(UTC))
+
+
+def test_alembic_cli_upgrade_head_uses_settings_url(parley_env, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    env = {**os.environ, "PARLEY_DATABASE_URL": url, "PARLEY_DATA_DIR": str(parley_env)}
+    subprocess.run([sys.executable, "-m", "alembic", "upgrade", "head"], cwd=PROJECT_ROOT, env=env,
+                   check=True, capture_output=True)
+    engine = db.make_engine(url)
+    assert db.current_revision(engine) == "0001"
+    subprocess.run([sys.executable, "-m", "alembic", "downgrade", "base"], cwd=PROJECT_ROOT, env=env,
+                   check=True, capture_output=True)
+    assert "user" not in inspect(engine).get_table_names()
