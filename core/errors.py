@@ -51,3 +51,47 @@ class NotFound(AppError):
     """Seen by the user: the thing they asked for does not exist (or is not theirs)."""
 
     user_message = "Not found."
+
+
+class ProviderError(AppError):
+    """Seen by the user in the chat: the model provider failed. kind is recorded in usage."""
+
+    kind = "provider_error"
+    user_message = "The model provider returned an error."
+    # Whether the next provider in the fallback chain should be tried.
+    fallback = False
+
+
+class InvalidProviderKey(ProviderError):
+    """Seen by the user (and the key's owner): the provider refused the API key."""
+
+    kind = "invalid_key"
+    user_message = "The provider refused the API key. Check the key in Settings."
+
+
+class ProviderRateLimited(ProviderError):
+    """Seen by the user: the provider is rate limiting us; retry_after in seconds when known."""
+
+    kind = "rate_limited"
+    fallback = True
+
+    def __init__(self, retry_after: float | None = None, user_message: str | None = None) -> None:
+        self.retry_after = retry_after
+        wait = f" Try again in {int(retry_after)} s." if retry_after else ""
+        super().__init__(user_message or f"The provider is rate limiting requests.{wait}")
+
+
+class ProviderUnavailable(ProviderError):
+    """Seen by the user: the provider could not be reached or failed (5xx, overloaded, dropped)."""
+
+    kind = "unavailable"
+    user_message = "The provider is unavailable right now."
+    fallback = True
+
+
+class ProviderTimeout(ProviderError):
+    """Seen by the user: the provider did not answer in time."""
+
+    kind = "timeout"
+    user_message = "The provider did not answer in time."
+    fallback = True

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from enum import StrEnum
 
-from sqlalchemy import MetaData
+from sqlalchemy import Column, MetaData, Text
 from sqlmodel import Field, SQLModel
 
 # Named constraints so later migrations can alter them (batch mode on SQLite needs the names).
@@ -99,3 +99,85 @@ class AuditEventPublic(SQLModel):
     target: str
     detail: str
     created_at: datetime
+
+
+class MessageStatus(StrEnum):
+    complete = "complete"
+    interrupted = "interrupted"
+    error = "error"
+
+
+class Conversation(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="user.id", index=True)
+    title: str = Field(default="New conversation", max_length=200)
+    provider: str = Field(max_length=64)
+    model: str = Field(max_length=128)
+    system_prompt: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    params: str = Field(default="{}", sa_column=Column(Text, nullable=False, default="{}"))  # JSON
+    pinned: bool = Field(default=False)
+    archived: bool = Field(default=False)
+    deleted_at: datetime | None = Field(default=None)
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow, index=True)
+
+
+class ConversationPublic(SQLModel):
+    id: int
+    title: str
+    provider: str
+    model: str
+    system_prompt: str
+    params: str
+    pinned: bool
+    archived: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+class Message(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    conversation_id: int = Field(foreign_key="conversation.id", index=True)
+    role: str = Field(max_length=16)  # user | assistant
+    content: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    status: str = Field(default=MessageStatus.complete.value, max_length=16)
+    provider: str | None = Field(default=None, max_length=64)
+    model: str | None = Field(default=None, max_length=128)
+    fallback_from: str | None = Field(default=None, max_length=64)
+    error: str | None = Field(default=None, max_length=500)
+    tokens_in: int | None = None
+    tokens_out: int | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class MessagePublic(SQLModel):
+    id: int
+    role: str
+    content: str
+    status: str
+    provider: str | None
+    model: str | None
+    fallback_from: str | None
+    error: str | None
+    tokens_in: int | None
+    tokens_out: int | None
+    created_at: datetime
+
+
+class UsageEvent(SQLModel, table=True):
+    """One provider call (a fallback turn records the failed attempt and the answering one)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="user.id", index=True)
+    conversation_id: int | None = Field(default=None, foreign_key="conversation.id", index=True)
+    source: str = Field(default="ui", max_length=8)  # ui | api
+    provider: str = Field(max_length=64)
+    model: str = Field(max_length=128)
+    tokens_in: int = 0
+    tokens_out: int = 0
+    cost_usd: float = 0.0
+    ttft_ms: float | None = None
+    total_ms: float | None = None
+    status: str = Field(max_length=16)
+    error_kind: str | None = Field(default=None, max_length=32)
+    created_at: datetime = Field(default_factory=utcnow, index=True)

@@ -71,3 +71,18 @@ def check_password(password: str, *, min_length: int, max_bytes: int = 72) -> st
     if password.strip() != password:
         raise ValidationError("Password must not start or end with a space.")
     return password
+
+
+def clean_message(raw: str, *, max_chars: int) -> str:
+    """A chat message with control characters removed; ValidationError if empty or too long."""
+    # Zero-width joiners stay: emoji sequences and some scripts need them.
+    keep = "\t\n\u200c\u200d"
+    text = "".join(ch for ch in (raw or "") if ch in keep or unicodedata.category(ch) not in {"Cc", "Cf"})
+    text = text.replace("\r\n", "\n").strip()
+    if not text:
+        raise ValidationError("Type a message first.")
+    if len(text) > max_chars:
+        raise ValidationError(
+            f"Your message is {len(text):,} characters long; the limit is {max_chars:,}. Shorten it or split it."
+        )
+    return text

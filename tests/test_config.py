@@ -107,3 +107,8 @@ def test_shipped_config_yaml_is_valid(tmp_path: Path) -> None:
     settings = load_settings(PROJECT_ROOT / "config.yaml", {"PARLEY_DATA_DIR": str(tmp_path)})
     assert settings.registration in {"closed", "approval", "open"}
     assert "local" in settings.providers
+
+
+def test_list_values_from_environment(tmp_path: Path) -> None:
+    settings = load_settings(_write(tmp_path, ""), {"PARLEY_CHAT__FALLBACK": "[anthropic, local]"})
+    assert settings.chat.fallback == ["anthropic", "local"]

@@ -14,16 +14,22 @@ from core import db
 from core.config import PROJECT_ROOT
 from core.models import User
 
+HEAD = "0002"
+TABLES = {"user", "auditevent", "conversation", "message", "usageevent"}
+
 
 def test_upgrade_creates_tables_and_downgrade_removes_them(database_url: str) -> None:
     engine = db.get_engine()
     db.upgrade(engine)
+    assert db.current_revision(engine) == HEAD
+    assert TABLES | {"alembic_version"} <= set(inspect(engine).get_table_names())
+    db.downgrade(engine, "0001")
     assert db.current_revision(engine) == "0001"
-    assert {"user", "auditevent", "alembic_version"} <= set(inspect(engine).get_table_names())
+    assert "conversation" not in inspect(engine).get_table_names()
     db.downgrade(engine, "base")
-    assert not {"user", "auditevent"} & set(inspect(engine).get_table_names())
-    db.upgrade(engine)  # and up again: the downgrade left nothing behind
-    assert db.current_revision(engine) == "0001"
+    assert not TABLES & set(inspect(engine).get_table_names())
+    db.upgrade(engine)  # and up again: the downgrades left nothing behind
+    assert db.current_revision(engine) == HEAD
 
 
 def test_ensure_migrated_runs_once_per_process(database_url: str) -> None:
@@ -47,7 +53,7 @@ def test_alembic_cli_upgrade_head_uses_settings_url(parley_env, tmp_path) -> Non
     subprocess.run([sys.executable, "-m", "alembic", "upgrade", "head"], cwd=PROJECT_ROOT, env=env,
                    check=True, capture_output=True)
     engine = db.make_engine(url)
-    assert db.current_revision(engine) == "0001"
+    assert db.current_revision(engine) == HEAD
     subprocess.run([sys.executable, "-m", "alembic", "downgrade", "base"], cwd=PROJECT_ROOT, env=env,
                    check=True, capture_output=True)
     assert "user" not in inspect(engine).get_table_names()

@@ -20,6 +20,7 @@ class PageSpec:
 
 # Order is the sidebar order; the first visible page is the default one.
 PAGES = [
+    PageSpec("pages/chat.py", "Chat", ":material/chat:"),
     PageSpec("pages/settings.py", "Settings", ":material/settings:"),
     PageSpec("pages/admin.py", "Admin", ":material/admin_panel_settings:", admin_only=True),
 ]

@@ -71,8 +71,14 @@ def start_server(tmp: Path, extra_env: dict[str, str] | None = None) -> tuple[Li
 
 
 @pytest.fixture(scope="module")
-def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    server, proc = start_server(tmp_path_factory.mktemp("live"))
+def server_env() -> dict[str, str]:
+    """Extra environment for this module's server (override in a test module)."""
+    return {}
+
+
+@pytest.fixture(scope="module")
+def live_server(tmp_path_factory: pytest.TempPathFactory, server_env: dict[str, str]) -> Iterator[LiveServer]:
+    server, proc = start_server(tmp_path_factory.mktemp("live"), server_env)
     try:
         yield server
     finally:

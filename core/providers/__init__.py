@@ -1,0 +1,1 @@
+"""Model providers: one interface, a registry, and the adapters."""

@@ -1,0 +1,125 @@
+"""The provider interface: one streaming generator per adapter; SDK types never leave an adapter."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Generator
+from dataclasses import dataclass, field
+from typing import ClassVar, Literal
+
+from core.config import ProviderCatalog
+from core.errors import ProviderError
+
+
+@dataclass(frozen=True)
+class ChatMessage:
+    role: Literal["user", "assistant"]
+    content: str
+
+
+@dataclass(frozen=True)
+class ChatRequest:
+    model: str
+    messages: list[ChatMessage]
+    system: str = ""
+    temperature: float = 0.7
+    max_tokens: int = 512
+
+
+@dataclass(frozen=True)
+class Usage:
+    tokens_in: int
+    tokens_out: int
+    estimated: bool = False  # True when the provider reported nothing and we counted
+
+
+@dataclass(frozen=True)
+class TextDelta:
+    text: str
+
+
+@dataclass(frozen=True)
+class Finished:
+    usage: Usage
+    model: str
+    stop_reason: str | None = None
+
+
+StreamEvent = TextDelta | Finished
+
+
+@dataclass(frozen=True)
+class ChatResult:
+    text: str
+    usage: Usage
+    model: str
+
+
+@dataclass(frozen=True)
+class KeyCheck:
+    status: Literal["valid", "invalid", "unreachable"]
+    message: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "valid"
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """What a provider needs to answer for one user: a key and/or a base URL."""
+
+    api_key: str | None = None
+    base_url: str | None = None
+    source: str = "org"  # org | user | none
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+def estimate_tokens(text: str) -> int:
+    """Conservative token count without a tokenizer: about one token per three UTF-8 bytes."""
+    return math.ceil(len(text.encode("utf-8")) / 3)
+
+
+class Provider:
+    """Base adapter. Subclasses implement stream(); generate() is built on it."""
+
+    name: ClassVar[str] = "base"
+    label: ClassVar[str] = "Provider"
+    supports_system: ClassVar[bool] = True
+    supports_temperature: ClassVar[bool] = True
+    needs_key: ClassVar[bool] = True
+
+    def __init__(self, catalog: ProviderCatalog, credentials: Credentials) -> None:
+        self.catalog = catalog
+        self.credentials = credentials
+
+    def list_models(self) -> list[str]:
+        return list(self.catalog.models)
+
+    def context_window(self, model: str) -> int:
+        info = self.catalog.models.get(model)
+        return info.context_window if info else 4096
+
+    def count_tokens(self, text: str) -> int:
+        return estimate_tokens(text)
+
+    def stream(self, request: ChatRequest) -> Generator[StreamEvent, None, None]:
+        raise NotImplementedError
+
+    def generate(self, request: ChatRequest) -> ChatResult:
+        parts: list[str] = []
+        for event in self.stream(request):
+            if isinstance(event, TextDelta):
+                parts.append(event.text)
+            else:
+                return ChatResult(text="".join(parts), usage=event.usage, model=event.model)
+        raise ProviderError("The provider ended the reply without finishing it.")
+
+    def validate_key(self, api_key: str) -> KeyCheck:
+        raise NotImplementedError
+
+    def unavailable_reason(self) -> str | None:
+        """None when this provider can answer, else why not (shown in the model picker)."""
+        if self.needs_key and not self.credentials.api_key:
+            return "no API key configured"
+        return None

@@ -1,0 +1,212 @@
+"""Chat widgets: model picker and parameters, message bubbles, streaming a turn with a stop button."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from core.chat import ConversationManager, Turn, TurnOptions
+from core.config import get_settings
+from core.conversations import conversation_params, read_conversation, recent_conversations
+from core.db import session_scope
+from core.errors import AppError
+from core.models import ConversationPublic, MessagePublic, UserPublic
+from core.providers.registry import ProviderOption, provider_options, warm_up
+
+_MARKDOWN_SPECIALS = str.maketrans({c: "\\" + c for c in "\\`*_{}[]()#+-.!|<>~$:"})
+
+
+def escape_markdown(text: str) -> str:
+    """Show text literally in a widget label (labels render Markdown)."""
+    return text.translate(_MARKDOWN_SPECIALS)
+
+
+CONV = "chat_conversation_id"
+MODEL = "chat_model"
+TEMPERATURE = "chat_temperature"
+MAX_TOKENS = "chat_max_tokens"
+SYSTEM = "chat_system_prompt"
+PENDING = "chat_pending"
+EDITING = "chat_editing"
+STATUS_NOTES = {"interrupted": "Stopped — partial reply kept.", "error": "No reply."}
+
+
+@st.cache_resource(show_spinner=False)
+def get_manager(database_url: str) -> ConversationManager:
+    return ConversationManager()
+
+
+def manager() -> ConversationManager:
+    return get_manager(get_settings().sqlalchemy_url)
+
+
+def _defaults() -> None:
+    chat = get_settings().chat
+    st.session_state.setdefault(TEMPERATURE, chat.default_temperature)
+    st.session_state.setdefault(MAX_TOKENS, chat.default_max_tokens)
+    st.session_state.setdefault(SYSTEM, "")
+
+
+def new_conversation() -> None:
+    st.session_state[CONV] = None
+    st.session_state[SYSTEM] = ""
+    st.session_state.pop(EDITING, None)
+
+
+def open_conversation(conv: ConversationPublic) -> None:
+    """Switch to conv and load its model, system prompt and parameters into the widgets."""
+    params = conversation_params(conv)
+    st.session_state[CONV] = conv.id
+    st.session_state[MODEL] = f"{conv.provider}/{conv.model}"
+    st.session_state[SYSTEM] = conv.system_prompt
+    st.session_state[TEMPERATURE] = float(params.get("temperature", get_settings().chat.default_temperature))
+    st.session_state[MAX_TOKENS] = int(params.get("max_tokens", get_settings().chat.default_max_tokens))
+    st.session_state.pop(EDITING, None)
+
+
+def restore_from_url(user: UserPublic) -> None:
+    """On a new session (reload, shared link), reopen the conversation named in ?c=, if it is the user's."""
+    if CONV in st.session_state:
+        return
+    st.session_state[CONV] = None
+    raw = st.query_params.get("c", "")
+    if not raw.isdigit():
+        return
+    try:
+        with session_scope() as session:
+            conv, _ = read_conversation(session=session, user_id=user.id, conversation_id=int(raw))
+    except AppError:
+        return  # not theirs or gone: start a new conversation
+    open_conversation(conv)
+
+
+def sync_url() -> None:
+    """Keep ?c= in step with the open conversation so a reload reopens it."""
+    conv_id = st.session_state.get(CONV)
+    if conv_id:
+        st.query_params["c"] = str(conv_id)
+    elif "c" in st.query_params:
+        del st.query_params["c"]
+
+
+def sidebar(user: UserPublic) -> TurnOptions | None:
+    """Conversation list, model picker and parameters; returns the options for the next turn."""
+    _defaults()
+    st.sidebar.button("New conversation", key="chat_new", on_click=new_conversation, icon=":material/add:",
+                      width="stretch")
+    with session_scope() as session:
+        recent = recent_conversations(session=session, user_id=user.id, limit=15)
+    for conv in recent:
+        current = conv.id == st.session_state.get(CONV)
+        st.sidebar.button(escape_markdown(conv.title), key=f"chat_open_{conv.id}", on_click=open_conversation,
+                          args=(conv,), type="primary" if current else "tertiary", width="stretch")
+    return _model_settings(provider_options())
+
+
+def _model_settings(options: list[ProviderOption]) -> TurnOptions | None:
+    choices = {f"{o.name}/{m}": (o, m) for o in options if o.unavailable is None for m in o.models}
+    with st.sidebar.expander("Model and parameters", expanded=False):
+        if not choices:
+            st.error("No provider can answer right now.")
+            return None
+        default = next((k for k in choices if k.startswith(get_settings().chat.default_provider + "/")), None)
+        if st.session_state.get(MODEL) not in choices:
+            st.session_state[MODEL] = default or next(iter(choices))
+        key = st.selectbox("Model", list(choices), key=MODEL,
+                           format_func=lambda k: f"{choices[k][0].label} · {choices[k][1]}")
+        for option in options:
+            if option.unavailable:
+                st.caption(f"{option.label}: {option.unavailable}")
+        option, model = choices[key]
+        st.slider("Temperature", 0.0, 2.0, step=0.1, key=TEMPERATURE)
+        st.number_input("Max tokens", min_value=16, max_value=8192, step=16, key=MAX_TOKENS)
+        st.text_area("System prompt", key=SYSTEM, height=100, max_chars=8000)
+    state = st.session_state
+    return TurnOptions(provider=option.name, model=model, temperature=float(state[TEMPERATURE]),
+                       max_tokens=int(state[MAX_TOKENS]), system_prompt=state[SYSTEM])
+
+
+def load_messages(user: UserPublic) -> list[MessagePublic]:
+    conv_id = st.session_state.get(CONV)
+    if not conv_id:
+        return []
+    try:
+        with session_scope() as session:
+            _, messages = read_conversation(session=session, user_id=user.id, conversation_id=conv_id)
+    except AppError as exc:
+        st.session_state[CONV] = None
+        st.error(exc.user_message)
+        return []
+    return messages
+
+
+def render_message(message: MessagePublic) -> None:
+    with st.chat_message(message.role):
+        if message.content:
+            st.markdown(message.content)  # HTML stays escaped: model output is never trusted
+        if message.role != "assistant":
+            return
+        if message.status == "error":
+            st.error(message.error or "The provider failed.")
+        note = STATUS_NOTES.get(message.status) if message.status == "interrupted" else None
+        caption = f"{message.provider} · {message.model}"
+        if message.fallback_from:
+            caption += f" · answered as a fallback because {message.fallback_from} failed"
+        if note:
+            caption += f" · {note}"
+        st.caption(caption)
+
+
+def _set_pending(action: str) -> None:
+    st.session_state[PENDING] = action
+
+
+def _start_edit(content: str) -> None:
+    st.session_state[EDITING] = content
+
+
+def last_message_actions(messages: list[MessagePublic]) -> None:
+    """Regenerate the last reply; edit the last user message and resend."""
+    if not messages:
+        return
+    cols = st.columns([1.6, 1, 5])
+    if messages[-1].role == "assistant":
+        cols[0].button("Regenerate", key="chat_regenerate", on_click=_set_pending, args=("regenerate",),
+                       icon=":material/refresh:")
+    last_user = next((m for m in reversed(messages) if m.role == "user"), None)
+    if last_user is not None and EDITING not in st.session_state:
+        cols[1].button("Edit", key="chat_edit", on_click=_start_edit, args=(last_user.content,),
+                       icon=":material/edit:")
+
+
+def edit_form() -> str | None:
+    """The edit box for the last user message; returns the new text when submitted."""
+    if EDITING not in st.session_state:
+        return None
+    with st.form("chat_edit_form"):
+        text = st.text_area("Edit your last message", value=st.session_state[EDITING], key="chat_edit_text")
+        cols = st.columns([1, 1, 6])
+        send = cols[0].form_submit_button("Send", type="primary")
+        cancel = cols[1].form_submit_button("Cancel")
+    if cancel:
+        st.session_state.pop(EDITING, None)
+        st.rerun()
+    if send:
+        st.session_state.pop(EDITING, None)
+        return text
+    return None
+
+
+def stream_turn(turn: Turn, options: TurnOptions) -> None:
+    """Stream the reply; whatever happens (stop button included) the turn is closed and stored."""
+    st.session_state[CONV] = turn.conversation_id
+    sync_url()  # before streaming: a stopped script sends nothing more to the browser
+    with st.chat_message("assistant"):
+        if options.provider == "local":
+            with st.spinner("Loading the local model…"):
+                warm_up("local")
+        try:
+            st.write_stream(turn.deltas())
+        finally:
+            outcome = turn.close()  # runs on StopException too: the partial reply is kept
+        if outcome.error and outcome.status == "error":
+            st.error(outcome.error)

@@ -1,0 +1,220 @@
+"""A local HTTP server speaking the OpenAI and Anthropic wire protocols (SSE streaming included).
+
+Tests enqueue Reply objects per protocol; each request pops one (or gets the default reply).
+It can answer errors with status codes and headers, stall before answering (timeouts), wait
+before the first token, and drop the connection in the middle of a stream.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+@dataclass
+class Reply:
+    chunks: list[str] = field(default_factory=lambda: ["Hello", " from", " the", " fake."])
+    tokens_in: int = 12
+    tokens_out: int = 4
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+    error_message: str = "fake error"
+    first_delay: float = 0.0  # seconds before the first token
+    chunk_delay: float = 0.0
+    stall: float = 0.0  # seconds before answering at all (client timeouts)
+    drop_after: int | None = None  # send this many chunks, then cut the connection
+    model: str | None = None
+    include_usage: bool = True
+
+
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass  # clients hanging up mid-reply (timeouts, drops) are expected here
+
+
+@dataclass
+class Call:
+    path: str
+    body: dict[str, Any]
+    headers: dict[str, str]
+
+
+class FakeProviderServer:
+    """Start with .start(); base URLs: .openai_url (…/v1) and .anthropic_url."""
+
+    def __init__(self) -> None:
+        self.queues: dict[str, deque[Reply]] = {"openai": deque(), "anthropic": deque()}
+        self.valid_keys = {"sk-good-key", "sk-ant-good-key"}
+        self.history: list[Call] = []
+        self._server = _QuietServer(("127.0.0.1", 0), _make_handler(self))
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
+
+    @property
+    def openai_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    @property
+    def anthropic_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def enqueue(self, protocol: str, *replies: Reply) -> None:
+        self.queues[protocol].extend(replies)
+
+    def next_reply(self, protocol: str) -> Reply:
+        queue = self.queues[protocol]
+        return queue.popleft() if queue else Reply()
+
+    def start(self) -> FakeProviderServer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def calls(self, path_suffix: str) -> list[Call]:
+        return [c for c in self.history if c.path.endswith(path_suffix)]
+
+
+def _make_handler(server: FakeProviderServer) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args: Any) -> None:  # keep test output quiet
+            pass
+
+        def _read_json(self) -> dict[str, Any]:
+            length = int(self.headers.get("content-length") or 0)
+            return json.loads(self.rfile.read(length) or b"{}")
+
+        def _key(self) -> str:
+            auth = self.headers.get("authorization", "")
+            return auth.removeprefix("Bearer ").strip() or self.headers.get("x-api-key", "")
+
+        def do_GET(self) -> None:  # noqa: N802
+            server.history.append(Call(self.path, {}, {k.lower(): v for k, v in self.headers.items()}))
+            if not self.path.startswith("/v1/models"):
+                return self._json(404, {"error": {"message": "not found"}})
+            if self._key() not in server.valid_keys:
+                return self._error(401, "invalid api key", self.path)
+            self._json(200, {"object": "list", "data": [{"id": "fake-model", "object": "model",
+                                                          "type": "model", "created": 0,
+                                                          "owned_by": "fake", "display_name": "Fake",
+                                                          "created_at": "2026-01-01T00:00:00Z"}],
+                             "has_more": False, "first_id": "fake-model", "last_id": "fake-model"})
+
+        def do_POST(self) -> None:  # noqa: N802
+            body = self._read_json()
+            server.history.append(Call(self.path, body, {k.lower(): v for k, v in self.headers.items()}))
+            protocol = "anthropic" if self.path.startswith("/v1/messages") else "openai"
+            reply = server.next_reply(protocol)
+            if reply.stall:
+                time.sleep(reply.stall)
+            if reply.status != 200:
+                return self._error(reply.status, reply.error_message, self.path, reply.headers)
+            model = reply.model or body.get("model", "fake-model")
+            events = _openai_events(reply, model) if protocol == "openai" else _anthropic_events(reply, model)
+            self._stream(events, reply)
+
+        def _json(self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None) -> None:
+            data = json.dumps(payload).encode()
+            self.send_response(status)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(data)))
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(data)
+
+        def _error(self, status: int, message: str, path: str, headers: dict[str, str] | None = None) -> None:
+            if path.startswith("/v1/messages") or self.headers.get("anthropic-version"):
+                kind = {401: "authentication_error", 429: "rate_limit_error", 529: "overloaded_error"}
+                payload = {"type": "error", "error": {"type": kind.get(status, "api_error"), "message": message}}
+            else:
+                payload = {"error": {"message": message, "type": "error", "code": str(status)}}
+            self._json(status, payload, headers)
+
+        def _chunk(self, data: bytes) -> None:
+            self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+            self.wfile.flush()
+
+        def _stream(self, events: list[tuple[bool, bytes]], reply: Reply) -> None:
+            self.send_response(200)
+            self.send_header("content-type", "text/event-stream")
+            self.send_header("transfer-encoding", "chunked")
+            self.end_headers()
+            sent = 0
+            for index, (is_text, data) in enumerate(events):
+                if is_text:
+                    if reply.drop_after is not None and sent >= reply.drop_after:
+                        self._drop()
+                        return
+                    time.sleep(reply.first_delay if sent == 0 else reply.chunk_delay)
+                    sent += 1
+                self._chunk(data)
+                del index
+            self.wfile.write(b"0\r\n\r\n")
+            self.wfile.flush()
+
+        def _drop(self) -> None:
+            # Cut the connection without the closing chunk: the client sees an incomplete body.
+            self.close_connection = True
+            try:
+                self.connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    return Handler
+
+
+def _sse(payload: dict[str, Any], event: str | None = None) -> bytes:
+    head = f"event: {event}\n" if event else ""
+    return f"{head}data: {json.dumps(payload)}\n\n".encode()
+
+
+def _openai_events(reply: Reply, model: str) -> list[tuple[bool, bytes]]:
+    base = {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": 0, "model": model}
+    events = [(False, _sse({**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""},
+                                                 "finish_reason": None}]}))]
+    for text in reply.chunks:
+        events.append((True, _sse({**base, "choices": [{"index": 0, "delta": {"content": text},
+                                                        "finish_reason": None}]})))
+    events.append((False, _sse({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})))
+    if reply.include_usage:
+        usage = {"prompt_tokens": reply.tokens_in, "completion_tokens": reply.tokens_out,
+                 "total_tokens": reply.tokens_in + reply.tokens_out}
+        events.append((False, _sse({**base, "choices": [], "usage": usage})))
+    events.append((False, b"data: [DONE]\n\n"))
+    return events
+
+
+def _anthropic_events(reply: Reply, model: str) -> list[tuple[bool, bytes]]:
+    message = {"id": "msg_fake", "type": "message", "role": "assistant", "model": model, "content": [],
+               "stop_reason": None, "stop_sequence": None,
+               "usage": {"input_tokens": reply.tokens_in, "output_tokens": 1}}
+    events = [
+        (False, _sse({"type": "message_start", "message": message}, "message_start")),
+        (False, _sse({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+                     "content_block_start")),
+    ]
+    for text in reply.chunks:
+        events.append((True, _sse({"type": "content_block_delta", "index": 0,
+                                   "delta": {"type": "text_delta", "text": text}}, "content_block_delta")))
+    events += [
+        (False, _sse({"type": "content_block_stop", "index": 0}, "content_block_stop")),
+        (False, _sse({"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                      "usage": {"output_tokens": reply.tokens_out}}, "message_delta")),
+        (False, _sse({"type": "message_stop"}, "message_stop")),
+    ]
+    return events
