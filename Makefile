@@ -52,6 +52,7 @@ bench: install-dev
 	$(BIN)/python bench/auth_session.py
 	$(BIN)/python bench/chat_overhead.py
 	$(BIN)/python bench/local_model.py
+	$(BIN)/python bench/limiter.py
 
 generate-key: install
 	@$(BIN)/python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"

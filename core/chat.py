@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from sqlalchemy.engine import Engine
 from sqlmodel import col, delete, update
 
+from core.cache import CachedReply, ResponseCache, build_cache, cache_key
 from core.config import Settings, get_settings
 from core.context import PER_MESSAGE_OVERHEAD, build_context
 from core.conversations import create_conversation, get_owned, messages_of, title_from, update_settings
@@ -17,6 +18,7 @@ from core.errors import ProviderError, ProviderUnavailable, ValidationError
 from core.models import Conversation, Message, MessageStatus
 from core.providers.base import ChatRequest, Finished, Provider, TextDelta, Usage
 from core.providers.registry import build_provider
+from core.ratelimit import RateLimitService
 from core.usage import record_usage
 from core.validation import clean_message
 
@@ -58,8 +60,9 @@ class Turn:
     """One assistant reply. Iterate deltas() to stream it; always call close() (in a finally)."""
 
     def __init__(self, manager: ConversationManager, user_id: int, conversation_id: int,
-                 options: TurnOptions, history: list[Message]) -> None:
+                 options: TurnOptions, history: list[Message], use_cache: bool = True) -> None:
         self.manager, self.user_id, self.conversation_id, self.options = manager, user_id, conversation_id, options
+        self.use_cache = use_cache
         self._history = history  # loaded in the transaction that stored the user's message
         self.outcome: TurnOutcome | None = None
         self._attempt: _Attempt | None = None
@@ -94,6 +97,14 @@ class Turn:
                 return
             attempt = _Attempt(provider, model, self.manager.clock(), _prompt_tokens(provider, request))
             self._attempt = attempt
+            key = self._cache_key(provider, request)
+            cached = self.manager.cache.get(key) if key and self.use_cache else None
+            if cached is not None:
+                attempt.first_token = self.manager.clock()
+                attempt.parts.append(cached.text)
+                yield cached.text
+                self._finish(MessageStatus.complete, provider, cached.model, usage=Usage(0, 0), cache_hit=True)
+                return
             stream = provider.stream(request)
             try:
                 for event in stream:
@@ -104,6 +115,9 @@ class Turn:
                         yield event.text
                     elif isinstance(event, Finished):
                         self._finish(MessageStatus.complete, provider, event.model, usage=event.usage)
+                        if key:
+                            self.manager.cache.put(key, CachedReply("".join(attempt.parts), event.model,
+                                                                    event.usage.tokens_in, event.usage.tokens_out))
                         return
                 raise ProviderUnavailable(f"{provider.label} ended the reply without finishing it.")
             except ProviderError as exc:
@@ -122,6 +136,12 @@ class Turn:
                 stream.close()  # on stop, the provider stops generating / closes its connection
         return
 
+    def _cache_key(self, provider: Provider, request: ChatRequest) -> str | None:
+        # Only the chosen provider's answer is cached: a fallback reply should not stick.
+        if self._fallback_from is None and self.manager.cache.applies(request):
+            return cache_key(self.user_id, provider.name, request)
+        return None
+
     def _request(self, provider: Provider, model: str) -> ChatRequest:
         messages = build_context(self._history, provider, model, self.options.max_tokens, self.options.system_prompt)
         return ChatRequest(model=model, messages=messages, system=self.options.system_prompt,
@@ -135,7 +155,8 @@ class Turn:
                          total_ms=(self.manager.clock() - attempt.started) * 1000, settings=self.manager.settings)
 
     def _finish(self, status: MessageStatus, provider: Provider, model: str, *, usage: Usage | None = None,
-                error: str | None = None, kind: str | None = None, record: bool = True) -> None:
+                error: str | None = None, kind: str | None = None, record: bool = True,
+                cache_hit: bool = False) -> None:
         attempt = self._attempt
         text = "".join(attempt.parts) if attempt else ""
         now = self.manager.clock()
@@ -154,7 +175,7 @@ class Turn:
             if record and attempt is not None and usage is not None:
                 record_usage(session=session, user_id=self.user_id, conversation_id=self.conversation_id,
                              provider=provider.name, model=model, usage=usage, status=status.value,
-                             error_kind=kind,
+                             error_kind=kind, cache_hit=cache_hit,
                              ttft_ms=(attempt.first_token - attempt.started) * 1000 if attempt.first_token else None,
                              total_ms=(now - attempt.started) * 1000, settings=self.manager.settings)
             session.flush()
@@ -186,10 +207,13 @@ class ConversationManager:
 
     def __init__(self, *, engine: Engine | None = None, settings: Settings | None = None,
                  provider_factory: Callable[[str], Provider] | None = None,
+                 limiter: RateLimitService | None = None, cache: ResponseCache | None = None,
                  clock: Callable[[], float] = time.perf_counter) -> None:
         self.settings = settings or get_settings()
         self.engine = engine or get_engine(self.settings)
         self.provider_factory = provider_factory or (lambda name: build_provider(name, settings=self.settings))
+        self.limiter = limiter or RateLimitService(self.settings)
+        self.cache = cache or build_cache(self.settings)
         self.clock = clock
 
     def send(self, *, user_id: int, conversation_id: int | None, text: str, options: TurnOptions) -> Turn:
@@ -197,6 +221,7 @@ class ConversationManager:
         text = clean_message(text, max_chars=self.settings.chat.max_input_chars)
         self._check_provider(options)
         with session_scope(self.engine) as session:
+            self.limiter.check_and_consume(session, user_id)  # before anything is stored or asked
             if conversation_id is None:
                 conv = create_conversation(session=session, user_id=user_id, provider=options.provider,
                                            model=options.model, system_prompt=options.system_prompt,
@@ -221,8 +246,10 @@ class ConversationManager:
             history = messages_of(session=session, conversation_id=conversation_id)
             if not history or history[-1].role != "assistant":
                 raise ValidationError("There is no reply to regenerate.")
+            self.limiter.check_and_consume(session, user_id)
             session.delete(history[-1])
-        return Turn(self, user_id, conversation_id, options, history[:-1])
+        # A regenerated reply must be new: the cache is skipped (its fresh answer replaces the entry).
+        return Turn(self, user_id, conversation_id, options, history[:-1], use_cache=False)
 
     def edit_last(self, *, user_id: int, conversation_id: int, text: str, options: TurnOptions) -> Turn:
         """Change the last user message, drop what followed it, and answer again."""
@@ -234,6 +261,7 @@ class ConversationManager:
             last_user = next((m for m in reversed(history) if m.role == "user"), None)
             if last_user is None:
                 raise ValidationError("There is no message to edit.")
+            self.limiter.check_and_consume(session, user_id)
             last_user.content = text
             session.add(last_user)
             later = delete(Message).where(col(Message.conversation_id) == conversation_id,

@@ -73,10 +73,27 @@ class ChatSettings(BaseModel):
 
 
 class LimitDefaults(BaseModel):
-    requests_per_minute: int = 20
-    requests_per_day: int = 500
-    tokens_per_day: int = 200_000
-    budget_usd_per_month: float = 10.0
+    """One role's limits; 0 means unlimited."""
+
+    requests_per_minute: int = Field(default=20, ge=0)
+    requests_per_day: int = Field(default=500, ge=0)
+    tokens_per_day: int = Field(default=200_000, ge=0)
+    budget_usd_per_month: float = Field(default=10.0, ge=0)
+
+
+class LimitsSettings(BaseModel):
+    admins_exempt: bool = False
+    user: LimitDefaults = Field(default_factory=LimitDefaults)
+    admin: LimitDefaults = Field(default_factory=LimitDefaults)
+
+    def for_role(self, role: str) -> LimitDefaults:
+        return self.admin if role == "admin" else self.user
+
+
+class CacheSettings(BaseModel):
+    enabled: bool = True
+    ttl_seconds: int = Field(default=3600, ge=1)
+    max_entries: int = Field(default=10_000, ge=1)  # in-process cache only
 
 
 class Settings(BaseModel):
@@ -93,7 +110,8 @@ class Settings(BaseModel):
     login: LoginSettings = Field(default_factory=LoginSettings)
     password: PasswordSettings = Field(default_factory=PasswordSettings)
     providers: dict[str, ProviderCatalog] = Field(default_factory=dict)
-    limits: dict[str, LimitDefaults] = Field(default_factory=dict)
+    limits: LimitsSettings = Field(default_factory=LimitsSettings)
+    cache: CacheSettings = Field(default_factory=CacheSettings)
     chat: ChatSettings = Field(default_factory=ChatSettings)
     # Secrets: never from config.yaml.
     cookie_key: SecretStr = SecretStr("")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 
 class AppError(Exception):
     """Base of every error a user may see; user_message never contains a secret."""
@@ -95,3 +97,23 @@ class ProviderTimeout(ProviderError):
     kind = "timeout"
     user_message = "The provider did not answer in time."
     fallback = True
+
+
+class RateLimited(AppError):
+    """Seen by the user before any provider call: one of their limits is reached; says when to retry."""
+
+    def __init__(self, retry_at: datetime, now: datetime, reason: str) -> None:
+        self.retry_at = retry_at
+        self.retry_after_seconds = max(1, int((retry_at - now).total_seconds()))
+        when = f"{retry_at:%H:%M:%S} UTC" if retry_at.date() == now.date() else f"{retry_at:%Y-%m-%d %H:%M} UTC"
+        super().__init__(f"{reason} Try again at {when} (in {_duration(self.retry_after_seconds)}).")
+
+
+def _duration(seconds: int) -> str:
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60} s"
+    if seconds < 86400:
+        return f"{seconds // 3600} h {seconds % 3600 // 60} min"
+    return f"{seconds // 86400} days"

@@ -180,4 +180,24 @@ class UsageEvent(SQLModel, table=True):
     total_ms: float | None = None
     status: str = Field(max_length=16)
     error_kind: str | None = Field(default=None, max_length=32)
+    cache_hit: bool = Field(default=False)
     created_at: datetime = Field(default_factory=utcnow, index=True)
+
+
+class LimitPolicy(SQLModel, table=True):
+    """A user's own limits, overriding their role's defaults from config.yaml; None keeps the default."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="user.id", unique=True, index=True)
+    requests_per_minute: int | None = None
+    requests_per_day: int | None = None
+    tokens_per_day: int | None = None
+    budget_usd_per_month: float | None = None
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class LimitPolicyUpdate(SQLModel):
+    requests_per_minute: int | None = None
+    requests_per_day: int | None = None
+    tokens_per_day: int | None = None
+    budget_usd_per_month: float | None = None

@@ -3,34 +3,26 @@
 from __future__ import annotations
 
 import time
-from functools import lru_cache
 
 from limits import RateLimitItem, parse
-from limits.storage import Storage, storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 
 from core.config import Settings, get_settings
 from core.errors import LoginThrottled
+from core.ratelimit import limiter_storage, storage_uri
 
 # A client address gets more room than a username: several people may share one NAT address.
 CLIENT_FACTOR = 4
 
 
-@lru_cache(maxsize=4)
-def _storage(uri: str) -> Storage:
-    storage = storage_from_string(uri)
-    assert isinstance(storage, Storage)  # sync URIs only (memory://, redis://)
-    return storage
-
-
 class LoginThrottle:
     """Counts failed logins; after max_failures within the window, locks for lockout_minutes."""
 
-    def __init__(self, settings: Settings | None = None, storage_uri: str | None = None) -> None:
+    def __init__(self, settings: Settings | None = None, storage_uri_override: str | None = None) -> None:
         settings = settings or get_settings()
         login = settings.login
-        uri = storage_uri or settings.redis_url or "memory://"
-        self.limiter = MovingWindowRateLimiter(_storage(uri))
+        # The same limiter as the chat limits: shared by every instance when Redis is configured.
+        self.limiter = MovingWindowRateLimiter(limiter_storage(storage_uri_override or storage_uri(settings)))
         self.failures = parse(f"{login.max_failures} per {login.window_minutes} minutes")
         self.client_failures = parse(
             f"{login.max_failures * CLIENT_FACTOR} per {login.window_minutes} minutes"

@@ -30,14 +30,18 @@ for message in messages:
 if turn is None:
     view.last_message_actions(messages)
 
-prompt = st.chat_input("Message Parley", key="chat_input", submit_mode="stop", max_chars=None)
+resent = view.draft_form()
+view.quota_caption(user)
+prompt = st.chat_input("Message Parley", key="chat_input", submit_mode="stop", max_chars=None) or resent
 if prompt and turn is None and options:
-    with st.chat_message("user"):
-        st.markdown(prompt)
     try:
         turn = view.manager().send(user_id=user.id, conversation_id=conv_id, text=prompt, options=options)
-    except AppError as exc:
-        st.error(exc.user_message)
+    except AppError as exc:  # refused (limit, size, provider): the message comes back as a draft
+        view.keep_draft(prompt, exc.user_message)
+        st.rerun()
+    view.clear_draft()
+    with st.chat_message("user"):
+        st.markdown(prompt)
 if turn is not None and options:
     view.stream_turn(turn, options)
     st.rerun()

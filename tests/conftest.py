@@ -13,7 +13,7 @@ from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session
 
 from core import app as core_app
-from core import db, throttle
+from core import cache, db, ratelimit
 from core.config import get_settings
 
 PG_URL = os.environ.get("PARLEY_TEST_DATABASE_URL", "")
@@ -64,7 +64,8 @@ def _reset_process_state() -> None:
     get_settings.cache_clear()
     db.reset_caches()
     core_app.reset()
-    throttle._storage.cache_clear()
+    ratelimit.limiter_storage.cache_clear()
+    cache._memory_backend.cache_clear()
 
 
 @pytest.fixture(params=BACKENDS)

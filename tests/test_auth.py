@@ -163,7 +163,7 @@ def test_throttle_per_client_address_covers_many_usernames(parley_env) -> None:
 @pytest.mark.skipif(not REDIS_URL, reason="PARLEY_TEST_REDIS_URL not set")
 def test_throttle_holds_across_instances_through_redis(parley_env) -> None:
     name = f"redis-{uuid.uuid4().hex[:8]}"
-    first, second = LoginThrottle(storage_uri=REDIS_URL), LoginThrottle(storage_uri=REDIS_URL)
+    first, second = LoginThrottle(storage_uri_override=REDIS_URL), LoginThrottle(storage_uri_override=REDIS_URL)
     for instance in [first, second, first, second, first]:
         instance.record_failure(name)
     with pytest.raises(LoginThrottled):

@@ -150,3 +150,17 @@ def test_settings_change_password(sqlite_app: Path) -> None:
     with Session(get_engine()) as session:
         row = session.exec(select(User).where(User.username == "bob")).one()
     assert verify_password("New-pass-5678", row.password_hash)
+
+
+def test_admin_sets_a_users_limits_on_the_admin_page(sqlite_app: Path) -> None:
+    user = _make_user("bob")
+    at = _as(_app("pages/admin.py"), "admin").run()
+    at.selectbox(key="admin_selected_user").select("bob").run()
+    at.number_input(key=f"limit_requests_per_minute_{user.id}").set_value(3)
+    at.button(key=f"FormSubmitter:limits_form_{user.id}-Save limits").click().run()
+    assert not at.exception and not at.error
+    from core.models import LimitPolicy
+
+    with Session(get_engine()) as session:
+        policy = session.exec(select(LimitPolicy).where(LimitPolicy.user_id == user.id)).one()
+    assert policy.requests_per_minute == 3 and policy.tokens_per_day is None

@@ -11,6 +11,7 @@ from core.db import session_scope
 from core.errors import AppError
 from core.models import ConversationPublic, MessagePublic, UserPublic
 from core.providers.registry import ProviderOption, provider_options, warm_up
+from core.ratelimit import RateLimitService
 
 _MARKDOWN_SPECIALS = str.maketrans({c: "\\" + c for c in "\\`*_{}[]()#+-.!|<>~$:"})
 
@@ -26,6 +27,8 @@ TEMPERATURE = "chat_temperature"
 MAX_TOKENS = "chat_max_tokens"
 SYSTEM = "chat_system_prompt"
 PENDING = "chat_pending"
+DRAFT = "chat_draft"
+DRAFT_ERROR = "chat_draft_error"
 EDITING = "chat_editing"
 STATUS_NOTES = {"interrupted": "Stopped — partial reply kept.", "error": "No reply."}
 
@@ -210,3 +213,40 @@ def stream_turn(turn: Turn, options: TurnOptions) -> None:
             outcome = turn.close()  # runs on StopException too: the partial reply is kept
         if outcome.error and outcome.status == "error":
             st.error(outcome.error)
+
+
+def keep_draft(text: str, error: str) -> None:
+    """A refused message is not lost: it comes back in an editable box with the reason."""
+    st.session_state[DRAFT] = text
+    st.session_state[DRAFT_ERROR] = error
+
+
+def draft_form() -> str | None:
+    """The kept message, editable, with Send; returns its text when sent again."""
+    if DRAFT not in st.session_state:
+        return None
+    st.error(st.session_state.get(DRAFT_ERROR) or "Your message was not sent.")
+    with st.form("chat_draft_form"):
+        text = st.text_area("Your message (not sent yet)", value=st.session_state[DRAFT], key="chat_draft_text")
+        cols = st.columns([1, 1, 6])
+        send = cols[0].form_submit_button("Send", type="primary")
+        discard = cols[1].form_submit_button("Discard")
+    if discard:
+        st.session_state.pop(DRAFT, None)
+        st.rerun()
+    return text if send else None
+
+
+def clear_draft() -> None:
+    st.session_state.pop(DRAFT, None)
+    st.session_state.pop(DRAFT_ERROR, None)
+
+
+def quota_caption(user: UserPublic) -> None:
+    """Remaining quota, shown above the chat input."""
+    try:
+        with session_scope() as session:
+            summary = RateLimitService().quota(session, user.id).summary()
+    except AppError:
+        return
+    st.caption(summary)

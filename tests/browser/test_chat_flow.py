@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
+from sqlmodel import Session, select
 
+from core.db import make_engine
+from core.models import User, UserCreate
+from core.users import create_user
 from tests.browser.conftest import ADMIN_PASSWORD, ARTIFACTS, LiveServer, login, wait_idle
 
 pytestmark = pytest.mark.browser
@@ -13,7 +17,7 @@ pytestmark = pytest.mark.browser
 @pytest.fixture(scope="module")
 def server_env() -> dict[str, str]:
     # Long replies so there is time to press stop while the model is still writing.
-    return {"PARLEY_CHAT__DEFAULT_MAX_TOKENS": "1500"}
+    return {"PARLEY_CHAT__DEFAULT_MAX_TOKENS": "1500", "PARLEY_LIMITS__USER__REQUESTS_PER_MINUTE": "1"}
 
 
 def _send(page: Page, text: str) -> None:
@@ -71,4 +75,31 @@ def test_stop_mid_reply_keeps_partial_text(live_server: LiveServer, browser: Bro
     expect(page.get_by_text("Stopped — partial reply kept.")).to_be_visible()
     stored = _reply(page)
     assert stored.startswith(partial[:60])
+    page.close()
+
+
+def test_message_over_the_limit_is_refused_with_retry_time_and_kept(
+    live_server: LiveServer, browser: Browser
+) -> None:
+    engine = make_engine(f"sqlite:///{live_server.data_dir / 'parley.db'}")
+    with Session(engine) as session:
+        admin_id = session.exec(select(User.id).where(User.username == "admin")).one()
+        create_user(session=session, actor_id=admin_id, user_in=UserCreate(
+            username="lim", email="lim@example.com", display_name="Lim", password="Lim-pass-1234"))
+    engine.dispose()
+    page = browser.new_page()
+    login(page, live_server.url, "lim", "Lim-pass-1234")
+    expect(page.get_by_text("1 of 1 requests left this minute")).to_be_visible()
+    _send(page, "Say hi.")
+    expect(page.get_by_test_id("stChatMessage")).to_have_count(2, timeout=20_000)
+    wait_idle(page, timeout=60_000)
+    expect(page.get_by_text("0 of 1 requests left this minute")).to_be_visible()
+
+    _send(page, "This one is over the limit.")
+    wait_idle(page)
+    expect(page.get_by_text("limit of 1 request per minute")).to_be_visible()
+    expect(page.get_by_text("Try again at")).to_be_visible()
+    draft = page.get_by_label("Your message (not sent yet)")
+    expect(draft).to_have_value("This one is over the limit.")
+    expect(page.get_by_test_id("stChatMessage")).to_have_count(2)  # nothing was sent
     page.close()
