@@ -8,11 +8,12 @@ from contextlib import asynccontextmanager
 import streamlit as st
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from core.app import startup
-from core.db import check_database
+from core.health import health_checks
+from core.telemetry import render
 
 
 @asynccontextmanager
@@ -22,9 +23,15 @@ async def lifespan(_app: Starlette) -> AsyncIterator[None]:
 
 
 async def healthz(_request: Request) -> JSONResponse:
-    database = check_database()
-    body = {"status": "ok" if database else "unavailable", "database": "ok" if database else "error"}
-    return JSONResponse(body, status_code=200 if database else 503)
+    """200 when the database (and Redis, when configured) answer; 503 naming what is down."""
+    checks = health_checks()
+    healthy = all(v == "ok" for v in checks.values())
+    return JSONResponse({"status": "ok" if healthy else "unavailable", **checks}, status_code=200 if healthy else 503)
 
 
-app = st.App("Home.py", routes=[Route("/healthz", healthz)], lifespan=lifespan)
+async def metrics(_request: Request) -> Response:
+    body, content_type = render()
+    return Response(body, media_type=content_type)
+
+
+app = st.App("Home.py", routes=[Route("/healthz", healthz), Route("/metrics", metrics)], lifespan=lifespan)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
 from sqlmodel import Session, col, select
@@ -29,13 +30,24 @@ def record_audit(
     return event
 
 
-def list_audit(*, session: Session, limit: int = 200) -> list[AuditEventPublic]:
-    """Newest audit entries first, with the actor's username."""
+def list_audit(
+    *, session: Session, limit: int = 200, action: str | None = None, actor: str | None = None,
+    target: str | None = None, start: datetime | None = None, end: datetime | None = None,
+) -> list[AuditEventPublic]:
+    """Newest audit entries first, with the actor's username; action matches a prefix ("user.")."""
+    stmt = select(AuditEvent, User.username).join(User, col(AuditEvent.actor_id) == col(User.id), isouter=True)
+    if action:
+        stmt = stmt.where(col(AuditEvent.action).startswith(action))
+    if actor:
+        stmt = stmt.where(User.username == actor.strip().lower())
+    if target:
+        stmt = stmt.where(col(AuditEvent.target).contains(target.strip()))
+    if start:
+        stmt = stmt.where(col(AuditEvent.created_at) >= start)
+    if end:
+        stmt = stmt.where(col(AuditEvent.created_at) < end)
     rows = session.exec(
-        select(AuditEvent, User.username)
-        .join(User, col(AuditEvent.actor_id) == col(User.id), isouter=True)
-        .order_by(col(AuditEvent.created_at).desc(), col(AuditEvent.id).desc())
-        .limit(limit)
+        stmt.order_by(col(AuditEvent.created_at).desc(), col(AuditEvent.id).desc()).limit(limit)
     ).all()
     return [
         AuditEventPublic.model_validate(event, update={"actor": username})

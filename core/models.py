@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from enum import StrEnum
 
 from sqlalchemy import Column, MetaData, Text
@@ -201,3 +201,58 @@ class LimitPolicyUpdate(SQLModel):
     requests_per_day: int | None = None
     tokens_per_day: int | None = None
     budget_usd_per_month: float | None = None
+
+
+# Upper edges (ms) of the time-to-first-token histogram in UsageDaily (h00..h20); h21 is the rest.
+# The same list is written into migration 0004, whose triggers fill the histogram.
+TTFT_EDGES_MS = [25, 50, 100, 150, 200, 300, 400, 500, 750, 1000, 1500, 2000, 3000, 4000, 5000, 7500,
+                 10000, 15000, 20000, 30000, 60000]
+
+
+class UsageDaily(SQLModel, table=True):
+    """Per UTC day, user, provider, model and source: kept by an insert trigger on usageevent."""
+
+    day: date = Field(primary_key=True)
+    user_id: int = Field(primary_key=True)
+    provider: str = Field(primary_key=True, max_length=64)
+    model: str = Field(primary_key=True, max_length=128)
+    source: str = Field(primary_key=True, max_length=8)
+    requests: int = 0
+    refusals: int = 0
+    errors: int = 0
+    cache_hits: int = 0
+    tokens_in: int = 0
+    tokens_out: int = 0
+    cost_usd: float = 0.0
+    h00: int = 0
+    h01: int = 0
+    h02: int = 0
+    h03: int = 0
+    h04: int = 0
+    h05: int = 0
+    h06: int = 0
+    h07: int = 0
+    h08: int = 0
+    h09: int = 0
+    h10: int = 0
+    h11: int = 0
+    h12: int = 0
+    h13: int = 0
+    h14: int = 0
+    h15: int = 0
+    h16: int = 0
+    h17: int = 0
+    h18: int = 0
+    h19: int = 0
+    h20: int = 0
+    h21: int = 0
+
+
+class UsageDailyError(SQLModel, table=True):
+    day: date = Field(primary_key=True)
+    user_id: int = Field(primary_key=True)
+    provider: str = Field(primary_key=True, max_length=64)
+    model: str = Field(primary_key=True, max_length=128)
+    source: str = Field(primary_key=True, max_length=8)
+    kind: str = Field(primary_key=True, max_length=32)
+    n: int = 0

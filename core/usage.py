@@ -7,6 +7,7 @@ from sqlmodel import Session
 from core.config import Settings, get_settings
 from core.models import UsageEvent
 from core.providers.base import Usage
+from core.telemetry import observe
 
 
 def cost_usd(provider: str, model: str, usage: Usage, settings: Settings | None = None) -> float:
@@ -32,4 +33,6 @@ def record_usage(
         status=status, error_kind=error_kind, cache_hit=cache_hit,
     )
     session.add(event)
+    observe(provider=provider, model=model, status=status, tokens_in=usage.tokens_in, tokens_out=usage.tokens_out,
+            cost_usd=event.cost_usd, error_kind=error_kind, cache_hit=cache_hit, ttft_ms=ttft_ms, total_ms=total_ms)
     return event

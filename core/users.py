@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, func, select
@@ -89,10 +90,10 @@ def list_users(*, session: Session, actor_id: int) -> list[UserPublic]:
     return [UserPublic.model_validate(user) for user in users]
 
 
-def audit_log(*, session: Session, actor_id: int, limit: int = 200) -> list[AuditEventPublic]:
-    """The newest audit entries (admins only; nobody can edit them)."""
+def audit_log(*, session: Session, actor_id: int, limit: int = 200, **filters: Any) -> list[AuditEventPublic]:
+    """The newest audit entries, filtered (admins only; nothing in the UI can edit them)."""
     require_admin(session=session, actor_id=actor_id)
-    return list_audit(session=session, limit=limit)
+    return list_audit(session=session, limit=limit, **filters)
 
 
 def create_user(

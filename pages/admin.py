@@ -1,17 +1,17 @@
-"""Admin: users (approve, disable/enable, role, password reset, create) and the audit trail."""
+"""Admin: users (approve, disable/enable, role, password reset, limits, create). The audit trail is on Monitoring."""
 
 import streamlit as st
 
 from core.models import Role, UserCreate, UserStatus
 from core.ui import auth
-from core.ui.admin_views import audit_table, user_actions, user_table
+from core.ui.admin_views import user_actions, user_table
 from core.ui.forms import run_action
-from core.users import audit_log, create_user, list_users
+from core.users import create_user, list_users
 
 admin = auth.require_admin()
 st.title("Admin")
 auth.show_flash()
-users_tab, create_tab, audit_tab = st.tabs(["Users", "Add user", "Audit log"])
+users_tab, create_tab = st.tabs(["Users", "Add user"])
 
 with users_tab:
     users = run_action(lambda s: list_users(session=s, actor_id=admin.id)) or []
@@ -34,7 +34,3 @@ with create_tab, st.form("create_user_form", clear_on_submit=True):
         )
         if created is not None:
             st.rerun()
-
-with audit_tab:
-    entries = run_action(lambda s: audit_log(session=s, actor_id=admin.id)) or []
-    audit_table(entries)

@@ -241,3 +241,22 @@ def test_last_active_admin_cannot_be_demoted_or_disabled(engine, session: Sessio
         set_role(session=session, actor_id=admin.id, user_id=admin.id, role=Role.user)
     with pytest.raises(ValidationError, match="At least one"):
         set_status(session=session, actor_id=admin.id, user_id=admin.id, status=UserStatus.disabled)
+
+
+def test_audit_log_filters_and_admin_only(engine, session: Session) -> None:
+    from core.users import audit_log
+
+    admin = _admin(session)
+    user = _register(session)
+    set_status(session=session, actor_id=admin.id, user_id=user.id, status=UserStatus.active)
+    set_role(session=session, actor_id=admin.id, user_id=user.id, role=Role.admin)
+    actions = [e.action for e in audit_log(session=session, actor_id=admin.id, action="user.set")]
+    assert actions == ["user.set_role"]
+    assert {e.action for e in audit_log(session=session, actor_id=admin.id, actor="admin")} >= {
+        "user.approve", "user.set_role"}
+    assert [e.actor for e in audit_log(session=session, actor_id=admin.id, action="user.register")] == ["alice"]
+    assert audit_log(session=session, actor_id=admin.id, start=utcnow() + timedelta(minutes=1)) == []
+    assert audit_log(session=session, actor_id=admin.id, target="alice")
+    set_role(session=session, actor_id=admin.id, user_id=user.id, role=Role.user)
+    with pytest.raises(PermissionDenied):
+        audit_log(session=session, actor_id=user.id)

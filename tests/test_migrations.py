@@ -14,8 +14,8 @@ from core import db
 from core.config import PROJECT_ROOT
 from core.models import User
 
-HEAD = "0003"
-TABLES = {"user", "auditevent", "conversation", "message", "usageevent", "limitpolicy"}
+HEAD = "0004"
+TABLES = {"user", "auditevent", "conversation", "message", "usageevent", "limitpolicy", "usagedaily", "usagedailyerror"}
 
 
 def test_upgrade_creates_tables_and_downgrade_removes_them(database_url: str) -> None:

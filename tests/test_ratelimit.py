@@ -250,3 +250,5 @@ def test_refused_turn_calls_no_provider_and_stores_nothing(engine, session, cloc
         manager.send(user_id=uid, conversation_id=turn.conversation_id, text="second", options=options)
     assert len(provider.history) == 1
     assert [m.content for m in session.exec(select(Message))] == ["first", "ok"]
+    refused = session.exec(select(UsageEvent).where(UsageEvent.status == "refused")).one()
+    assert (refused.error_kind, refused.cost_usd, refused.user_id) == ("rate_limited", 0.0, uid)

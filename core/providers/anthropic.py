@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Generator
 from functools import lru_cache
 from typing import Any, ClassVar
@@ -16,8 +17,11 @@ from core.errors import (
     ProviderTimeout,
     ProviderUnavailable,
 )
+from core.logging import log_event
 from core.providers.base import ChatRequest, Finished, KeyCheck, Provider, StreamEvent, TextDelta, Usage
 from core.providers.openai import retry_after_seconds
+
+logger = logging.getLogger(__name__)
 
 LABEL = "Anthropic"
 
@@ -32,6 +36,9 @@ def _anthropic_client(api_key: str, base_url: str | None, timeout: float, connec
 
 def map_anthropic_error(exc: Exception) -> ProviderError:
     """Our error for an anthropic SDK (or httpx) error; never echoes the key."""
+    # The upstream text helps operators; the JSON log formatter masks any key it may quote.
+    log_event(logger, "provider error", logging.WARNING, provider=LABEL, error=type(exc).__name__,
+              upstream=str(exc)[:500])
     if isinstance(exc, anthropic.AuthenticationError | anthropic.PermissionDeniedError):
         return InvalidProviderKey(f"{LABEL} refused the API key. Check the key in Settings.")
     if isinstance(exc, anthropic.RateLimitError):
@@ -45,6 +52,7 @@ def map_anthropic_error(exc: Exception) -> ProviderError:
             return ProviderUnavailable(f"{LABEL} is unavailable right now (HTTP {exc.status_code}).")
         return ProviderError(f"{LABEL} refused the request (HTTP {exc.status_code}).")
     return ProviderError(f"{LABEL} returned an unexpected error.")
+
 
 
 class AnthropicProvider(Provider):

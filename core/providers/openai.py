@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Generator
 from functools import lru_cache
 from typing import Any, ClassVar
@@ -16,7 +17,10 @@ from core.errors import (
     ProviderTimeout,
     ProviderUnavailable,
 )
+from core.logging import log_event
 from core.providers.base import ChatRequest, Finished, KeyCheck, Provider, StreamEvent, TextDelta, Usage
+
+logger = logging.getLogger(__name__)
 
 
 @lru_cache(maxsize=64)
@@ -42,6 +46,9 @@ def retry_after_seconds(headers: httpx.Headers | None) -> float | None:
 
 def map_openai_error(exc: Exception, label: str) -> ProviderError:
     """Our error for an openai SDK (or httpx) error; the message never includes the key."""
+    # The upstream text helps operators; the JSON log formatter masks any key it may quote.
+    log_event(logger, "provider error", logging.WARNING, provider=label, error=type(exc).__name__,
+              upstream=str(exc)[:500])
     if isinstance(exc, openai.AuthenticationError | openai.PermissionDeniedError):
         return InvalidProviderKey(f"{label} refused the API key. Check the key in Settings.")
     if isinstance(exc, openai.RateLimitError):
@@ -57,6 +64,7 @@ def map_openai_error(exc: Exception, label: str) -> ProviderError:
             return ProviderError(f"{label} does not know that model.")
         return ProviderError(f"{label} refused the request (HTTP {exc.status_code}).")
     return ProviderError(f"{label} returned an unexpected error.")
+
 
 
 class OpenAIProvider(Provider):

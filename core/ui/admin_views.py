@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from core.config import get_settings
-from core.models import AuditEventPublic, LimitPolicyUpdate, Role, UserPublic, UserStatus
+from core.models import LimitPolicyUpdate, Role, UserPublic, UserStatus
 from core.policies import clear_user_limits, get_user_limits, set_user_limits
 from core.ui.forms import run_action
 from core.users import reset_password, set_role, set_status
@@ -88,16 +88,3 @@ def limits_form(admin: UserPublic, target: UserPublic) -> None:
 def _act(action, message: str) -> None:  # type: ignore[no-untyped-def]
     if run_action(action, message) is not None:
         st.rerun()
-
-
-def audit_table(entries: list[AuditEventPublic]) -> None:
-    st.dataframe(
-        [
-            {"when": e.created_at, "actor": e.actor or "system", "action": e.action,
-             "target": e.target, "detail": e.detail}
-            for e in entries
-        ],
-        hide_index=True,
-        width="stretch",
-        key="audit_table",
-    )

@@ -22,6 +22,7 @@ class PageSpec:
 PAGES = [
     PageSpec("pages/chat.py", "Chat", ":material/chat:"),
     PageSpec("pages/settings.py", "Settings", ":material/settings:"),
+    PageSpec("pages/monitoring.py", "Monitoring", ":material/monitoring:", admin_only=True),
     PageSpec("pages/admin.py", "Admin", ":material/admin_panel_settings:", admin_only=True),
 ]
 

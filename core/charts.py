@@ -1,0 +1,57 @@
+"""Pure functions from dashboard data to Plotly figures. Buckets are UTC; display is in the viewer's zone."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import plotly.graph_objects as go
+
+LAYOUT: dict[str, Any] = {"margin": {"l": 10, "r": 10, "t": 40, "b": 10}, "height": 320,
+                          "legend": {"orientation": "h", "y": -0.2}}
+
+
+def local(bucket: datetime, tz: str) -> datetime:
+    """A UTC bucket as wall time in tz (naive, for the axis)."""
+    return bucket.astimezone(ZoneInfo(tz)).replace(tzinfo=None)
+
+
+def _stacked(points: list[dict[str, Any]], group: str, value: str, title: str, tz: str) -> go.Figure:
+    by_group: dict[str, list[tuple[datetime, float]]] = defaultdict(list)
+    for p in points:
+        by_group[p[group]].append((local(p["bucket"], tz), p[value]))
+    fig = go.Figure([go.Bar(name=name, x=[x for x, _ in xs], y=[y for _, y in xs])
+                     for name, xs in sorted(by_group.items())])
+    fig.update_layout(barmode="stack", title=f"{title} · {tz}", **LAYOUT)
+    return fig
+
+
+def requests_over_time(series: list[dict[str, Any]], tz: str = "UTC") -> go.Figure:
+    return _stacked(series, "model", "requests", "Requests by model", tz)
+
+
+def tokens_over_time(series: list[dict[str, Any]], tz: str = "UTC") -> go.Figure:
+    points = [{**p, "tokens": p["tokens_in"] + p["tokens_out"]} for p in series]
+    return _stacked(points, "model", "tokens", "Tokens (in + out) by model", tz)
+
+
+def cost_bars(items: list[tuple[str, float]], title: str, limit: int = 15) -> go.Figure:
+    top = items[:limit]
+    fig = go.Figure(go.Bar(x=[v for _, v in top][::-1], y=[k for k, _ in top][::-1], orientation="h"))
+    fig.update_layout(title=title, xaxis_title="USD", **LAYOUT)
+    return fig
+
+
+def latency_over_time(latency: list[dict[str, Any]], tz: str = "UTC", approximate: bool = False) -> go.Figure:
+    xs = [local(p["bucket"], tz) for p in latency]
+    fig = go.Figure([go.Scatter(name="p50", x=xs, y=[p["p50"] for p in latency], mode="lines+markers"),
+                     go.Scatter(name="p95", x=xs, y=[p["p95"] for p in latency], mode="lines+markers")])
+    title = "Time to first token" + (" (≈ from daily histograms)" if approximate else "") + f" · {tz}"
+    fig.update_layout(title=title, yaxis_title="ms", **LAYOUT)
+    return fig
+
+
+def errors_over_time(errors: list[dict[str, Any]], tz: str = "UTC") -> go.Figure:
+    return _stacked(errors, "kind", "count", "Errors by kind", tz)
