@@ -54,6 +54,7 @@ bench: install-dev
 	$(BIN)/python bench/local_model.py
 	$(BIN)/python bench/limiter.py
 	$(BIN)/python bench/dashboard_scale.py
+	$(BIN)/python bench/history_scale.py
 
 generate-key: install
 	@$(BIN)/python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 import threading
 
 from core.auth import bootstrap_admin
 from core.config import get_settings
 from core.db import ensure_migrated, get_engine, session_scope
-from core.logging import configure_logging
+from core.history import purge_deleted
+from core.logging import configure_logging, log_event
+
+logger = logging.getLogger(__name__)
 
 _lock = threading.Lock()
 _started: set[str] = set()
@@ -27,6 +31,10 @@ def startup() -> None:
         engine = ensure_migrated(get_engine(settings))
         with session_scope(engine) as session:
             first = bootstrap_admin(session=session, settings=settings)
+        with session_scope(engine) as session:
+            purged = purge_deleted(session=session, retention_days=settings.history.retention_days)
+        if purged:
+            log_event(logger, "deleted conversations purged", count=purged)
         if first is not None and first.generated_password:
             # Shown once on the console (never logged): the operator needs it to log in.
             banner = (

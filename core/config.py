@@ -63,6 +63,12 @@ class ProviderCatalog(BaseModel):
     n_threads: int = Field(default=0, ge=0)  # 0: all cores
 
 
+class HistorySettings(BaseModel):
+    retention_days: int = Field(default=30, ge=0)  # deleted conversations are purged after this
+    page_size: int = Field(default=20, ge=5, le=200)
+    max_import_mb: float = Field(default=50, gt=0)
+
+
 class ChatSettings(BaseModel):
     default_provider: str = "local"
     fallback: list[str] = Field(default_factory=lambda: ["local"])
@@ -113,6 +119,7 @@ class Settings(BaseModel):
     limits: LimitsSettings = Field(default_factory=LimitsSettings)
     cache: CacheSettings = Field(default_factory=CacheSettings)
     chat: ChatSettings = Field(default_factory=ChatSettings)
+    history: HistorySettings = Field(default_factory=HistorySettings)
     # Secrets: never from config.yaml.
     cookie_key: SecretStr = SecretStr("")
     fernet_keys: list[SecretStr] = Field(default_factory=list)

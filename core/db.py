@@ -42,7 +42,10 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"check_same_thread": False})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    # No automatic server-side prepares: after five runs psycopg would switch to a generic plan, and
+    # PostgreSQL's generic plan for `content ILIKE $1` cannot use the trigram index (700 ms vs 0.4 ms).
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20,
+                         connect_args={"prepare_threshold": None})
 
 
 _engines: dict[str, Engine] = {}

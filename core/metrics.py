@@ -13,7 +13,7 @@ from sqlalchemy import Integer, and_, case, cast, func, literal_column, select
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col
 
-from core.models import TTFT_EDGES_MS, UsageDaily, UsageDailyError, UsageEvent, User
+from core.models import TTFT_EDGES_MS, UsageDaily, UsageDailyError, UsageEvent, User, as_utc
 from core.users import require_admin
 
 Bucket = Literal["hour", "day"]
@@ -104,14 +104,6 @@ def bucket_expr(dialect: str, size: Bucket) -> ColumnElement[Any]:
         return func.date_trunc(size, func.timezone("UTC", created))
     fmt = "%Y-%m-%d %H:00:00" if size == "hour" else "%Y-%m-%d 00:00:00"
     return func.strftime(fmt, created)  # SQLite stores UTC as text
-
-
-def as_utc(value: Any) -> datetime:
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    if isinstance(value, date) and not isinstance(value, datetime):
-        return datetime(value.year, value.month, value.day, tzinfo=UTC)
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def _measures(daily: bool) -> list[Any]:

@@ -24,6 +24,15 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def as_utc(value: datetime | date | str) -> datetime:
+    """An aware UTC datetime from a database value or input: naive means UTC (how SQLite stores it)."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if not isinstance(value, datetime):
+        return datetime(value.year, value.month, value.day, tzinfo=UTC)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
 class Role(StrEnum):
     admin = "admin"
     user = "user"

@@ -25,6 +25,7 @@ messages = view.load_messages(user)
 if not messages and turn is None:
     st.title("Chat")
     st.caption("Ask anything. Replies stream as they are written; press stop to cut one short.")
+view.focus_callout(messages)
 for message in messages:
     view.render_message(message)
 if turn is None:

@@ -14,7 +14,7 @@ from core import db
 from core.config import PROJECT_ROOT
 from core.models import User
 
-HEAD = "0004"
+HEAD = "0005"
 TABLES = {"user", "auditevent", "conversation", "message", "usageevent", "limitpolicy", "usagedaily", "usagedailyerror"}
 
 

@@ -28,6 +28,7 @@ MAX_TOKENS = "chat_max_tokens"
 SYSTEM = "chat_system_prompt"
 PENDING = "chat_pending"
 DRAFT = "chat_draft"
+FOCUS = "chat_focus_message"
 DRAFT_ERROR = "chat_draft_error"
 EDITING = "chat_editing"
 STATUS_NOTES = {"interrupted": "Stopped — partial reply kept.", "error": "No reply."}
@@ -51,6 +52,7 @@ def _defaults() -> None:
 
 def new_conversation() -> None:
     st.session_state[CONV] = None
+    st.session_state.pop(FOCUS, None)
     st.session_state[SYSTEM] = ""
     st.session_state.pop(EDITING, None)
 
@@ -59,6 +61,7 @@ def open_conversation(conv: ConversationPublic) -> None:
     """Switch to conv and load its model, system prompt and parameters into the widgets."""
     params = conversation_params(conv)
     st.session_state[CONV] = conv.id
+    st.session_state.pop(FOCUS, None)
     st.session_state[MODEL] = f"{conv.provider}/{conv.model}"
     st.session_state[SYSTEM] = conv.system_prompt
     st.session_state[TEMPERATURE] = float(params.get("temperature", get_settings().chat.default_temperature))
@@ -150,13 +153,13 @@ def render_message(message: MessagePublic) -> None:
             return
         if message.status == "error":
             st.error(message.error or "The provider failed.")
-        note = STATUS_NOTES.get(message.status) if message.status == "interrupted" else None
-        caption = f"{message.provider} · {message.model}"
+        parts = [p for p in (message.provider, message.model) if p]
         if message.fallback_from:
-            caption += f" · answered as a fallback because {message.fallback_from} failed"
-        if note:
-            caption += f" · {note}"
-        st.caption(caption)
+            parts.append(f"answered as a fallback because {message.fallback_from} failed")
+        if message.status == "interrupted":
+            parts.append(STATUS_NOTES["interrupted"])
+        if parts:
+            st.caption(" · ".join(parts))
 
 
 def _set_pending(action: str) -> None:
@@ -202,6 +205,7 @@ def edit_form() -> str | None:
 def stream_turn(turn: Turn, options: TurnOptions) -> None:
     """Stream the reply; whatever happens (stop button included) the turn is closed and stored."""
     st.session_state[CONV] = turn.conversation_id
+    st.session_state.pop(FOCUS, None)
     sync_url()  # before streaming: a stopped script sends nothing more to the browser
     with st.chat_message("assistant"):
         if options.provider == "local":
@@ -250,3 +254,16 @@ def quota_caption(user: UserPublic) -> None:
     except AppError:
         return
     st.caption(summary)
+
+
+def focus_callout(messages: list[MessagePublic]) -> None:
+    """Opened from a search hit: show the hit with the messages around it before the whole conversation."""
+    # Kept until the user moves on (new message, other conversation): reruns must not lose it.
+    target = st.session_state.get(FOCUS)
+    index = next((i for i, m in enumerate(messages) if m.id == target), None)
+    if index is None:
+        return
+    with st.container(border=True):
+        st.caption(f"Search hit · message {index + 1} of {len(messages)}")
+        for message in messages[max(0, index - 1) : index + 2]:
+            render_message(message)

@@ -21,6 +21,7 @@ class PageSpec:
 # Order is the sidebar order; the first visible page is the default one.
 PAGES = [
     PageSpec("pages/chat.py", "Chat", ":material/chat:"),
+    PageSpec("pages/history.py", "History", ":material/history:"),
     PageSpec("pages/settings.py", "Settings", ":material/settings:"),
     PageSpec("pages/monitoring.py", "Monitoring", ":material/monitoring:", admin_only=True),
     PageSpec("pages/admin.py", "Admin", ":material/admin_panel_settings:", admin_only=True),
