@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import streamlit as st
 import streamlit_authenticator as stauth
@@ -51,6 +51,7 @@ def _clear_session(message: str | None = None) -> None:
     for key in (state.AUTH_STATUS, state.USERNAME, state.NAME, state.EMAIL, state.ROLES,
                 state.USER_ID, state.LOGIN_AT):
         st.session_state[key] = None
+    st.session_state.pop(state.COOKIE_TOKEN, None)
     # Tells streamlit-authenticator not to log in again from the (revoked) cookie in this session.
     st.session_state[state.AUTH_LOGOUT] = True
     if message:
@@ -143,11 +144,22 @@ def _on_logout() -> None:
 
 def sync_cookie(authenticator: stauth.Authenticate) -> None:
     """Write or delete the browser cookie after a login or logout handled in a callback."""
+    model = authenticator.cookie_controller.cookie_model
     if st.session_state.pop(state.COOKIE_PENDING, False):
-        authenticator.cookie_controller.set_cookie()
+        expires = datetime.now() + timedelta(days=get_settings().cookie.expiry_days)
+        model.exp_date = expires.timestamp()
+        st.session_state[state.COOKIE_TOKEN] = (model._token_encode(), expires)  # the library's JWT format
     if st.session_state.pop(state.LOGOUT_PENDING, False):
+        st.session_state.pop(state.COOKIE_TOKEN, None)
         authenticator.authentication_controller.logout()
         authenticator.cookie_controller.delete_cookie()
+        return
+    issued = st.session_state.get(state.COOKIE_TOKEN)
+    if issued and st.session_state.get(state.AUTH_STATUS):
+        # The cookie is written by a component in the browser. Rendered with the same arguments on every
+        # run, it stays mounted until it has run, even if the user clicks on before it loaded.
+        token, expires = issued
+        model.cookie_manager.set(model.cookie_name, token, expires_at=expires)
 
 
 def logout_button() -> None:

@@ -10,6 +10,7 @@ AUTH_LOGOUT = "logout"
 USER_ID = "parley_user_id"
 LOGIN_AT = "parley_login_at"
 COOKIE_PENDING = "parley_cookie_pending"
+COOKIE_TOKEN = "parley_cookie_token"
 LOGOUT_PENDING = "parley_logout_pending"
 FLASH = "parley_flash"
 
