@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PORT   ?= 8501
 
-.PHONY: run test install install-dev migrate chromium lint typecheck bench generate-key clean
+.PHONY: run test install install-dev migrate chromium lint typecheck bench generate-key rotate-keys clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -56,8 +56,13 @@ bench: install-dev
 	$(BIN)/python bench/dashboard_scale.py
 	$(BIN)/python bench/history_scale.py
 
+# Print a new master key for PARLEY_FERNET_KEYS (put it first, keep the old ones after it, then rotate).
 generate-key: install
-	@$(BIN)/python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"
+	@$(BIN)/python -m core.crypto generate-key
+
+# Re-encrypt every stored provider key under the newest master key; safe to re-run.
+rotate-keys: install
+	$(BIN)/python -m core.crypto rotate
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache test-artifacts

@@ -15,7 +15,7 @@ from core.db import get_engine, session_scope
 from core.errors import RateLimited, ValidationError
 from core.models import Message
 from core.providers.base import Provider, Usage
-from core.providers.registry import build_provider
+from core.providers.registry import provider_for_user
 from core.ratelimit import RateLimitService
 from core.turn import Turn, TurnOptions, TurnOutcome
 from core.usage import record_usage
@@ -28,12 +28,14 @@ class ConversationManager:
     """Runs chat turns for one user at a time; providers come from the registry (or a test factory)."""
 
     def __init__(self, *, engine: Engine | None = None, settings: Settings | None = None,
-                 provider_factory: Callable[[str], Provider] | None = None,
+                 provider_factory: Callable[[str, int], Provider] | None = None,
                  limiter: RateLimitService | None = None, cache: ResponseCache | None = None,
                  clock: Callable[[], float] = time.perf_counter) -> None:
         self.settings = settings or get_settings()
         self.engine = engine or get_engine(self.settings)
-        self.provider_factory = provider_factory or (lambda name: build_provider(name, settings=self.settings))
+        # (provider name, user id) -> adapter with the key that user may use
+        self.provider_factory = provider_factory or (
+            lambda name, user_id: provider_for_user(name, user_id, self.settings))
         self.limiter = limiter or RateLimitService(self.settings)
         self.cache = cache or build_cache(self.settings)
         self.clock = clock
@@ -41,7 +43,7 @@ class ConversationManager:
     def send(self, *, user_id: int, conversation_id: int | None, text: str, options: TurnOptions) -> Turn:
         """Store the user's message (creating the conversation if needed) and return the reply's Turn."""
         text = clean_message(text, max_chars=self.settings.chat.max_input_chars)
-        self._check_provider(options)
+        self._check_provider(options, user_id)
         with session_scope(self.engine) as session:
             self._consume(session, user_id, options)  # before anything is stored or asked
             if conversation_id is None:
@@ -62,7 +64,7 @@ class ConversationManager:
 
     def regenerate(self, *, user_id: int, conversation_id: int, options: TurnOptions) -> Turn:
         """Replace the last reply with a new one."""
-        self._check_provider(options)
+        self._check_provider(options, user_id)
         with session_scope(self.engine) as session:
             get_owned(session=session, user_id=user_id, conversation_id=conversation_id)
             history = messages_of(session=session, conversation_id=conversation_id)
@@ -76,7 +78,7 @@ class ConversationManager:
     def edit_last(self, *, user_id: int, conversation_id: int, text: str, options: TurnOptions) -> Turn:
         """Change the last user message, drop what followed it, and answer again."""
         text = clean_message(text, max_chars=self.settings.chat.max_input_chars)
-        self._check_provider(options)
+        self._check_provider(options, user_id)
         with session_scope(self.engine) as session:
             get_owned(session=session, user_id=user_id, conversation_id=conversation_id)
             history = messages_of(session=session, conversation_id=conversation_id)
@@ -103,8 +105,8 @@ class ConversationManager:
                              ttft_ms=None, total_ms=None, settings=self.settings)
             raise
 
-    def _check_provider(self, options: TurnOptions) -> None:
-        provider = self.provider_factory(options.provider)
+    def _check_provider(self, options: TurnOptions, user_id: int) -> None:
+        provider = self.provider_factory(options.provider, user_id)
         reason = provider.unavailable_reason()
         if reason:
             raise ValidationError(f"{provider.label} cannot answer: {reason}. Pick another model.")

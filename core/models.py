@@ -265,3 +265,45 @@ class UsageDailyError(SQLModel, table=True):
     source: str = Field(primary_key=True, max_length=8)
     kind: str = Field(primary_key=True, max_length=32)
     n: int = 0
+
+
+class ProviderCredential(SQLModel, table=True):
+    """An encrypted provider key: a user's own (owner_id set) or the organisation's (owner_id None)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    owner_id: int | None = Field(default=None, foreign_key="user.id", index=True)
+    provider: str = Field(max_length=64)
+    label: str = Field(default="", max_length=100)
+    base_url: str = Field(default="", max_length=500)  # not secret: the compatible server's address
+    ciphertext: str = Field(sa_column=Column(Text, nullable=False))  # never the plaintext
+    key_version: str = Field(max_length=32)
+    last4: str = Field(max_length=4)
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+    last_checked_at: datetime | None = None
+    last_check_status: str | None = Field(default=None, max_length=16)  # valid | invalid | unreachable
+
+
+class CredentialPublic(SQLModel):
+    """What anyone may see of a stored key: never the key itself."""
+
+    id: int
+    owner_id: int | None
+    provider: str
+    label: str
+    base_url: str
+    masked: str
+    key_version: str
+    created_at: datetime
+    updated_at: datetime
+    last_checked_at: datetime | None
+    last_check_status: str | None
+
+
+class OrgSetting(SQLModel, table=True):
+    """Organisation-wide switches set by admins (audited)."""
+
+    key: str = Field(primary_key=True, max_length=64)
+    value: str = Field(max_length=500)
+    updated_at: datetime = Field(default_factory=utcnow)
+    updated_by: int | None = Field(default=None, foreign_key="user.id")

@@ -73,11 +73,11 @@ class Turn:
 
     def _candidates(self) -> Iterator[tuple[Provider, str]]:
         """The chosen provider, then (only if needed) the fallback chain's available ones."""
-        yield self.manager.provider_factory(self.options.provider), self.options.model
+        yield self.manager.provider_factory(self.options.provider, self.user_id), self.options.model
         for name in dict.fromkeys(self.manager.settings.chat.fallback):
             if name == self.options.provider:
                 continue
-            provider = self.manager.provider_factory(name)
+            provider = self.manager.provider_factory(name, self.user_id)
             models = provider.list_models()
             if provider.unavailable_reason() is None and models:
                 yield provider, models[0]

@@ -6,12 +6,14 @@ from core.models import Role, UserCreate, UserStatus
 from core.ui import auth
 from core.ui.admin_views import user_actions, user_table
 from core.ui.forms import run_action
+from core.ui.keys_view import key_panels, policy_switches
 from core.users import create_user, list_users
 
 admin = auth.require_admin()
 st.title("Admin")
 auth.show_flash()
-users_tab, create_tab = st.tabs(["Users", "Add user"])
+users_tab, create_tab, org_tab = st.tabs(
+    ["Users", "Add user", "Organisation keys"], key="admin_tabs", on_change="rerun")
 
 with users_tab:
     users = run_action(lambda s: list_users(session=s, actor_id=admin.id)) or []
@@ -34,3 +36,9 @@ with create_tab, st.form("create_user_form", clear_on_submit=True):
         )
         if created is not None:
             st.rerun()
+
+with org_tab:
+    st.caption("Organisation keys answer for users without their own key. They are stored encrypted; nobody can "
+               "read them back. Keys from the environment (OPENAI_API_KEY, …) still apply when none is stored.")
+    policy_switches(admin)
+    key_panels(admin, org=True)

@@ -10,7 +10,7 @@ from core.users import audit_log, list_users
 
 admin = auth.require_admin()
 st.title("Monitoring")
-usage_tab, audit_tab = st.tabs(["Usage", "Audit log"])
+usage_tab, audit_tab = st.tabs(["Usage", "Audit log"], key="monitoring_tabs", on_change="rerun")
 
 with usage_tab:
     start, end = view.range_picker("mon")

@@ -1,4 +1,4 @@
-"""Settings: profile, password, and the user's own usage and limits."""
+"""Settings: profile, password, own provider keys, and the user's own usage and limits."""
 
 import streamlit as st
 
@@ -7,15 +7,21 @@ from core.ui import auth
 from core.ui import monitoring_view as usage_view
 from core.ui.chat_view import quota_caption
 from core.ui.forms import password_form, profile_form, run_action
+from core.ui.keys_view import key_panels
 
 user = auth.require_user()
 st.title("Settings")
 auth.show_flash()
-profile_tab, password_tab, usage_tab = st.tabs(["Profile", "Password", "My usage"])
+profile_tab, password_tab, keys_tab, usage_tab = st.tabs(
+    ["Profile", "Password", "Provider keys", "My usage"], key="settings_tabs", on_change="rerun")
 with profile_tab:
     profile_form(user)
 with password_tab:
     password_form(user)
+with keys_tab:
+    st.caption("Your own keys are used for your chats before the organisation's. Nobody can read a key back, "
+               "administrators included: it is stored encrypted and shown masked.")
+    key_panels(user, org=False)
 with usage_tab:
     quota_caption(user)
     start, end = usage_view.range_picker("me")

@@ -68,7 +68,8 @@ def setup(engine, session):  # type: ignore[no-untyped-def]
     provider = FakeProvider("fake", "m")
     settings = get_settings().model_copy(update={"providers": {"fake": ProviderCatalog(
         models={"m": ModelInfo(price_in=1.0, price_out=1.0)})}})
-    manager = ConversationManager(engine=engine, settings=settings, provider_factory=lambda _: provider,
+    manager = ConversationManager(engine=engine, settings=settings,
+                                  provider_factory=lambda _name, _uid: provider,
                                   cache=ResponseCache(MemoryBackend(100), ttl_seconds=60))
     admin_id = session.exec(select(User.id).where(User.username == "admin")).one()
     other = create_user(session=session, actor_id=admin_id, user_in=UserCreate(

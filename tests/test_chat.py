@@ -35,7 +35,8 @@ def settings(engine: Engine) -> Settings:
 @pytest.fixture
 def manager(engine: Engine, settings: Settings, providers: dict[str, FakeProvider]) -> ConversationManager:
     ticks = iter(range(0, 10_000_000, 10))  # a clock advancing 10 ms per reading
-    return ConversationManager(engine=engine, settings=settings, provider_factory=providers.__getitem__,
+    return ConversationManager(engine=engine, settings=settings,
+                               provider_factory=lambda name, _uid: providers[name],
                                clock=lambda: next(ticks) / 1000)
 
 

@@ -239,7 +239,7 @@ def test_admin_override_per_user_is_audited_and_applies(engine, session, clock) 
 def test_refused_turn_calls_no_provider_and_stores_nothing(engine, session, clock) -> None:
     provider = FakeProvider("fake", "m")
     manager = ConversationManager(engine=engine, settings=_settings(requests_per_minute=1),
-                                  provider_factory=lambda _: provider,
+                                  provider_factory=lambda _name, _uid: provider,
                                   limiter=RateLimitService(_settings(requests_per_minute=1), clock=clock))
     uid = _user(session, "ann")
     options = TurnOptions(provider="fake", model="m")

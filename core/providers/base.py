@@ -92,6 +92,7 @@ class Provider:
     def __init__(self, catalog: ProviderCatalog, credentials: Credentials) -> None:
         self.catalog = catalog
         self.credentials = credentials
+        self.blocked: str | None = None  # set when key resolution found nothing usable for this user
 
     def list_models(self) -> list[str]:
         return list(self.catalog.models)
@@ -120,6 +121,8 @@ class Provider:
 
     def unavailable_reason(self) -> str | None:
         """None when this provider can answer, else why not (shown in the model picker)."""
+        if self.blocked:
+            return self.blocked
         if self.needs_key and not self.credentials.api_key:
             return "no API key configured"
         return None

@@ -14,6 +14,8 @@ class CompatibleProvider(OpenAIProvider):
     needs_key: ClassVar[bool] = False
 
     def unavailable_reason(self) -> str | None:
+        if self.blocked:
+            return self.blocked
         if not (self.credentials.base_url or self.catalog.base_url):
             return "no server URL configured"
         return None

@@ -63,14 +63,29 @@ class ProviderOption:
     unavailable: str | None  # None: can answer
 
 
-def provider_options(settings: Settings | None = None) -> list[ProviderOption]:
-    """Every configured provider with its models and, when it cannot answer, the reason."""
+def provider_for_user(name: str, user_id: int | None, settings: Settings | None = None) -> Provider:
+    """The adapter with the key this user's chat may use (their own, else the organisation's)."""
+    settings = settings or get_settings()
+    if user_id is None:
+        return build_provider(name, settings=settings)
+    from core.credentials import resolve  # imported here: credentials imports the provider base
+    from core.db import session_scope
+
+    with session_scope() as session:
+        found = resolve(session=session, user_id=user_id, provider=name, settings=settings)
+    provider = build_provider(name, found.credentials or Credentials(source="none"), settings)
+    provider.blocked = found.reason
+    return provider
+
+
+def provider_options(settings: Settings | None = None, user_id: int | None = None) -> list[ProviderOption]:
+    """Every configured provider with its models and, when it cannot answer for this user, the reason."""
     settings = settings or get_settings()
     options = []
     for name in provider_classes():
         if name not in settings.providers and name not in BUILTIN:
             continue
-        provider = build_provider(name, settings=settings)
+        provider = provider_for_user(name, user_id, settings)
         options.append(ProviderOption(name, provider.label, provider.list_models(), provider.unavailable_reason()))
     return options
 

@@ -105,7 +105,7 @@ def sidebar(user: UserPublic) -> TurnOptions | None:
         current = conv.id == st.session_state.get(CONV)
         st.sidebar.button(escape_markdown(conv.title), key=f"chat_open_{conv.id}", on_click=open_conversation,
                           args=(conv,), type="primary" if current else "tertiary", width="stretch")
-    return _model_settings(provider_options())
+    return _model_settings(provider_options(user_id=user.id))
 
 
 def _model_settings(options: list[ProviderOption]) -> TurnOptions | None:

@@ -1,0 +1,77 @@
+"""Browser: a user saves an OpenAI key, sees it masked, checks it, chats through it, and deletes it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from playwright.sync_api import Browser, expect
+from sqlmodel import Session, select
+
+from core.db import make_engine
+from core.models import User, UserCreate
+from core.users import create_user
+from tests.browser.conftest import LiveServer, login, wait_idle
+from tests.fakes.provider_server import FakeProviderServer, Reply
+
+pytestmark = pytest.mark.browser
+KEY = "sk-good-key"
+
+
+@pytest.fixture(scope="module")
+def fake_openai() -> Iterator[FakeProviderServer]:
+    server = FakeProviderServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def server_env(fake_openai: FakeProviderServer) -> dict[str, str]:
+    return {"PARLEY_PROVIDERS__OPENAI__BASE_URL": fake_openai.openai_url, "PARLEY_PROVIDERS__OPENAI__MAX_RETRIES": "0"}
+
+
+def test_user_key_lifecycle(live_server: LiveServer, browser: Browser, fake_openai: FakeProviderServer) -> None:
+    engine = make_engine(f"sqlite:///{live_server.data_dir / 'parley.db'}")
+    with Session(engine) as session:
+        admin = session.exec(select(User.id).where(User.username == "admin")).one()
+        create_user(session=session, actor_id=admin, user_in=UserCreate(
+            username="kim", email="kim@example.com", display_name="Kim", password="Kim-pass-1234"))
+    engine.dispose()
+    page = browser.new_page(viewport={"width": 1280, "height": 1200})
+    login(page, live_server.url, "kim", "Kim-pass-1234")
+    page.get_by_role("link", name="Settings").click()
+    wait_idle(page)
+    page.get_by_role("tab", name="Provider keys").click()
+    page.get_by_label("Add key").first.fill(f"  {KEY}  ")
+    page.get_by_role("button", name="Save key").first.click()
+    wait_idle(page)
+    expect(page.get_by_text("sk-…-key")).to_be_visible()  # masked: only the last four characters
+    expect(page.get_by_text(KEY, exact=True)).to_have_count(0)
+    page.get_by_role("button", name="Check key").click()
+    wait_idle(page)
+    expect(page.get_by_text("OpenAI key: valid — The key works.")).to_be_visible()
+    expect(page.get_by_text("not checked yet")).to_have_count(0)
+
+    page.get_by_role("link", name="Chat").click()
+    wait_idle(page)
+    page.get_by_text("Model and parameters").click()
+    expect(page.get_by_text("OpenAI: ")).to_have_count(0)  # not listed among the providers that cannot answer
+    page.get_by_test_id("stSelectbox").filter(has_text="Model").locator("input").click()
+    page.keyboard.type("gpt-4o-mini")
+    page.keyboard.press("Enter")
+    wait_idle(page)
+    fake_openai.enqueue("openai", Reply(chunks=["Hello", " from", " your", " own", " key."]))
+    page.get_by_test_id("stChatInputTextArea").fill("Hi!")
+    page.keyboard.press("Enter")
+    wait_idle(page)
+    expect(page.get_by_text("Hello from your own key.")).to_be_visible()
+    expect(page.get_by_text("openai · gpt-4o-mini")).to_be_visible()
+    assert fake_openai.calls("/chat/completions")[-1].headers["authorization"] == f"Bearer {KEY}"
+
+    page.get_by_role("link", name="Settings").click()
+    wait_idle(page)
+    page.get_by_role("tab", name="Provider keys").click()
+    page.get_by_role("button", name="Delete").click()
+    wait_idle(page)
+    expect(page.get_by_text("sk-…-key")).to_have_count(0)
+    page.close()
