@@ -307,3 +307,33 @@ class OrgSetting(SQLModel, table=True):
     value: str = Field(max_length=500)
     updated_at: datetime = Field(default_factory=utcnow)
     updated_by: int | None = Field(default=None, foreign_key="user.id")
+
+
+class UserPreference(SQLModel, table=True):
+    """A user's chat defaults: the model a new conversation starts with and its system prompt."""
+
+    user_id: int = Field(foreign_key="user.id", primary_key=True)
+    default_provider: str = Field(default="", max_length=64)
+    default_model: str = Field(default="", max_length=128)
+    default_system_prompt: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class PreferencesPublic(SQLModel):
+    default_provider: str = ""
+    default_model: str = ""
+    default_system_prompt: str = ""
+
+
+class PromptPreset(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="user.id", index=True)
+    name: str = Field(max_length=60)
+    content: str = Field(sa_column=Column(Text, nullable=False))
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class PromptPresetPublic(SQLModel):
+    id: int
+    name: str
+    content: str

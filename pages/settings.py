@@ -8,16 +8,20 @@ from core.ui import monitoring_view as usage_view
 from core.ui.chat_view import quota_caption
 from core.ui.forms import password_form, profile_form, run_action
 from core.ui.keys_view import key_panels
+from core.ui.preferences_view import defaults_form, presets_editor
 
 user = auth.require_user()
 st.title("Settings")
 auth.show_flash()
-profile_tab, password_tab, keys_tab, usage_tab = st.tabs(
-    ["Profile", "Password", "Provider keys", "My usage"], key="settings_tabs", on_change="rerun")
+profile_tab, password_tab, defaults_tab, keys_tab, usage_tab = st.tabs(
+    ["Profile", "Password", "Chat defaults", "Provider keys", "My usage"], key="settings_tabs", on_change="rerun")
 with profile_tab:
     profile_form(user)
 with password_tab:
     password_form(user)
+with defaults_tab:
+    defaults_form(user)
+    presets_editor(user)
 with keys_tab:
     st.caption("Your own keys are used for your chats before the organisation's. Nobody can read a key back, "
                "administrators included: it is stored encrypted and shown masked.")

@@ -10,6 +10,7 @@ from core.conversations import conversation_params, read_conversation, recent_co
 from core.db import session_scope
 from core.errors import AppError
 from core.models import ConversationPublic, MessagePublic, UserPublic
+from core.preferences import get_preferences, list_presets
 from core.providers.registry import ProviderOption, provider_options, warm_up
 from core.ratelimit import RateLimitService
 
@@ -28,6 +29,8 @@ MAX_TOKENS = "chat_max_tokens"
 SYSTEM = "chat_system_prompt"
 PENDING = "chat_pending"
 DRAFT = "chat_draft"
+PREFS = "chat_preferences"
+PRESET = "chat_preset"
 FOCUS = "chat_focus_message"
 DRAFT_ERROR = "chat_draft_error"
 EDITING = "chat_editing"
@@ -43,17 +46,25 @@ def manager() -> ConversationManager:
     return get_manager(get_settings().sqlalchemy_url)
 
 
-def _defaults() -> None:
+def _defaults(user: UserPublic) -> None:
+    """First run of a session: the portal's parameters and the user's own default model and prompt."""
     chat = get_settings().chat
     st.session_state.setdefault(TEMPERATURE, chat.default_temperature)
     st.session_state.setdefault(MAX_TOKENS, chat.default_max_tokens)
-    st.session_state.setdefault(SYSTEM, "")
+    if PREFS not in st.session_state:
+        with session_scope() as session:
+            prefs = get_preferences(session=session, user_id=user.id)
+        st.session_state[PREFS] = prefs
+        if prefs.default_model and MODEL not in st.session_state:
+            st.session_state[MODEL] = f"{prefs.default_provider}/{prefs.default_model}"
+    st.session_state.setdefault(SYSTEM, st.session_state[PREFS].default_system_prompt)
 
 
 def new_conversation() -> None:
     st.session_state[CONV] = None
     st.session_state.pop(FOCUS, None)
-    st.session_state[SYSTEM] = ""
+    prefs = st.session_state.get(PREFS)
+    st.session_state[SYSTEM] = prefs.default_system_prompt if prefs else ""
     st.session_state.pop(EDITING, None)
 
 
@@ -96,7 +107,7 @@ def sync_url() -> None:
 
 def sidebar(user: UserPublic) -> TurnOptions | None:
     """Conversation list, model picker and parameters; returns the options for the next turn."""
-    _defaults()
+    _defaults(user)
     st.sidebar.button("New conversation", key="chat_new", on_click=new_conversation, icon=":material/add:",
                       width="stretch")
     with session_scope() as session:
@@ -105,10 +116,16 @@ def sidebar(user: UserPublic) -> TurnOptions | None:
         current = conv.id == st.session_state.get(CONV)
         st.sidebar.button(escape_markdown(conv.title), key=f"chat_open_{conv.id}", on_click=open_conversation,
                           args=(conv,), type="primary" if current else "tertiary", width="stretch")
-    return _model_settings(provider_options(user_id=user.id))
+    return _model_settings(provider_options(user_id=user.id), user)
 
 
-def _model_settings(options: list[ProviderOption]) -> TurnOptions | None:
+def _apply_preset(presets: dict[str, str]) -> None:
+    chosen = st.session_state.get(PRESET)
+    if chosen in presets:
+        st.session_state[SYSTEM] = presets[chosen]
+
+
+def _model_settings(options: list[ProviderOption], user: UserPublic) -> TurnOptions | None:
     choices = {f"{o.name}/{m}": (o, m) for o in options if o.unavailable is None for m in o.models}
     with st.sidebar.expander("Model and parameters", expanded=False):
         if not choices:
@@ -125,6 +142,11 @@ def _model_settings(options: list[ProviderOption]) -> TurnOptions | None:
         option, model = choices[key]
         st.slider("Temperature", 0.0, 2.0, step=0.1, key=TEMPERATURE)
         st.number_input("Max tokens", min_value=16, max_value=8192, step=16, key=MAX_TOKENS)
+        with session_scope() as session:
+            presets = {p.name: p.content for p in list_presets(session=session, user_id=user.id)}
+        if presets:
+            st.selectbox("Preset", list(presets), index=None, placeholder="Fill the system prompt from a preset",
+                         key=PRESET, on_change=_apply_preset, args=(presets,))
         st.text_area("System prompt", key=SYSTEM, height=100, max_chars=8000)
     state = st.session_state
     return TurnOptions(provider=option.name, model=model, temperature=float(state[TEMPERATURE]),
