@@ -105,3 +105,16 @@ def sqlite_app(parley_env: Path) -> Path:
     """SQLite only (page and browser tests): migrated, first admin created."""
     core_app.startup()
     return parley_env
+
+
+def add_user(session: Session, username: str, password: str = "Some-pass-123", *, role: str = "user") -> int:
+    """Create an active user through the admin path (as the first admin); returns its id."""
+    from sqlmodel import select
+
+    from core.models import Role, User, UserCreate
+    from core.users import create_user
+
+    admin = session.exec(select(User.id).where(User.username == "admin")).one()
+    return create_user(session=session, actor_id=admin, user_in=UserCreate(
+        username=username, email=f"{username}@example.com", display_name=username.title(), password=password,
+        role=Role(role))).id

@@ -26,9 +26,9 @@ from core.credentials import (
 )
 from core.crypto import KeyVault, KeyVaultError, generate_key
 from core.errors import PermissionDenied, ValidationError
-from core.models import AuditEvent, ProviderCredential, User, UserCreate
+from core.models import AuditEvent, ProviderCredential, User
 from core.providers.registry import provider_for_user
-from core.users import create_user
+from tests.conftest import add_user
 from tests.fakes.provider_server import FakeProviderServer
 
 SECRET = "sk-proj-PLAINTEXTsecret0123456789abcd"
@@ -43,11 +43,7 @@ def vault() -> KeyVault:
 @pytest.fixture
 def ids(engine, session: Session) -> dict[str, int]:
     admin = session.exec(select(User.id).where(User.username == "admin")).one()
-    out = {"admin": admin}
-    for name in ("alice", "bob"):
-        out[name] = create_user(session=session, actor_id=admin, user_in=UserCreate(
-            username=name, email=f"{name}@example.com", display_name=name, password="Some-pass-123")).id
-    return out
+    return {"admin": admin, "alice": add_user(session, "alice"), "bob": add_user(session, "bob")}
 
 
 def test_roundtrip_and_masking(vault) -> None:

@@ -10,9 +10,9 @@ from sqlmodel import Session, col, select
 
 from core.errors import NotFound, ValidationError
 from core.history import ListFilter, delete, list_conversations, purge_deleted, rename, search, set_flags
-from core.models import Conversation, Message, User, UserCreate, utcnow
+from core.models import Conversation, Message, User, utcnow
 from core.transfer import export_json, export_markdown, import_conversations
-from core.users import create_user
+from tests.conftest import add_user
 
 MB = 1_000_000
 
@@ -20,11 +20,7 @@ MB = 1_000_000
 @pytest.fixture
 def people(engine, session: Session) -> dict[str, int]:
     admin = session.exec(select(User.id).where(User.username == "admin")).one()
-    ids = {"admin": admin}
-    for name in ("alice", "bob"):
-        ids[name] = create_user(session=session, actor_id=admin, user_in=UserCreate(
-            username=name, email=f"{name}@example.com", display_name=name, password="Some-pass-123")).id
-    return ids
+    return {"admin": admin, "alice": add_user(session, "alice"), "bob": add_user(session, "bob")}
 
 
 def _conv(session: Session, user_id: int, title: str, *texts: str, minutes_ago: int = 0, model: str = "m") -> int:

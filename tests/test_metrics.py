@@ -12,8 +12,8 @@ from sqlmodel import Session, select
 
 from core.errors import PermissionDenied
 from core.metrics import UsageFilter, dashboard, events_csv
-from core.models import UsageEvent, User, UserCreate
-from core.users import create_user
+from core.models import UsageEvent, User
+from tests.conftest import add_user
 
 DAY = datetime(2026, 11, 23, tzinfo=UTC)
 RANGE = UsageFilter(start=DAY, end=DAY + timedelta(days=1))
@@ -32,8 +32,7 @@ def data(engine, session: Session) -> dict[str, int]:
     admin = session.exec(select(User.id).where(User.username == "admin")).one()
     ids = {"admin": admin}
     for name in ("alice", "bob", "carol"):
-        ids[name] = create_user(session=session, actor_id=admin, user_in=UserCreate(
-            username=name, email=f"{name}@example.com", display_name=name, password="Some-pass-123")).id
+        ids[name] = add_user(session, name)
 
     def ev(user: str, model: str, when: datetime, status: str = "complete", tin: int = 0, tout: int = 0,
            cost: float = 0.0, ttft: float | None = None, kind: str | None = None, cache: bool = False,

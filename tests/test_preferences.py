@@ -11,17 +11,15 @@ from streamlit.testing.v1 import AppTest
 from core.config import PROJECT_ROOT
 from core.db import get_engine
 from core.errors import ConflictError, NotFound, ValidationError
-from core.models import PreferencesPublic, User, UserCreate, utcnow
+from core.models import PreferencesPublic, User, utcnow
 from core.preferences import delete_preset, get_preferences, list_presets, save_preset, set_preferences
-from core.users import create_user
+from tests.conftest import add_user
 
 
 @pytest.fixture
 def ids(engine, session: Session) -> dict[str, int]:
     admin = session.exec(select(User.id).where(User.username == "admin")).one()
-    bob = create_user(session=session, actor_id=admin, user_in=UserCreate(
-        username="bob", email="bob@example.com", display_name="Bob", password="Bob-pass-1234")).id
-    return {"admin": admin, "bob": bob}
+    return {"admin": admin, "bob": add_user(session, "bob")}
 
 
 def test_defaults_roundtrip_and_validation(ids, session) -> None:

@@ -16,11 +16,10 @@ from core.audit import list_audit
 from core.chat import ConversationManager, TurnOptions
 from core.config import PROJECT_ROOT, LimitDefaults, LimitsSettings, Settings, get_settings
 from core.errors import PermissionDenied, RateLimited, ValidationError
-from core.models import LimitPolicyUpdate, Message, UsageEvent, User, UserCreate
+from core.models import LimitPolicyUpdate, Message, UsageEvent, User
 from core.policies import clear_user_limits, get_user_limits, set_user_limits
 from core.ratelimit import RateLimitService
-from core.users import create_user
-from tests.conftest import REDIS_URL
+from tests.conftest import REDIS_URL, add_user
 from tests.fakes.fake_provider import FakeProvider
 
 START = datetime(2026, 11, 24, 12, 0, 30, tzinfo=UTC).timestamp()
@@ -56,9 +55,7 @@ def _settings(**user_limits: float) -> Settings:
 
 
 def _user(session: Session, name: str) -> int:
-    admin_id = session.exec(select(User.id).where(User.username == "admin")).one()
-    return create_user(session=session, actor_id=admin_id, user_in=UserCreate(
-        username=name, email=f"{name}@example.com", display_name=name, password="Some-pass-123")).id
+    return add_user(session, name)
 
 
 def _hits(service: RateLimitService, session: Session, user_id: int, n: int) -> int:

@@ -206,22 +206,27 @@ def last_message_actions(messages: list[MessagePublic]) -> None:
                        icon=":material/edit:")
 
 
+def _message_form(state_key: str, label: str, dismiss: str) -> str | None:
+    """An editable message kept in state_key, with Send and a dismiss button; the text when sent."""
+    with st.form(f"{state_key}_form"):
+        text = st.text_area(label, value=st.session_state[state_key], key=f"{state_key}_text")
+        cols = st.columns([1, 1, 6])
+        send = cols[0].form_submit_button("Send", type="primary")
+        dismissed = cols[1].form_submit_button(dismiss)
+    if dismissed:
+        st.session_state.pop(state_key, None)
+        st.rerun()
+    return text if send else None
+
+
 def edit_form() -> str | None:
     """The edit box for the last user message; returns the new text when submitted."""
     if EDITING not in st.session_state:
         return None
-    with st.form("chat_edit_form"):
-        text = st.text_area("Edit your last message", value=st.session_state[EDITING], key="chat_edit_text")
-        cols = st.columns([1, 1, 6])
-        send = cols[0].form_submit_button("Send", type="primary")
-        cancel = cols[1].form_submit_button("Cancel")
-    if cancel:
+    text = _message_form(EDITING, "Edit your last message", "Cancel")
+    if text is not None:
         st.session_state.pop(EDITING, None)
-        st.rerun()
-    if send:
-        st.session_state.pop(EDITING, None)
-        return text
-    return None
+    return text
 
 
 def stream_turn(turn: Turn, options: TurnOptions) -> None:
@@ -252,15 +257,7 @@ def draft_form() -> str | None:
     if DRAFT not in st.session_state:
         return None
     st.error(st.session_state.get(DRAFT_ERROR) or "Your message was not sent.")
-    with st.form("chat_draft_form"):
-        text = st.text_area("Your message (not sent yet)", value=st.session_state[DRAFT], key="chat_draft_text")
-        cols = st.columns([1, 1, 6])
-        send = cols[0].form_submit_button("Send", type="primary")
-        discard = cols[1].form_submit_button("Discard")
-    if discard:
-        st.session_state.pop(DRAFT, None)
-        st.rerun()
-    return text if send else None
+    return _message_form(DRAFT, "Your message (not sent yet)", "Discard")
 
 
 def clear_draft() -> None:

@@ -123,3 +123,16 @@ def login(page: Page, url: str, username: str, password: str) -> None:
     page.get_by_label("Password", exact=True).first.fill(password)
     page.get_by_role("button", name="Log in").click()
     wait_idle(page)
+
+
+def add_live_user(server: LiveServer, username: str, password: str) -> None:
+    """Create an active user directly in the live server's database."""
+    from sqlmodel import Session
+
+    from core.db import make_engine
+    from tests.conftest import add_user
+
+    engine = make_engine(f"sqlite:///{server.data_dir / 'parley.db'}")
+    with Session(engine) as session:
+        add_user(session, username, password)
+    engine.dispose()

@@ -7,12 +7,8 @@ import urllib.request
 
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
-from sqlmodel import Session, select
 
-from core.db import make_engine
-from core.models import User, UserCreate
-from core.users import create_user
-from tests.browser.conftest import ADMIN_PASSWORD, ARTIFACTS, LiveServer, login, wait_idle
+from tests.browser.conftest import ADMIN_PASSWORD, ARTIFACTS, LiveServer, add_live_user, login, wait_idle
 
 pytestmark = pytest.mark.browser
 COOKIE = "parley_auth"
@@ -116,12 +112,7 @@ def test_admin_approves_then_disables_user_and_old_cookie_stops_working(
 
 
 def test_user_cannot_open_admin_page_by_url(live_server: LiveServer, browser: Browser) -> None:
-    engine = make_engine(f"sqlite:///{live_server.data_dir / 'parley.db'}")
-    with Session(engine) as session:
-        admin_id = session.exec(select(User.id).where(User.username == "admin")).one()
-        create_user(session=session, actor_id=admin_id, user_in=UserCreate(
-            username="erin", email="erin@example.com", display_name="Erin", password="Erin-pass-123"))
-    engine.dispose()
+    add_live_user(live_server, "erin", "Erin-pass-123")
     ctx = browser.new_context()
     page = ctx.new_page()
     login(page, live_server.url, "erin", "Erin-pass-123")

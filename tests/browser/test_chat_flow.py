@@ -4,12 +4,8 @@ from __future__ import annotations
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
-from sqlmodel import Session, select
 
-from core.db import make_engine
-from core.models import User, UserCreate
-from core.users import create_user
-from tests.browser.conftest import ADMIN_PASSWORD, ARTIFACTS, LiveServer, login, wait_idle
+from tests.browser.conftest import ADMIN_PASSWORD, ARTIFACTS, LiveServer, add_live_user, login, wait_idle
 
 pytestmark = pytest.mark.browser
 
@@ -81,12 +77,7 @@ def test_stop_mid_reply_keeps_partial_text(live_server: LiveServer, browser: Bro
 def test_message_over_the_limit_is_refused_with_retry_time_and_kept(
     live_server: LiveServer, browser: Browser
 ) -> None:
-    engine = make_engine(f"sqlite:///{live_server.data_dir / 'parley.db'}")
-    with Session(engine) as session:
-        admin_id = session.exec(select(User.id).where(User.username == "admin")).one()
-        create_user(session=session, actor_id=admin_id, user_in=UserCreate(
-            username="lim", email="lim@example.com", display_name="Lim", password="Lim-pass-1234"))
-    engine.dispose()
+    add_live_user(live_server, "lim", "Lim-pass-1234")
     page = browser.new_page()
     login(page, live_server.url, "lim", "Lim-pass-1234")
     expect(page.get_by_text("1 of 1 requests left this minute")).to_be_visible()

@@ -6,12 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 from playwright.sync_api import Browser, expect
-from sqlmodel import Session, select
 
-from core.db import make_engine
-from core.models import User, UserCreate
-from core.users import create_user
-from tests.browser.conftest import LiveServer, login, wait_idle
+from tests.browser.conftest import LiveServer, add_live_user, login, wait_idle
 from tests.fakes.provider_server import FakeProviderServer, Reply
 
 pytestmark = pytest.mark.browser
@@ -31,12 +27,7 @@ def server_env(fake_openai: FakeProviderServer) -> dict[str, str]:
 
 
 def test_user_key_lifecycle(live_server: LiveServer, browser: Browser, fake_openai: FakeProviderServer) -> None:
-    engine = make_engine(f"sqlite:///{live_server.data_dir / 'parley.db'}")
-    with Session(engine) as session:
-        admin = session.exec(select(User.id).where(User.username == "admin")).one()
-        create_user(session=session, actor_id=admin, user_in=UserCreate(
-            username="kim", email="kim@example.com", display_name="Kim", password="Kim-pass-1234"))
-    engine.dispose()
+    add_live_user(live_server, "kim", "Kim-pass-1234")
     page = browser.new_page(viewport={"width": 1280, "height": 1200})
     login(page, live_server.url, "kim", "Kim-pass-1234")
     page.get_by_role("link", name="Settings").click()
