@@ -58,13 +58,19 @@ def test_message_gets_a_reply_from_the_local_model(sqlite_app: Path) -> None:
     assert any("local · smollm2-135m-instruct" in c.value for c in at.caption)
 
 
-def test_provider_error_is_shown_clearly_and_the_message_kept(
-    sqlite_app: Path, fake_server: FakeProviderServer, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def openai_at_fake(sqlite_app: Path, fake_server: FakeProviderServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """OpenAI configured with an organisation key, pointing at the local protocol server, no retries."""
     monkeypatch.setenv("OPENAI_API_KEY", "sk-good-key")
     monkeypatch.setenv("PARLEY_PROVIDERS__OPENAI__BASE_URL", fake_server.openai_url)
     monkeypatch.setenv("PARLEY_PROVIDERS__OPENAI__MAX_RETRIES", "0")
-    monkeypatch.setenv("PARLEY_CHAT__FALLBACK", "[openai]")
+    get_settings.cache_clear()
+
+
+def test_provider_error_is_shown_clearly_and_the_message_kept(
+    openai_at_fake: None, fake_server: FakeProviderServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PARLEY_CHAT__FALLBACK", "[openai]")  # no fallback: the error must show
     get_settings.cache_clear()
     fake_server.enqueue("openai", Reply(status=500))
     at = _chat_as("admin", chat_model="openai/gpt-4o-mini").run()
@@ -74,13 +80,7 @@ def test_provider_error_is_shown_clearly_and_the_message_kept(
     assert [m.content for m in _messages()][0] == "Are you there?"
 
 
-def test_fallback_reply_says_which_model_answered(
-    sqlite_app: Path, fake_server: FakeProviderServer, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-good-key")
-    monkeypatch.setenv("PARLEY_PROVIDERS__OPENAI__BASE_URL", fake_server.openai_url)
-    monkeypatch.setenv("PARLEY_PROVIDERS__OPENAI__MAX_RETRIES", "0")
-    get_settings.cache_clear()
+def test_fallback_reply_says_which_model_answered(openai_at_fake: None, fake_server: FakeProviderServer) -> None:
     fake_server.enqueue("openai", Reply(status=503))
     at = _chat_as("admin", chat_model="openai/gpt-4o-mini", chat_max_tokens=16, chat_temperature=0.0).run()
     at.chat_input[0].set_value("Hello?").run()
