@@ -18,6 +18,7 @@ from sqlmodel import Session, func, select
 from core.audit import record_audit
 from core.config import Settings, get_settings
 from core.errors import AuthError
+from core.i18n import Msg
 from core.logging import log_event
 from core.models import Role, User, UserPublic, UserStatus, utcnow
 from core.throttle import LoginThrottle
@@ -26,10 +27,10 @@ logger = logging.getLogger(__name__)
 
 # Verifying against this when the user does not exist keeps the timing equal (no user enumeration).
 _DUMMY_HASH = bcrypt.hashpw(b"parley-dummy-password", bcrypt.gensalt()).decode()
-BAD_CREDENTIALS = "Username or password is incorrect."
+BAD_CREDENTIALS = Msg("auth.bad_credentials")
 STATUS_MESSAGES = {
-    UserStatus.pending.value: "Your account is waiting for an administrator's approval.",
-    UserStatus.disabled.value: "Your account has been disabled. Contact an administrator.",
+    UserStatus.pending.value: Msg("auth.pending"),
+    UserStatus.disabled.value: Msg("auth.disabled"),
 }
 
 
@@ -67,7 +68,7 @@ def authenticate(
     throttle = throttle or LoginThrottle()
     name = (username or "").strip().lower()
     if not name or not password:
-        raise AuthError("Enter your username and password.")
+        raise AuthError(Msg("auth.enter_credentials"))
     throttle.check(name, client)
     user = get_user_by_username(session=session, username=name)
     ok = verify_password(password, user.password_hash if user else _DUMMY_HASH)
@@ -96,11 +97,11 @@ def validate_session(*, session: Session, username: str, issued_at: datetime) ->
     """The user behind a live session or cookie, or AuthError if it was revoked meanwhile."""
     user = get_user_by_username(session=session, username=username or "")
     if user is None:
-        raise AuthError("Your session has ended. Please log in again.")
+        raise AuthError(Msg("auth.session_ended"))
     if user.status != UserStatus.active.value:
-        raise AuthError(STATUS_MESSAGES.get(user.status, "Your session has ended."))
+        raise AuthError(STATUS_MESSAGES.get(user.status, Msg("auth.session_ended_short")))
     if issued_at < user.sessions_valid_after:
-        raise AuthError("Your session has ended. Please log in again.")
+        raise AuthError(Msg("auth.session_ended"))
     return UserPublic.model_validate(user)
 
 

@@ -28,13 +28,14 @@ def _stacked(points: list[dict[str, Any]], group: str, value: str, title: str, t
     return fig
 
 
-def requests_over_time(series: list[dict[str, Any]], tz: str = "UTC") -> go.Figure:
-    return _stacked(series, "model", "requests", "Requests by model", tz)
+def requests_over_time(series: list[dict[str, Any]], tz: str = "UTC", title: str = "Requests by model") -> go.Figure:
+    return _stacked(series, "model", "requests", title, tz)
 
 
-def tokens_over_time(series: list[dict[str, Any]], tz: str = "UTC") -> go.Figure:
+def tokens_over_time(series: list[dict[str, Any]], tz: str = "UTC",
+                     title: str = "Tokens (in + out) by model") -> go.Figure:
     points = [{**p, "tokens": p["tokens_in"] + p["tokens_out"]} for p in series]
-    return _stacked(points, "model", "tokens", "Tokens (in + out) by model", tz)
+    return _stacked(points, "model", "tokens", title, tz)
 
 
 def cost_bars(items: list[tuple[str, float]], title: str, limit: int = 15) -> go.Figure:
@@ -44,14 +45,15 @@ def cost_bars(items: list[tuple[str, float]], title: str, limit: int = 15) -> go
     return fig
 
 
-def latency_over_time(latency: list[dict[str, Any]], tz: str = "UTC", approximate: bool = False) -> go.Figure:
+def latency_over_time(latency: list[dict[str, Any]], tz: str = "UTC", approximate: bool = False,
+                      title: str = "Time to first token", approx_note: str = "≈ from daily histograms") -> go.Figure:
     xs = [local(p["bucket"], tz) for p in latency]
     fig = go.Figure([go.Scatter(name="p50", x=xs, y=[p["p50"] for p in latency], mode="lines+markers"),
                      go.Scatter(name="p95", x=xs, y=[p["p95"] for p in latency], mode="lines+markers")])
-    title = "Time to first token" + (" (≈ from daily histograms)" if approximate else "") + f" · {tz}"
+    title = title + (f" ({approx_note})" if approximate else "") + f" · {tz}"
     fig.update_layout(title=title, yaxis_title="ms", **LAYOUT)
     return fig
 
 
-def errors_over_time(errors: list[dict[str, Any]], tz: str = "UTC") -> go.Figure:
-    return _stacked(errors, "kind", "count", "Errors by kind", tz)
+def errors_over_time(errors: list[dict[str, Any]], tz: str = "UTC", title: str = "Errors by kind") -> go.Figure:
+    return _stacked(errors, "kind", "count", title, tz)

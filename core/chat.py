@@ -13,6 +13,7 @@ from core.config import Settings, get_settings
 from core.conversations import create_conversation, get_owned, messages_of, title_from, update_settings
 from core.db import get_engine, session_scope
 from core.errors import RateLimited, ValidationError
+from core.i18n import Msg
 from core.models import Message
 from core.providers.base import Provider, Usage
 from core.providers.registry import provider_for_user
@@ -69,7 +70,7 @@ class ConversationManager:
             get_owned(session=session, user_id=user_id, conversation_id=conversation_id)
             history = messages_of(session=session, conversation_id=conversation_id)
             if not history or history[-1].role != "assistant":
-                raise ValidationError("There is no reply to regenerate.")
+                raise ValidationError(Msg("chat.nothing_to_regenerate"))
             self._consume(session, user_id, options)
             session.delete(history[-1])
         # A regenerated reply must be new: the cache is skipped (its fresh answer replaces the entry).
@@ -84,7 +85,7 @@ class ConversationManager:
             history = messages_of(session=session, conversation_id=conversation_id)
             last_user = next((m for m in reversed(history) if m.role == "user"), None)
             if last_user is None:
-                raise ValidationError("There is no message to edit.")
+                raise ValidationError(Msg("chat.nothing_to_edit"))
             self._consume(session, user_id, options)
             last_user.content = text
             session.add(last_user)
@@ -109,4 +110,4 @@ class ConversationManager:
         provider = self.provider_factory(options.provider, user_id)
         reason = provider.unavailable_reason()
         if reason:
-            raise ValidationError(f"{provider.label} cannot answer: {reason}. Pick another model.")
+            raise ValidationError(Msg("chat.cannot_answer", provider=provider.label, reason=reason))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from core.errors import ValidationError
+from core.i18n import Msg
 from core.models import Message, MessageStatus
 from core.providers.base import ChatMessage, Provider
 
@@ -50,10 +51,7 @@ def build_context(history: Sequence[Message], provider: Provider, model: str, ma
         chosen.append(message)
         used += cost
     if not chosen:
-        raise ValidationError(
-            f"Your message is too long for {model}: it takes about {window:,} tokens with the reply; "
-            "shorten it, lower max tokens, or pick a model with a larger context."
-        )
+        raise ValidationError(Msg("validation.context_too_long", model=model, tokens=window))
     chosen.reverse()
     while chosen and chosen[0].role != "user":  # every provider wants the user to speak first
         chosen.pop(0)

@@ -9,6 +9,7 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from core.errors import NotFound
+from core.i18n import Msg
 from core.models import Conversation, ConversationPublic, Message, MessagePublic, utcnow
 
 _SPACES = re.compile(r"\s+")
@@ -28,7 +29,7 @@ def get_owned(*, session: Session, user_id: int, conversation_id: int) -> Conver
     """The user's own, not deleted conversation; NotFound for anything else (others' included)."""
     conv = session.get(Conversation, conversation_id)
     if conv is None or conv.user_id != user_id or conv.deleted_at is not None:
-        raise NotFound("That conversation does not exist.")
+        raise NotFound(Msg("history.not_found"))
     return conv
 
 

@@ -15,6 +15,7 @@ from core.audit import record_audit
 from core.config import ORG_KEY_VARS, Settings, get_settings
 from core.crypto import KeyVault, KeyVaultError
 from core.errors import NotFound, ValidationError
+from core.i18n import Msg
 from core.models import CredentialPublic, OrgSetting, ProviderCredential, Role, User, utcnow
 from core.providers.base import Credentials, KeyCheck
 from core.users import require_admin
@@ -35,11 +36,11 @@ def clean_key(raw: str) -> str:
     """The key without surrounding whitespace; ValidationError (never echoing it) if it cannot be one."""
     key = (raw or "").strip()
     if not key:
-        raise ValidationError("Paste the API key first.")
+        raise ValidationError(Msg("keys.empty"))
     if any(ch.isspace() for ch in key):
-        raise ValidationError("An API key has no spaces or line breaks inside; check what was pasted.")
+        raise ValidationError(Msg("keys.whitespace"))
     if not 8 <= len(key) <= 512 or not set(key) <= _ALLOWED:
-        raise ValidationError("That does not look like an API key (8-512 letters, digits and - _ . : + / =).")
+        raise ValidationError(Msg("keys.malformed"))
     return key
 
 
@@ -48,7 +49,7 @@ def clean_base_url(raw: str, provider: str) -> str:
     if provider != "compatible":
         return ""
     if not url.startswith(("http://", "https://")) or any(ch.isspace() for ch in url) or len(url) > 500:
-        raise ValidationError("The server URL must start with http:// or https:// (e.g. http://localhost:11434/v1).")
+        raise ValidationError(Msg("keys.bad_url"))
     return url
 
 
@@ -58,7 +59,7 @@ def _public(cred: ProviderCredential) -> CredentialPublic:
 
 def _check_provider(provider: str) -> None:
     if provider not in KEYED_PROVIDERS:
-        raise ValidationError(f"Keys can be stored for {', '.join(KEYED_PROVIDERS)}.")
+        raise ValidationError(Msg("keys.unknown_provider", providers=", ".join(KEYED_PROVIDERS)))
 
 
 def _find(session: Session, owner_id: int | None, provider: str) -> ProviderCredential | None:
@@ -88,7 +89,7 @@ def policy(session: Session) -> dict[str, bool]:
 def set_policy(*, session: Session, actor_id: int, name: str, enabled: bool) -> bool:
     require_admin(session=session, actor_id=actor_id)
     if name not in POLICY_DEFAULTS:
-        raise ValidationError("Unknown policy.")
+        raise ValidationError(Msg("keys.unknown_policy"))
     setting = session.get(OrgSetting, name) or OrgSetting(key=name, value="")
     setting.value, setting.updated_at, setting.updated_by = ("true" if enabled else "false"), utcnow(), actor_id
     session.add(setting)
@@ -101,7 +102,7 @@ def save_user_key(*, session: Session, user_id: int, provider: str, api_key: str
                   vault: KeyVault | None = None) -> CredentialPublic:
     """Add or replace the user's own key for a provider."""
     if not policy(session)[POLICY_BYOK]:
-        raise ValidationError("Your organisation does not allow personal keys. Ask an administrator.")
+        raise ValidationError(Msg("keys.byok_off"))
     cred = _save(session, user_id, provider, api_key, base_url, vault or KeyVault.from_settings())
     record_audit(session=session, actor_id=user_id, action="keys.user_save", target=provider)
     session.commit()
@@ -171,7 +172,7 @@ def resolve(*, session: Session, user_id: int, provider: str, settings: Settings
             try:
                 key = (vault or KeyVault.from_settings(settings)).decrypt(cred.ciphertext)
             except KeyVaultError:
-                return Resolution(None, "the stored key cannot be decrypted; enter it again")
+                return Resolution(None, Msg("keys.reason_undecryptable"))
             return Resolution(Credentials(api_key=key, base_url=cred.base_url or None, source=source), None)
     env_key = settings.org_keys.get(provider) if org_allowed else None
     if env_key is not None:
@@ -180,14 +181,14 @@ def resolve(*, session: Session, user_id: int, provider: str, settings: Settings
             settings.providers["compatible"].base_url:
         return Resolution(Credentials(source="org"), None)  # a keyless local server configured by the operator
     if not org_allowed and (org is not None or provider in settings.org_keys):
-        return Resolution(None, "organisation keys are for administrators; add your own key in Settings")
-    return Resolution(None, f"no API key (add yours in Settings, or ask an admin; env {ORG_KEY_VARS[provider]})")
+        return Resolution(None, Msg("keys.reason_admins_only"))
+    return Resolution(None, Msg("keys.reason_no_key", env=ORG_KEY_VARS[provider]))
 
 
 def record_check(*, session: Session, credential_id: int, check: KeyCheck) -> None:
     cred = session.get(ProviderCredential, credential_id)
     if cred is None:
-        raise NotFound("That key no longer exists.")
+        raise NotFound(Msg("keys.gone"))
     cred.last_checked_at, cred.last_check_status = utcnow(), check.status
     session.add(cred)
     session.commit()
@@ -200,7 +201,7 @@ def decrypt_for_check(*, session: Session, actor_id: int, provider: str, org: bo
         require_admin(session=session, actor_id=actor_id)
     cred = _find(session, None if org else actor_id, provider)
     if cred is None or cred.id is None:
-        raise NotFound("No key is stored for that provider.")
+        raise NotFound(Msg("keys.not_stored"))
     return cred.id, (vault or KeyVault.from_settings()).decrypt(cred.ciphertext), cred.base_url
 
 

@@ -15,13 +15,13 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 from core.config import Settings, get_settings
 from core.errors import AppError
+from core.i18n import Msg
 
 
 class KeyVaultError(AppError):
     """Seen by the key's owner and admins: a stored key cannot be read (tampered, or its master key removed)."""
 
-    user_message = ("This stored key cannot be decrypted: it was changed, or the master key that encrypted it "
-                    "was removed. Enter the key again.")
+    user_message = Msg("keys.undecryptable")
 
 
 def key_version(master_key: str) -> str:
@@ -38,7 +38,7 @@ class Sealed:
 class KeyVault:
     def __init__(self, master_keys: list[str]) -> None:
         if not master_keys:
-            raise AppError("No master key is configured for provider keys (PARLEY_FERNET_KEYS).")
+            raise AppError(Msg("keys.no_master_key"))
         self._keys = master_keys
         self._fernet = MultiFernet([Fernet(k.encode()) for k in master_keys])
         self.current_version = key_version(master_keys[0])

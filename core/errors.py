@@ -1,19 +1,24 @@
-"""Error tree. Every AppError carries a user_message that is safe to show in the UI."""
+"""Error tree. Every AppError carries a user_message that is safe to show in the UI.
+
+user_message is a core.i18n.Msg where the text comes from the catalog: English as a str, and the UI
+shows it in the reader's language."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
+from core.i18n import Msg
+
 
 class AppError(Exception):
     """Base of every error a user may see; user_message never contains a secret."""
 
-    user_message = "Something went wrong."
+    user_message: str = Msg("errors.generic")
 
     def __init__(self, user_message: str | None = None) -> None:
         if user_message is not None:
             self.user_message = user_message
-        super().__init__(self.user_message)
+        super().__init__(str(self.user_message))
 
 
 class ConfigError(AppError):
@@ -37,29 +42,26 @@ class LoginThrottled(AuthError):
 
     def __init__(self, retry_after_seconds: int) -> None:
         self.retry_after_seconds = retry_after_seconds
-        minutes = max(1, round(retry_after_seconds / 60))
-        super().__init__(
-            f"Too many failed attempts. Try again in about {minutes} minute{'s' if minutes != 1 else ''}."
-        )
+        super().__init__(Msg("auth.throttled", minutes=max(1, round(retry_after_seconds / 60))))
 
 
 class PermissionDenied(AppError):
     """Seen by the user: their role may not do this."""
 
-    user_message = "You do not have permission to do that."
+    user_message = Msg("errors.permission")
 
 
 class NotFound(AppError):
     """Seen by the user: the thing they asked for does not exist (or is not theirs)."""
 
-    user_message = "Not found."
+    user_message = Msg("errors.not_found")
 
 
 class ProviderError(AppError):
     """Seen by the user in the chat: the model provider failed. kind is recorded in usage."""
 
     kind = "provider_error"
-    user_message = "The model provider returned an error."
+    user_message = Msg("errors.provider")
     # Whether the next provider in the fallback chain should be tried.
     fallback = False
 
@@ -68,7 +70,7 @@ class InvalidProviderKey(ProviderError):
     """Seen by the user (and the key's owner): the provider refused the API key."""
 
     kind = "invalid_key"
-    user_message = "The provider refused the API key. Check the key in Settings."
+    user_message = Msg("errors.invalid_key")
 
 
 class ProviderRateLimited(ProviderError):
@@ -79,15 +81,16 @@ class ProviderRateLimited(ProviderError):
 
     def __init__(self, retry_after: float | None = None, user_message: str | None = None) -> None:
         self.retry_after = retry_after
-        wait = f" Try again in {int(retry_after)} s." if retry_after else ""
-        super().__init__(user_message or f"The provider is rate limiting requests.{wait}")
+        default = Msg("errors.provider_rate_limited_wait", seconds=int(retry_after)) if retry_after \
+            else Msg("errors.provider_rate_limited")
+        super().__init__(user_message or default)
 
 
 class ProviderUnavailable(ProviderError):
     """Seen by the user: the provider could not be reached or failed (5xx, overloaded, dropped)."""
 
     kind = "unavailable"
-    user_message = "The provider is unavailable right now."
+    user_message = Msg("errors.provider_unavailable")
     fallback = True
 
 
@@ -95,7 +98,7 @@ class ProviderTimeout(ProviderError):
     """Seen by the user: the provider did not answer in time."""
 
     kind = "timeout"
-    user_message = "The provider did not answer in time."
+    user_message = Msg("errors.provider_timeout")
     fallback = True
 
 
@@ -105,15 +108,15 @@ class RateLimited(AppError):
     def __init__(self, retry_at: datetime, now: datetime, reason: str) -> None:
         self.retry_at = retry_at
         self.retry_after_seconds = max(1, int((retry_at - now).total_seconds()))
-        when = f"{retry_at:%H:%M:%S} UTC" if retry_at.date() == now.date() else f"{retry_at:%Y-%m-%d %H:%M} UTC"
-        super().__init__(f"{reason} Try again at {when} (in {_duration(self.retry_after_seconds)}).")
+        when = f"{retry_at:%H:%M:%S}" if retry_at.date() == now.date() else f"{retry_at:%Y-%m-%d %H:%M}"
+        super().__init__(Msg("limits.refused", reason=reason, when=when, wait=_duration(self.retry_after_seconds)))
 
 
-def _duration(seconds: int) -> str:
+def _duration(seconds: int) -> Msg:
     if seconds < 60:
-        return f"{seconds} s"
+        return Msg("time.seconds", s=seconds)
     if seconds < 3600:
-        return f"{seconds // 60} min {seconds % 60} s"
+        return Msg("time.minutes_seconds", m=seconds // 60, s=seconds % 60)
     if seconds < 86400:
-        return f"{seconds // 3600} h {seconds % 3600 // 60} min"
-    return f"{seconds // 86400} days"
+        return Msg("time.hours_minutes", h=seconds // 3600, m=seconds % 3600 // 60)
+    return Msg("time.days", d=seconds // 86400)

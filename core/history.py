@@ -13,6 +13,7 @@ from sqlmodel import Session, col, select
 
 from core.conversations import get_owned
 from core.errors import ValidationError
+from core.i18n import Msg
 from core.models import Conversation, ConversationPublic, Message, UsageEvent, as_utc, utcnow
 
 TITLE_MAX = 200
@@ -134,7 +135,7 @@ def search(*, session: Session, user_id: int, query: str, include_archived: bool
     if not term:
         return []
     if len(term) > 200:
-        raise ValidationError("Search for at most 200 characters.")
+        raise ValidationError(Msg("history.query_too_long", max=200))
     title_match = (func.lower(Conversation.title).contains(term.lower(), autoescape=True))
     conv_where = and_(col(Conversation.user_id) == user_id, col(Conversation.deleted_at).is_(None), title_match)
     if not include_archived:
@@ -150,9 +151,9 @@ def search(*, session: Session, user_id: int, query: str, include_archived: bool
 def rename(*, session: Session, user_id: int, conversation_id: int, title: str) -> None:
     clean = " ".join((title or "").split())
     if not clean:
-        raise ValidationError("A title cannot be empty.")
+        raise ValidationError(Msg("history.title_empty"))
     if len(clean) > TITLE_MAX:
-        raise ValidationError(f"A title can be at most {TITLE_MAX} characters long.")
+        raise ValidationError(Msg("history.title_too_long", max=TITLE_MAX))
     conv = get_owned(session=session, user_id=user_id, conversation_id=conversation_id)
     conv.title = clean
     session.add(conv)

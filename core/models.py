@@ -310,12 +310,14 @@ class OrgSetting(SQLModel, table=True):
 
 
 class UserPreference(SQLModel, table=True):
-    """A user's chat defaults: the model a new conversation starts with and its system prompt."""
+    """A user's defaults: the model a new conversation starts with, its system prompt, UI language and theme."""
 
     user_id: int = Field(foreign_key="user.id", primary_key=True)
     default_provider: str = Field(default="", max_length=64)
     default_model: str = Field(default="", max_length=128)
     default_system_prompt: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    language: str = Field(default="", max_length=8)  # "" follows the browser
+    theme: str = Field(default="system", max_length=8)  # system, light or dark
     updated_at: datetime = Field(default_factory=utcnow)
 
 
@@ -323,6 +325,8 @@ class PreferencesPublic(SQLModel):
     default_provider: str = ""
     default_model: str = ""
     default_system_prompt: str = ""
+    language: str = ""
+    theme: str = "system"
 
 
 class PromptPreset(SQLModel, table=True):

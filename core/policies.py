@@ -6,6 +6,7 @@ from sqlmodel import Session, select
 
 from core.audit import record_audit
 from core.errors import NotFound, ValidationError
+from core.i18n import Msg
 from core.models import LimitPolicy, LimitPolicyUpdate, User, utcnow
 from core.users import require_admin
 
@@ -24,10 +25,10 @@ def set_user_limits(
     require_admin(session=session, actor_id=actor_id)
     user = session.get(User, user_id)
     if user is None:
-        raise NotFound("That user does not exist.")
+        raise NotFound(Msg("users.not_found"))
     values = limits_in.model_dump()
     if any(v is not None and v < 0 for v in values.values()):
-        raise ValidationError("Limits cannot be negative (0 means unlimited).")
+        raise ValidationError(Msg("limits.negative"))
     policy = session.exec(select(LimitPolicy).where(LimitPolicy.user_id == user_id)).first()
     before = LimitPolicyUpdate.model_validate(policy).model_dump() if policy else {}
     policy = policy or LimitPolicy(user_id=user_id)

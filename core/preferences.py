@@ -7,6 +7,7 @@ from sqlmodel import Session, col, select
 
 from core.config import Settings, get_settings
 from core.errors import ConflictError, NotFound, ValidationError
+from core.i18n import LANGUAGES, THEMES, Msg
 from core.models import PreferencesPublic, PromptPreset, PromptPresetPublic, UserPreference, utcnow
 from core.validation import has_control_chars
 
@@ -17,9 +18,9 @@ NAME_MAX = 60
 def _prompt(text: str) -> str:
     text = (text or "").strip()
     if len(text) > PROMPT_MAX:
-        raise ValidationError(f"A system prompt can be at most {PROMPT_MAX:,} characters long.")
+        raise ValidationError(Msg("prefs.prompt_too_long", max=PROMPT_MAX))
     if has_control_chars(text.replace("\r", "")):
-        raise ValidationError("A system prompt must not contain control characters.")
+        raise ValidationError(Msg("prefs.prompt_control"))
     return text
 
 
@@ -35,10 +36,23 @@ def set_preferences(*, session: Session, user_id: int, prefs: PreferencesPublic,
     if prefs.default_provider or prefs.default_model:
         catalog = settings.providers.get(prefs.default_provider)
         if catalog is None or prefs.default_model not in catalog.models:
-            raise ValidationError("Pick a model from the list.")
+            raise ValidationError(Msg("prefs.pick_model"))
     pref = session.get(UserPreference, user_id) or UserPreference(user_id=user_id)
     pref.default_provider, pref.default_model = prefs.default_provider, prefs.default_model
     pref.default_system_prompt, pref.updated_at = _prompt(prefs.default_system_prompt), utcnow()
+    session.add(pref)
+    session.commit()
+    return PreferencesPublic.model_validate(pref)
+
+
+def set_appearance(*, session: Session, user_id: int, language: str, theme: str) -> PreferencesPublic:
+    """Save the UI language ("" follows the browser) and theme (system, light, dark)."""
+    if language and language not in LANGUAGES:
+        raise ValidationError(Msg("prefs.unknown_language"))
+    if theme not in THEMES:
+        raise ValidationError(Msg("prefs.unknown_theme"))
+    pref = session.get(UserPreference, user_id) or UserPreference(user_id=user_id)
+    pref.language, pref.theme, pref.updated_at = language, theme, utcnow()
     session.add(pref)
     session.commit()
     return PreferencesPublic.model_validate(pref)
@@ -55,16 +69,16 @@ def save_preset(*, session: Session, user_id: int, name: str, content: str,
     """Create a preset, or change one of the user's own (preset_id)."""
     name = " ".join((name or "").split())
     if not name or len(name) > NAME_MAX or has_control_chars(name):
-        raise ValidationError(f"A preset needs a name of 1 to {NAME_MAX} characters.")
+        raise ValidationError(Msg("presets.name_length", max=NAME_MAX))
     content = _prompt(content)
     if not content:
-        raise ValidationError("A preset needs some text.")
+        raise ValidationError(Msg("presets.empty"))
     if preset_id is None:
         preset = PromptPreset(user_id=user_id, name=name, content=content)
     else:
         found = session.get(PromptPreset, preset_id)
         if found is None or found.user_id != user_id:
-            raise NotFound("That preset does not exist.")
+            raise NotFound(Msg("presets.not_found"))
         preset = found
         preset.name, preset.content, preset.updated_at = name, content, utcnow()
     session.add(preset)
@@ -72,7 +86,7 @@ def save_preset(*, session: Session, user_id: int, name: str, content: str,
         session.commit()
     except IntegrityError:
         session.rollback()
-        raise ConflictError(f"You already have a preset called {name!r}.") from None
+        raise ConflictError(Msg("presets.duplicate", name=name)) from None
     return PromptPresetPublic.model_validate(preset)
 
 

@@ -16,6 +16,7 @@ from sqlmodel import Session, col, func, select
 
 from core.config import LimitDefaults, Settings, get_settings
 from core.errors import NotFound, RateLimited
+from core.i18n import Msg
 from core.models import LimitPolicy, Role, UsageEvent, User
 
 
@@ -42,17 +43,18 @@ class Quota:
     tokens_used: int
     spent_usd: float
 
-    def summary(self) -> str:
+    def summary(self) -> Msg:
         if self.exempt:
-            return "No limits apply to your account."
+            return Msg("quota.none")
         parts = []
         if self.limits.requests_per_minute:
-            parts.append(f"{self.minute_left} of {self.limits.requests_per_minute} requests left this minute")
+            parts.append(Msg("quota.minute", left=self.minute_left, limit=self.limits.requests_per_minute))
         if self.limits.tokens_per_day:
-            parts.append(f"{_short(max(0, self.limits.tokens_per_day - self.tokens_used))} tokens left today")
+            parts.append(Msg("quota.tokens", left=_short(max(0, self.limits.tokens_per_day - self.tokens_used))))
         if self.limits.budget_usd_per_month:
-            parts.append(f"${self.spent_usd:,.2f} of ${self.limits.budget_usd_per_month:,.2f} this month")
-        return " · ".join(parts) or "No limits apply to your account."
+            parts.append(Msg("quota.budget", spent=f"{self.spent_usd:,.2f}",
+                             limit=f"{self.limits.budget_usd_per_month:,.2f}"))
+        return Msg("quota.summary", parts=parts) if parts else Msg("quota.none")
 
 
 def _short(n: int) -> str:
@@ -111,30 +113,28 @@ class RateLimitService:
         """Take one request slot, or raise RateLimited saying when to try again (nothing consumed)."""
         user = session.get(User, user_id)
         if user is None:
-            raise NotFound("That user does not exist.")
+            raise NotFound(Msg("users.not_found"))
         limits, exempt = self.effective(session, user)
         if exempt:
             return
         now, _, tomorrow, month = self._bounds()
         tokens, spent = self.usage_totals(session, user_id)
         if limits.tokens_per_day and tokens >= limits.tokens_per_day:
-            raise RateLimited(tomorrow, now, f"You have used your {limits.tokens_per_day:,} tokens for today.")
+            raise RateLimited(tomorrow, now, Msg("limits.tokens_used", limit=limits.tokens_per_day))
         if limits.budget_usd_per_month and spent >= limits.budget_usd_per_month:
             next_month = (month + timedelta(days=32)).replace(day=1)
-            raise RateLimited(next_month, now,
-                              f"You have used your ${limits.budget_usd_per_month:,.2f} budget for this month.")
+            raise RateLimited(next_month, now, Msg("limits.budget_used", limit=f"{limits.budget_usd_per_month:,.2f}"))
         for item, window in self._windows(limits):
             # hit() is atomic (a Lua script on Redis): parallel requests cannot share the last slot.
             if not self.limiter.hit(item, "chat", str(user_id)):
                 reset_at, _ = self.limiter.get_window_stats(item, "chat", str(user_id))
-                raise RateLimited(datetime.fromtimestamp(reset_at, UTC), now,
-                                  f"You have reached your limit of {item.amount} "
-                                  f"request{'s' if item.amount != 1 else ''} per {window}.")
+                key = f"limits.refused_per_{window}" + ("_one" if item.amount == 1 else "")
+                raise RateLimited(datetime.fromtimestamp(reset_at, UTC), now, Msg(key, limit=item.amount))
 
     def quota(self, session: Session, user_id: int) -> Quota:
         user = session.get(User, user_id)
         if user is None:
-            raise NotFound("That user does not exist.")
+            raise NotFound(Msg("users.not_found"))
         limits, exempt = self.effective(session, user)
         left = {"minute": limits.requests_per_minute, "day": limits.requests_per_day}
         for item, window in self._windows(limits):

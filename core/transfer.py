@@ -13,6 +13,7 @@ from sqlmodel import Session, col, select
 
 from core.conversations import conversation_params
 from core.errors import ValidationError
+from core.i18n import Msg
 from core.models import Conversation, Message, MessageStatus, as_utc, utcnow
 
 SCHEMA, VERSION = "parley.export", 1
@@ -93,7 +94,7 @@ def _from_chatgpt(data: list[Any]) -> list[ConversationV1]:
     out = []
     for item in data:
         if not isinstance(item, dict) or not isinstance(item.get("mapping"), dict):
-            raise ValidationError("The file looks like a ChatGPT export, but a conversation has no messages.")
+            raise ValidationError(Msg("transfer.chatgpt_empty"))
         mapping, node_id, chain = item["mapping"], item.get("current_node"), []
         while node_id and node_id in mapping:
             chain.append(mapping[node_id])
@@ -121,24 +122,24 @@ def _from_chatgpt(data: list[Any]) -> list[ConversationV1]:
 def parse_import(raw: bytes, *, max_bytes: int) -> list[ConversationV1]:
     """Conversations from our export or ChatGPT's; ValidationError saying what is wrong."""
     if len(raw) > max_bytes:
-        raise ValidationError(f"The file is {len(raw) / 1e6:.1f} MB; the limit is {max_bytes / 1e6:.0f} MB.")
+        raise ValidationError(Msg("transfer.too_big", size=f"{len(raw) / 1e6:.1f}", limit=f"{max_bytes / 1e6:.0f}"))
     try:
         data = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError):
-        raise ValidationError("The file is not valid UTF-8 JSON.") from None
+        raise ValidationError(Msg("transfer.not_json")) from None
     try:
         if isinstance(data, dict) and data.get("schema") == SCHEMA:
             conversations = ExportV1.model_validate(data).conversations
         elif isinstance(data, list) and all(isinstance(i, dict) and "mapping" in i for i in data):
             conversations = _from_chatgpt(data)
         else:
-            raise ValidationError("The file is neither a Parley export nor a ChatGPT conversations.json.")
+            raise ValidationError(Msg("transfer.unknown_format"))
     except PydanticError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
-        raise ValidationError(f"The file does not match the Parley export format at {where}: {first['msg']}.") from None
+        raise ValidationError(Msg("transfer.bad_format", where=where, detail=first["msg"])) from None
     if sum(len(c.messages) for c in conversations) > MAX_MESSAGES:
-        raise ValidationError(f"The file holds more than {MAX_MESSAGES:,} messages; split it.")
+        raise ValidationError(Msg("transfer.too_many", max=MAX_MESSAGES))
     return conversations
 
 

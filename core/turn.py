@@ -12,6 +12,7 @@ from core.cache import CachedReply, cache_key
 from core.context import PER_MESSAGE_OVERHEAD, build_context
 from core.db import session_scope
 from core.errors import ProviderError, ProviderUnavailable, ValidationError
+from core.i18n import Msg
 from core.models import Conversation, Message, MessageStatus
 from core.providers.base import ChatRequest, Finished, Provider, TextDelta, Usage
 from core.usage import record_usage
@@ -116,7 +117,7 @@ class Turn:
                             self.manager.cache.put(key, CachedReply("".join(attempt.parts), event.model,
                                                                     event.usage.tokens_in, event.usage.tokens_out))
                         return
-                raise ProviderUnavailable(f"{provider.label} ended the reply without finishing it.")
+                raise ProviderUnavailable(Msg("providers.unfinished", provider=provider.label))
             except ProviderError as exc:
                 if attempt.parts:  # part of the reply was shown: keep it, mark it
                     self._finish(MessageStatus.interrupted, provider, model, error=exc.user_message, kind=exc.kind)
@@ -189,7 +190,7 @@ class Turn:
                 self.outcome = TurnOutcome(MessageStatus.interrupted.value, "")
             else:
                 self._finish(MessageStatus.interrupted, attempt.provider, attempt.model,
-                             error="Stopped before the reply was complete.", kind="stopped")
+                             error=Msg("chat.stopped"), kind="stopped")
         assert self.outcome is not None
         return self.outcome
 

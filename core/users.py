@@ -13,6 +13,7 @@ from core.audit import list_audit, record_audit
 from core.auth import hash_password, revoke_sessions, verify_password
 from core.config import Settings, get_settings
 from core.errors import ConflictError, NotFound, PermissionDenied, ValidationError
+from core.i18n import Msg
 from core.logging import log_event
 from core.models import AuditEventPublic, Role, User, UserCreate, UserPublic, UserStatus, UserUpdate, utcnow
 from core.validation import check_password, clean_display_name, clean_email, clean_username
@@ -24,11 +25,11 @@ def _ensure_unique(session: Session, *, username: str | None, email: str | None,
     if username is not None:
         taken = session.exec(select(User.id).where(User.username == username)).first()
         if taken is not None and taken != exclude:
-            raise ConflictError("That username is already taken.")
+            raise ConflictError(Msg("users.username_taken"))
     if email is not None:
         taken = session.exec(select(User.id).where(User.email == email)).first()
         if taken is not None and taken != exclude:
-            raise ConflictError("That email address is already registered.")
+            raise ConflictError(Msg("users.email_taken"))
 
 
 def _commit_unique(session: Session) -> None:
@@ -37,7 +38,7 @@ def _commit_unique(session: Session) -> None:
         session.commit()
     except IntegrityError:
         session.rollback()
-        raise ConflictError("That username or email address is already taken.") from None
+        raise ConflictError(Msg("users.taken")) from None
 
 
 def _new_user(session: Session, user_in: UserCreate, status: UserStatus, settings: Settings) -> User:
@@ -62,7 +63,7 @@ def register_user(*, session: Session, user_in: UserCreate, settings: Settings |
     """Self-registration: refused when closed, pending in approval mode, active when open."""
     settings = settings or get_settings()
     if settings.registration == "closed":
-        raise ValidationError("Registration is closed. Ask an administrator for an account.")
+        raise ValidationError(Msg("users.registration_closed"))
     user_in = user_in.model_copy(update={"role": Role.user})  # nobody registers as admin
     status = UserStatus.pending if settings.registration == "approval" else UserStatus.active
     user = _new_user(session, user_in, status, settings)
@@ -112,7 +113,7 @@ def create_user(
 def _target(session: Session, user_id: int) -> User:
     user = session.get(User, user_id)
     if user is None:
-        raise NotFound("That user does not exist.")
+        raise NotFound(Msg("users.not_found"))
     return user
 
 
@@ -126,7 +127,7 @@ def _active_admins(session: Session) -> int:
 
 def _guard_last_admin(session: Session, target: User) -> None:
     if target.role == Role.admin.value and target.status == UserStatus.active.value and _active_admins(session) <= 1:
-        raise ValidationError("At least one active administrator must remain.")
+        raise ValidationError(Msg("users.last_admin"))
 
 
 def set_status(*, session: Session, actor_id: int, user_id: int, status: UserStatus) -> UserPublic:
@@ -206,9 +207,9 @@ def change_password(
     settings = settings or get_settings()
     user = _target(session, user_id)
     if not verify_password(current or "", user.password_hash):
-        raise ValidationError("Your current password is not correct.")
+        raise ValidationError(Msg("users.wrong_password"))
     if new != repeat:
-        raise ValidationError("The new passwords do not match.")
+        raise ValidationError(Msg("users.passwords_differ"))
     check_password(new, min_length=settings.password.min_length)
     user.password_hash = hash_password(new)
     session.add(user)

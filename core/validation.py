@@ -6,6 +6,7 @@ import re
 import unicodedata
 
 from core.errors import ValidationError
+from core.i18n import Msg
 from core.models import DISPLAY_NAME_MAX, EMAIL_MAX, USERNAME_MAX
 
 USERNAME_MIN = 3
@@ -24,14 +25,9 @@ def clean_username(raw: str) -> str:
     """Lower-cased, trimmed username, or ValidationError saying what is wrong."""
     username = (raw or "").strip().lower()
     if not USERNAME_MIN <= len(username) <= USERNAME_MAX:
-        raise ValidationError(
-            f"Username must be {USERNAME_MIN} to {USERNAME_MAX} characters long."
-        )
+        raise ValidationError(Msg("validation.username_length", min=USERNAME_MIN, max=USERNAME_MAX))
     if not _USERNAME_RE.match(username):
-        raise ValidationError(
-            "Username may contain only letters a-z, digits, '.', '_' and '-', "
-            "and must start with a letter or digit."
-        )
+        raise ValidationError(Msg("validation.username_chars"))
     return username
 
 
@@ -39,11 +35,11 @@ def clean_email(raw: str) -> str:
     """Lower-cased, trimmed email address, or ValidationError."""
     email = (raw or "").strip().lower()
     if not email:
-        raise ValidationError("Email is required.")
+        raise ValidationError(Msg("validation.email_required"))
     if len(email) > EMAIL_MAX:
-        raise ValidationError(f"Email must be at most {EMAIL_MAX} characters long.")
+        raise ValidationError(Msg("validation.email_too_long", max=EMAIL_MAX))
     if not _EMAIL_RE.match(email) or has_control_chars(email):
-        raise ValidationError("Email address is not valid.")
+        raise ValidationError(Msg("validation.email_invalid"))
     return email
 
 
@@ -51,25 +47,25 @@ def clean_display_name(raw: str) -> str:
     """Trimmed display name (any script), or ValidationError."""
     name = unicodedata.normalize("NFC", (raw or "").strip())
     if not name:
-        raise ValidationError("Name is required.")
+        raise ValidationError(Msg("validation.name_required"))
     if len(name) > DISPLAY_NAME_MAX:
-        raise ValidationError(f"Name must be at most {DISPLAY_NAME_MAX} characters long.")
+        raise ValidationError(Msg("validation.name_too_long", max=DISPLAY_NAME_MAX))
     if has_control_chars(name) or "\n" in name or "\t" in name:
-        raise ValidationError("Name must not contain control characters or line breaks.")
+        raise ValidationError(Msg("validation.name_control"))
     return name
 
 
 def check_password(password: str, *, min_length: int, max_bytes: int = 72) -> str:
     """The password unchanged if it meets the rules, else ValidationError."""
     if len(password or "") < min_length:
-        raise ValidationError(f"Password must be at least {min_length} characters long.")
+        raise ValidationError(Msg("validation.password_short", min=min_length))
     # bcrypt only looks at the first 72 bytes (and bcrypt 5 refuses more): say so up front.
     if len(password.encode("utf-8")) > max_bytes:
-        raise ValidationError(f"Password must be at most {max_bytes} bytes long.")
+        raise ValidationError(Msg("validation.password_long", max=max_bytes))
     if has_control_chars(password) or "\n" in password:
-        raise ValidationError("Password must not contain control characters.")
+        raise ValidationError(Msg("validation.password_control"))
     if password.strip() != password:
-        raise ValidationError("Password must not start or end with a space.")
+        raise ValidationError(Msg("validation.password_space"))
     return password
 
 
@@ -80,9 +76,7 @@ def clean_message(raw: str, *, max_chars: int) -> str:
     text = "".join(ch for ch in (raw or "") if ch in keep or unicodedata.category(ch) not in {"Cc", "Cf"})
     text = text.replace("\r\n", "\n").strip()
     if not text:
-        raise ValidationError("Type a message first.")
+        raise ValidationError(Msg("validation.message_empty"))
     if len(text) > max_chars:
-        raise ValidationError(
-            f"Your message is {len(text):,} characters long; the limit is {max_chars:,}. Shorten it or split it."
-        )
+        raise ValidationError(Msg("validation.message_too_long", length=len(text), max=max_chars))
     return text

@@ -5,6 +5,7 @@ import streamlit as st
 from core.errors import AppError
 from core.ui import auth
 from core.ui import chat_view as view
+from core.ui.i18n import t, tr
 
 user = auth.require_user()
 view.restore_from_url(user)
@@ -19,12 +20,12 @@ try:
     elif options and conv_id and edited is not None:
         turn = view.manager().edit_last(user_id=user.id, conversation_id=conv_id, text=edited, options=options)
 except AppError as exc:
-    st.error(exc.user_message)
+    st.error(tr(exc.user_message))
 
 messages = view.load_messages(user)
 if not messages and turn is None:
-    st.title("Chat")
-    st.caption("Ask anything. Replies stream as they are written; press stop to cut one short.")
+    st.title(t("nav.chat"))
+    st.caption(t("chat.intro"))
 view.focus_callout(messages)
 for message in messages:
     view.render_message(message)
@@ -33,7 +34,7 @@ if turn is None:
 
 resent = view.draft_form()
 view.quota_caption(user)
-prompt = st.chat_input("Message Parley", key="chat_input", submit_mode="stop", max_chars=None) or resent
+prompt = st.chat_input(t("chat.input_placeholder"), key="chat_input", submit_mode="stop", max_chars=None) or resent
 if prompt and turn is None and options:
     try:
         turn = view.manager().send(user_id=user.id, conversation_id=conv_id, text=prompt, options=options)

@@ -6,11 +6,13 @@ from core.metrics import dashboard, events_csv
 from core.ui import auth
 from core.ui import monitoring_view as view
 from core.ui.forms import run_action
+from core.ui.i18n import t
 from core.users import audit_log, list_users
 
 admin = auth.require_admin()
-st.title("Monitoring")
-usage_tab, audit_tab = st.tabs(["Usage", "Audit log"], key="monitoring_tabs", on_change="rerun")
+st.title(t("nav.monitoring"))
+usage_tab, audit_tab = st.tabs([t("monitoring.tab_usage"), t("monitoring.tab_audit")], key="monitoring_tabs",
+                               on_change="rerun")
 
 with usage_tab:
     start, end = view.range_picker("mon")
@@ -19,16 +21,16 @@ with usage_tab:
     data = run_action(lambda s: dashboard(session=s, actor_id=admin.id, filters=filters))
     if data is not None:
         tz = view.viewer_timezone()
-        st.caption(f"{start:%Y-%m-%d %H:%M} – {end:%Y-%m-%d %H:%M} UTC · "
-                   f"{'hourly, exact' if data.bucket == 'hour' else 'daily (whole UTC days)'} · shown in {tz}")
+        st.caption(t("monitoring.range_caption", start=f"{start:%Y-%m-%d %H:%M}", end=f"{end:%Y-%m-%d %H:%M}",
+                     bucket=t(f"monitoring.bucket_{data.bucket}"), tz=tz))
         view.kpi_tiles(data)
         view.chart_grid(data, tz)
         view.top_users(data)
-        if st.button("Prepare CSV of these events", key="mon_csv_prepare"):
+        if st.button(t("monitoring.prepare_csv"), key="mon_csv_prepare"):
             csv_text = run_action(lambda s: events_csv(session=s, actor_id=admin.id, filters=filters))
             if csv_text is not None:
-                st.download_button("Download CSV", csv_text, file_name="parley-usage.csv", mime="text/csv",
-                                   key="mon_csv_download")
+                st.download_button(t("monitoring.download_csv"), csv_text, file_name="parley-usage.csv",
+                                   mime="text/csv", key="mon_csv_download")
 
 with audit_tab:
     criteria = view.audit_filters()

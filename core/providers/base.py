@@ -9,6 +9,7 @@ from typing import ClassVar, Literal
 
 from core.config import ProviderCatalog
 from core.errors import ProviderError
+from core.i18n import Msg
 
 
 @dataclass(frozen=True)
@@ -114,7 +115,7 @@ class Provider:
                 parts.append(event.text)
             else:
                 return ChatResult(text="".join(parts), usage=event.usage, model=event.model)
-        raise ProviderError("The provider ended the reply without finishing it.")
+        raise ProviderError(Msg("providers.unfinished_generic"))
 
     def validate_key(self, api_key: str) -> KeyCheck:
         raise NotImplementedError
@@ -124,5 +125,5 @@ class Provider:
         if self.blocked:
             return self.blocked
         if self.needs_key and not self.credentials.api_key:
-            return "no API key configured"
+            return Msg("providers.no_key")
         return None

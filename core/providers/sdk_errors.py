@@ -10,6 +10,7 @@ from types import ModuleType
 import httpx2 as httpx
 
 from core.errors import InvalidProviderKey, ProviderError, ProviderRateLimited, ProviderTimeout, ProviderUnavailable
+from core.i18n import Msg
 from core.logging import log_event
 from core.providers.base import KeyCheck
 
@@ -36,20 +37,20 @@ def map_sdk_error(exc: Exception, sdk: ModuleType, label: str) -> ProviderError:
     log_event(logger, "provider error", logging.WARNING, provider=label, error=type(exc).__name__,
               upstream=str(exc)[:500])
     if isinstance(exc, sdk.AuthenticationError | sdk.PermissionDeniedError):
-        return InvalidProviderKey(f"{label} refused the API key. Check the key in Settings.")
+        return InvalidProviderKey(Msg("providers.key_refused", provider=label))
     if isinstance(exc, sdk.RateLimitError):
         return ProviderRateLimited(retry_after_seconds(exc.response.headers))
     if isinstance(exc, sdk.APITimeoutError | httpx.TimeoutException):
-        return ProviderTimeout(f"{label} did not answer in time.")
+        return ProviderTimeout(Msg("providers.timeout", provider=label))
     if isinstance(exc, sdk.APIConnectionError | httpx.HTTPError):
-        return ProviderUnavailable(f"{label} could not be reached or the connection was lost.")
+        return ProviderUnavailable(Msg("providers.unreachable", provider=label))
     if isinstance(exc, sdk.APIStatusError):
         if exc.status_code >= 500:  # includes Anthropic's 529 "overloaded"
-            return ProviderUnavailable(f"{label} is unavailable right now (HTTP {exc.status_code}).")
+            return ProviderUnavailable(Msg("providers.unavailable_status", provider=label, status=exc.status_code))
         if exc.status_code == 404:
-            return ProviderError(f"{label} does not know that model.")
-        return ProviderError(f"{label} refused the request (HTTP {exc.status_code}).")
-    return ProviderError(f"{label} returned an unexpected error.")
+            return ProviderError(Msg("providers.unknown_model", provider=label))
+        return ProviderError(Msg("providers.refused_status", provider=label, status=exc.status_code))
+    return ProviderError(Msg("providers.unexpected", provider=label))
 
 
 def check_key(call: Callable[[], object], sdk: ModuleType, label: str) -> KeyCheck:
@@ -57,9 +58,9 @@ def check_key(call: Callable[[], object], sdk: ModuleType, label: str) -> KeyChe
     try:
         call()
     except (sdk.AuthenticationError, sdk.PermissionDeniedError):
-        return KeyCheck("invalid", f"{label} refused the key.")
+        return KeyCheck("invalid", Msg("providers.check_refused", provider=label))
     except (sdk.APIConnectionError, httpx.HTTPError):
-        return KeyCheck("unreachable", f"{label} could not be reached.")
+        return KeyCheck("unreachable", Msg("providers.check_unreachable", provider=label))
     except sdk.APIStatusError as exc:
-        return KeyCheck("unreachable", f"{label} answered HTTP {exc.status_code}.")
-    return KeyCheck("valid", "The key works.")
+        return KeyCheck("unreachable", Msg("providers.check_status", provider=label, status=exc.status_code))
+    return KeyCheck("valid", Msg("providers.check_valid"))

@@ -11,8 +11,10 @@ from core.auth import authenticate, build_credentials, cookie_issued_at, revoke_
 from core.config import get_settings
 from core.db import session_scope
 from core.errors import AppError, AuthError
+from core.i18n import LANGUAGES, Msg
 from core.models import Role, UserCreate, UserPublic
-from core.ui import state
+from core.ui import i18n, state
+from core.ui.i18n import t, tr
 from core.ui.runtime import bind_log_context, ensure_started
 from core.users import register_user
 
@@ -74,6 +76,7 @@ def current_user() -> UserPublic | None:
         _clear_session(exc.user_message)
         return None
     bind_log_context(user.id)
+    i18n.load_for(user)
     return user
 
 
@@ -81,7 +84,7 @@ def require_user() -> UserPublic:
     """Guard for every page: the current user, or an error and st.stop()."""
     user = current_user()
     if user is None:
-        st.error("Please log in to see this page.")
+        st.error(t("auth.login_required"))
         st.stop()
     return user
 
@@ -90,7 +93,7 @@ def require_admin() -> UserPublic:
     """Guard for admin pages: opening one by URL as a user is refused here too."""
     user = require_user()
     if user.role != Role.admin.value:
-        st.error("This page is for administrators only.")
+        st.error(t("auth.admins_only"))
         st.stop()
     return user
 
@@ -105,7 +108,7 @@ def login_from_cookie(authenticator: stauth.Authenticate) -> UserPublic | None:
     issued_at = cookie_issued_at(token, get_settings().cookie.expiry_days)
     try:
         if issued_at is None:
-            raise AuthError("Your session has ended. Please log in again.")
+            raise AuthError(Msg("auth.session_ended"))
         with session_scope() as session:
             user = validate_session(session=session, username=token["username"], issued_at=issued_at)
     except AuthError as exc:
@@ -114,6 +117,7 @@ def login_from_cookie(authenticator: stauth.Authenticate) -> UserPublic | None:
         return None
     authenticator.authentication_controller.login(token=token)
     _start_session(user, issued_at)
+    i18n.load_for(user)
     return user
 
 
@@ -138,12 +142,18 @@ def _on_logout() -> None:
         with session_scope() as session:
             # Server-side revocation: a copied cookie stops working too.
             revoke_sessions(session=session, user_id=user_id)
-    _clear_session("You have been logged out.")
+    _clear_session(t("auth.logged_out"))
     st.session_state[state.LOGOUT_PENDING] = True
 
 
-def sync_cookie(authenticator: stauth.Authenticate) -> None:
-    """Write or delete the browser cookie after a login or logout handled in a callback."""
+COOKIE_SET_KEY = "set"  # extra_streamlit_components.CookieManager.set()'s default component key
+
+
+def sync_cookie(authenticator: stauth.Authenticate) -> bool:
+    """Write or delete the browser cookie after a login or logout handled in a callback.
+
+    True when the browser holds this session's cookie, so a page reload would keep the user logged in.
+    """
     model = authenticator.cookie_controller.cookie_model
     if st.session_state.pop(state.COOKIE_PENDING, False):
         expires = datetime.now() + timedelta(days=get_settings().cookie.expiry_days)
@@ -153,64 +163,73 @@ def sync_cookie(authenticator: stauth.Authenticate) -> None:
         st.session_state.pop(state.COOKIE_TOKEN, None)
         authenticator.authentication_controller.logout()
         authenticator.cookie_controller.delete_cookie()
-        return
+        return False
     issued = st.session_state.get(state.COOKIE_TOKEN)
     if issued and st.session_state.get(state.AUTH_STATUS):
         # The cookie is written by a component in the browser. Rendered with the same arguments on every
         # run, it stays mounted until it has run, even if the user clicks on before it loaded.
         token, expires = issued
         model.cookie_manager.set(model.cookie_name, token, expires_at=expires)
+        return bool(st.session_state.get(COOKIE_SET_KEY))  # the component reports True once it has run
+    return True
 
 
 def logout_button() -> None:
-    st.sidebar.button("Log out", key=state.LOGOUT_BUTTON, on_click=_on_logout, width="stretch")
+    st.sidebar.button(t("auth.logout"), key=state.LOGOUT_BUTTON, on_click=_on_logout, width="stretch")
 
 
 def show_flash() -> None:
     message = st.session_state.pop(state.FLASH, None)
     if message:
-        st.info(message)
+        st.info(tr(message))
 
 
 def render_login() -> None:
     """The login form and, when registration is open, the sign-up form."""
     settings = get_settings()
-    st.title(settings.app_name)
+    head, pick = st.columns([5, 1])
+    head.title(settings.app_name)
+    pick.selectbox(t("settings.language"), list(LANGUAGES), format_func=LANGUAGES.__getitem__, key="login_language",
+                   index=list(LANGUAGES).index(i18n.language()), on_change=_on_language, label_visibility="hidden")
     show_flash()
-    tabs = ["Log in"] + (["Create account"] if settings.registration != "closed" else [])
+    tabs = [t("login.tab")] + ([t("login.register_tab")] if settings.registration != "closed" else [])
     panes = st.tabs(tabs)
     with panes[0], st.form("login_form"):
-        st.text_input("Username", key=state.LOGIN_USERNAME, autocomplete="username")
-        st.text_input("Password", type="password", key=state.LOGIN_PASSWORD,
+        st.text_input(t("fields.username"), key=state.LOGIN_USERNAME, autocomplete="username")
+        st.text_input(t("fields.password"), type="password", key=state.LOGIN_PASSWORD,
                       autocomplete="current-password")
-        st.form_submit_button("Log in", key=state.LOGIN_SUBMIT, on_click=_on_login, type="primary")
+        st.form_submit_button(t("login.submit"), key=state.LOGIN_SUBMIT, on_click=_on_login, type="primary")
     if len(panes) > 1:
         with panes[1]:
             _render_register(settings.registration)
 
 
+def _on_language() -> None:
+    st.session_state[i18n.LANGUAGE] = st.session_state.get("login_language")
+
+
 def _render_register(mode: str) -> None:
     if mode == "approval":
-        st.caption("New accounts are activated by an administrator.")
+        st.caption(t("login.approval_note"))
     with st.form("register_form", clear_on_submit=False):
-        display_name = st.text_input("Name", key="register_name", max_chars=100)
-        email = st.text_input("Email", key="register_email", max_chars=254)
-        username = st.text_input("Username", key="register_username", max_chars=32)
-        password = st.text_input("Password", type="password", key="register_password")
-        repeat = st.text_input("Repeat password", type="password", key="register_repeat")
-        if not st.form_submit_button("Create account", key="register_submit"):
+        display_name = st.text_input(t("fields.name"), key="register_name", max_chars=100)
+        email = st.text_input(t("fields.email"), key="register_email", max_chars=254)
+        username = st.text_input(t("fields.username"), key="register_username", max_chars=32)
+        password = st.text_input(t("fields.password"), type="password", key="register_password")
+        repeat = st.text_input(t("fields.repeat_password"), type="password", key="register_repeat")
+        if not st.form_submit_button(t("login.register_submit"), key="register_submit"):
             return
     if password != repeat:
-        st.error("The passwords do not match.")
+        st.error(t("login.passwords_differ"))
         return
     try:
         with session_scope() as session:
             user = register_user(session=session, user_in=UserCreate(
                 username=username, email=email, display_name=display_name, password=password))
     except AppError as exc:
-        st.error(exc.user_message)
+        st.error(tr(exc.user_message))
         return
     if user.status == "pending":
-        st.success("Account created. An administrator must approve it before you can log in.")
+        st.success(t("login.created_pending"))
     else:
-        st.success("Account created. You can log in now.")
+        st.success(t("login.created_active"))

@@ -13,6 +13,7 @@ from core.models import ConversationPublic, MessagePublic, UserPublic
 from core.preferences import get_preferences, list_presets
 from core.providers.registry import ProviderOption, provider_options, warm_up
 from core.ratelimit import RateLimitService
+from core.ui.i18n import labels, t, tr
 
 _MARKDOWN_SPECIALS = str.maketrans({c: "\\" + c for c in "\\`*_{}[]()#+-.!|<>~$:"})
 
@@ -34,7 +35,6 @@ PRESET = "chat_preset"
 FOCUS = "chat_focus_message"
 DRAFT_ERROR = "chat_draft_error"
 EDITING = "chat_editing"
-STATUS_NOTES = {"interrupted": "Stopped — partial reply kept.", "error": "No reply."}
 
 
 @st.cache_resource(show_spinner=False)
@@ -108,7 +108,7 @@ def sync_url() -> None:
 def sidebar(user: UserPublic) -> TurnOptions | None:
     """Conversation list, model picker and parameters; returns the options for the next turn."""
     _defaults(user)
-    st.sidebar.button("New conversation", key="chat_new", on_click=new_conversation, icon=":material/add:",
+    st.sidebar.button(t("chat.new"), key="chat_new", on_click=new_conversation, icon=":material/add:",
                       width="stretch")
     with session_scope() as session:
         recent = recent_conversations(session=session, user_id=user.id, limit=15)
@@ -127,27 +127,27 @@ def _apply_preset(presets: dict[str, str]) -> None:
 
 def _model_settings(options: list[ProviderOption], user: UserPublic) -> TurnOptions | None:
     choices = {f"{o.name}/{m}": (o, m) for o in options if o.unavailable is None for m in o.models}
-    with st.sidebar.expander("Model and parameters", expanded=False):
+    with st.sidebar.expander(t("chat.model_and_params"), expanded=False):
         if not choices:
-            st.error("No provider can answer right now.")
+            st.error(t("chat.no_provider"))
             return None
         default = next((k for k in choices if k.startswith(get_settings().chat.default_provider + "/")), None)
         if st.session_state.get(MODEL) not in choices:
             st.session_state[MODEL] = default or next(iter(choices))
-        key = st.selectbox("Model", list(choices), key=MODEL,
-                           format_func=lambda k: f"{choices[k][0].label} · {choices[k][1]}")
+        names = {k: f"{tr(o.label)} · {m}" for k, (o, m) in choices.items()}
+        key = st.selectbox(t("common.model"), list(choices), key=MODEL, format_func=labels(names))
         for option in options:
             if option.unavailable:
-                st.caption(f"{option.label}: {option.unavailable}")
+                st.caption(f"{tr(option.label)}: {tr(option.unavailable)}")
         option, model = choices[key]
-        st.slider("Temperature", 0.0, 2.0, step=0.1, key=TEMPERATURE)
-        st.number_input("Max tokens", min_value=16, max_value=8192, step=16, key=MAX_TOKENS)
+        st.slider(t("chat.temperature"), 0.0, 2.0, step=0.1, key=TEMPERATURE)
+        st.number_input(t("chat.max_tokens"), min_value=16, max_value=8192, step=16, key=MAX_TOKENS)
         with session_scope() as session:
             presets = {p.name: p.content for p in list_presets(session=session, user_id=user.id)}
         if presets:
-            st.selectbox("Preset", list(presets), index=None, placeholder="Fill the system prompt from a preset",
+            st.selectbox(t("chat.preset"), list(presets), index=None, placeholder=t("chat.preset_placeholder"),
                          key=PRESET, on_change=_apply_preset, args=(presets,))
-        st.text_area("System prompt", key=SYSTEM, height=100, max_chars=8000)
+        st.text_area(t("chat.system_prompt"), key=SYSTEM, height=100, max_chars=8000)
     state = st.session_state
     return TurnOptions(provider=option.name, model=model, temperature=float(state[TEMPERATURE]),
                        max_tokens=int(state[MAX_TOKENS]), system_prompt=state[SYSTEM])
@@ -162,7 +162,7 @@ def load_messages(user: UserPublic) -> list[MessagePublic]:
             _, messages = read_conversation(session=session, user_id=user.id, conversation_id=conv_id)
     except AppError as exc:
         st.session_state[CONV] = None
-        st.error(exc.user_message)
+        st.error(tr(exc.user_message))
         return []
     return messages
 
@@ -174,12 +174,12 @@ def render_message(message: MessagePublic) -> None:
         if message.role != "assistant":
             return
         if message.status == "error":
-            st.error(message.error or "The provider failed.")
+            st.error(tr(message.error) or t("chat.provider_failed"))
         parts = [p for p in (message.provider, message.model) if p]
         if message.fallback_from:
-            parts.append(f"answered as a fallback because {message.fallback_from} failed")
+            parts.append(t("chat.fallback_note", provider=message.fallback_from))
         if message.status == "interrupted":
-            parts.append(STATUS_NOTES["interrupted"])
+            parts.append(t("chat.interrupted_note"))
         if parts:
             st.caption(" · ".join(parts))
 
@@ -198,11 +198,11 @@ def last_message_actions(messages: list[MessagePublic]) -> None:
         return
     cols = st.columns([1.6, 1, 5])
     if messages[-1].role == "assistant":
-        cols[0].button("Regenerate", key="chat_regenerate", on_click=_set_pending, args=("regenerate",),
+        cols[0].button(t("chat.regenerate"), key="chat_regenerate", on_click=_set_pending, args=("regenerate",),
                        icon=":material/refresh:")
     last_user = next((m for m in reversed(messages) if m.role == "user"), None)
     if last_user is not None and EDITING not in st.session_state:
-        cols[1].button("Edit", key="chat_edit", on_click=_start_edit, args=(last_user.content,),
+        cols[1].button(t("chat.edit"), key="chat_edit", on_click=_start_edit, args=(last_user.content,),
                        icon=":material/edit:")
 
 
@@ -211,7 +211,7 @@ def _message_form(state_key: str, label: str, dismiss: str) -> str | None:
     with st.form(f"{state_key}_form"):
         text = st.text_area(label, value=st.session_state[state_key], key=f"{state_key}_text")
         cols = st.columns([1, 1, 6])
-        send = cols[0].form_submit_button("Send", type="primary")
+        send = cols[0].form_submit_button(t("chat.send"), type="primary")
         dismissed = cols[1].form_submit_button(dismiss)
     if dismissed:
         st.session_state.pop(state_key, None)
@@ -223,7 +223,7 @@ def edit_form() -> str | None:
     """The edit box for the last user message; returns the new text when submitted."""
     if EDITING not in st.session_state:
         return None
-    text = _message_form(EDITING, "Edit your last message", "Cancel")
+    text = _message_form(EDITING, t("chat.edit_label"), t("common.cancel"))
     if text is not None:
         st.session_state.pop(EDITING, None)
     return text
@@ -236,14 +236,14 @@ def stream_turn(turn: Turn, options: TurnOptions) -> None:
     sync_url()  # before streaming: a stopped script sends nothing more to the browser
     with st.chat_message("assistant"):
         if options.provider == "local":
-            with st.spinner("Loading the local model…"):
+            with st.spinner(t("chat.loading_local")):
                 warm_up("local")
         try:
             st.write_stream(turn.deltas())
         finally:
             outcome = turn.close()  # runs on StopException too: the partial reply is kept
         if outcome.error and outcome.status == "error":
-            st.error(outcome.error)
+            st.error(tr(outcome.error))
 
 
 def keep_draft(text: str, error: str) -> None:
@@ -256,8 +256,8 @@ def draft_form() -> str | None:
     """The kept message, editable, with Send; returns its text when sent again."""
     if DRAFT not in st.session_state:
         return None
-    st.error(st.session_state.get(DRAFT_ERROR) or "Your message was not sent.")
-    return _message_form(DRAFT, "Your message (not sent yet)", "Discard")
+    st.error(tr(st.session_state.get(DRAFT_ERROR)) or t("chat.not_sent"))
+    return _message_form(DRAFT, t("chat.draft_label"), t("chat.discard"))
 
 
 def clear_draft() -> None:
@@ -272,7 +272,7 @@ def quota_caption(user: UserPublic) -> None:
             summary = RateLimitService().quota(session, user.id).summary()
     except AppError:
         return
-    st.caption(summary)
+    st.caption(tr(summary))
 
 
 def focus_callout(messages: list[MessagePublic]) -> None:
@@ -283,6 +283,6 @@ def focus_callout(messages: list[MessagePublic]) -> None:
     if index is None:
         return
     with st.container(border=True):
-        st.caption(f"Search hit · message {index + 1} of {len(messages)}")
+        st.caption(t("chat.search_hit", n=index + 1, total=len(messages)))
         for message in messages[max(0, index - 1) : index + 2]:
             render_message(message)
