@@ -92,6 +92,8 @@ def apply_theme(page_paths: list[str], ready: bool) -> None:
     if not ready:
         return
     theme = st.session_state.get(THEME) or "system"
-    paths = sorted({"/", *(f"/{p}" for p in page_paths)})
+    prefix = "/" + str(st.get_option("server.baseUrlPath") or "").strip("/")  # "/" or "/parley"
+    root = prefix.rstrip("/")
+    paths = sorted({prefix, f"{root}/", *(f"{root}/{p}" for p in page_paths)})
     script = _THEME_SCRIPT % {"want": json.dumps(theme.capitalize()), "paths": json.dumps(paths)}
     st.html(script, unsafe_allow_javascript=True)
