@@ -44,7 +44,7 @@ class ConversationManager:
     def send(self, *, user_id: int, conversation_id: int | None, text: str, options: TurnOptions) -> Turn:
         """Store the user's message (creating the conversation if needed) and return the reply's Turn."""
         text = clean_message(text, max_chars=self.settings.chat.max_input_chars)
-        self._check_provider(options, user_id)
+        provider = self._check_provider(options, user_id)
         with session_scope(self.engine) as session:
             self._consume(session, user_id, options)  # before anything is stored or asked
             if conversation_id is None:
@@ -61,11 +61,11 @@ class ConversationManager:
             session.add(message)
             session.flush()
             conv_id = conv.id or 0
-        return Turn(self, user_id, conv_id, options, [*history, message])
+        return Turn(self, user_id, conv_id, options, [*history, message], provider=provider)
 
     def regenerate(self, *, user_id: int, conversation_id: int, options: TurnOptions) -> Turn:
         """Replace the last reply with a new one."""
-        self._check_provider(options, user_id)
+        provider = self._check_provider(options, user_id)
         with session_scope(self.engine) as session:
             get_owned(session=session, user_id=user_id, conversation_id=conversation_id)
             history = messages_of(session=session, conversation_id=conversation_id)
@@ -74,12 +74,12 @@ class ConversationManager:
             self._consume(session, user_id, options)
             session.delete(history[-1])
         # A regenerated reply must be new: the cache is skipped (its fresh answer replaces the entry).
-        return Turn(self, user_id, conversation_id, options, history[:-1], use_cache=False)
+        return Turn(self, user_id, conversation_id, options, history[:-1], use_cache=False, provider=provider)
 
     def edit_last(self, *, user_id: int, conversation_id: int, text: str, options: TurnOptions) -> Turn:
         """Change the last user message, drop what followed it, and answer again."""
         text = clean_message(text, max_chars=self.settings.chat.max_input_chars)
-        self._check_provider(options, user_id)
+        provider = self._check_provider(options, user_id)
         with session_scope(self.engine) as session:
             get_owned(session=session, user_id=user_id, conversation_id=conversation_id)
             history = messages_of(session=session, conversation_id=conversation_id)
@@ -93,7 +93,7 @@ class ConversationManager:
                                           col(Message.id) > (last_user.id or 0))
             session.exec(later)  # type: ignore[call-overload]
             kept = [m for m in history if (m.id or 0) <= (last_user.id or 0)]
-        return Turn(self, user_id, conversation_id, options, kept)
+        return Turn(self, user_id, conversation_id, options, kept, provider=provider)
 
     def _consume(self, session: Session, user_id: int, options: TurnOptions) -> None:
         """Take a request slot; a refusal is recorded (for the dashboards) and raised."""
@@ -106,8 +106,10 @@ class ConversationManager:
                              ttft_ms=None, total_ms=None, settings=self.settings)
             raise
 
-    def _check_provider(self, options: TurnOptions, user_id: int) -> None:
+    def _check_provider(self, options: TurnOptions, user_id: int) -> Provider:
+        """The chosen provider with the key this user may use; ValidationError saying why not."""
         provider = self.provider_factory(options.provider, user_id)
         reason = provider.unavailable_reason()
         if reason:
             raise ValidationError(Msg("chat.cannot_answer", provider=provider.label, reason=reason))
+        return provider

@@ -58,8 +58,10 @@ class Turn:
     """One assistant reply. Iterate deltas() to stream it; always call close() (in a finally)."""
 
     def __init__(self, manager: ConversationManager, user_id: int, conversation_id: int,
-                 options: TurnOptions, history: list[Message], use_cache: bool = True) -> None:
+                 options: TurnOptions, history: list[Message], use_cache: bool = True,
+                 provider: Provider | None = None) -> None:
         self.manager, self.user_id, self.conversation_id, self.options = manager, user_id, conversation_id, options
+        self._provider = provider  # the chosen provider, already built (with its key) by the manager
         self.use_cache = use_cache
         self._history = history  # loaded in the transaction that stored the user's message
         self.outcome: TurnOutcome | None = None
@@ -74,7 +76,7 @@ class Turn:
 
     def _candidates(self) -> Iterator[tuple[Provider, str]]:
         """The chosen provider, then (only if needed) the fallback chain's available ones."""
-        yield self.manager.provider_factory(self.options.provider, self.user_id), self.options.model
+        yield self._provider or self.manager.provider_factory(self.options.provider, self.user_id), self.options.model
         for name in dict.fromkeys(self.manager.settings.chat.fallback):
             if name == self.options.provider:
                 continue
