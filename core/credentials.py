@@ -109,14 +109,18 @@ def save_user_key(*, session: Session, user_id: int, provider: str, api_key: str
     return _public(cred)
 
 
-def delete_user_key(*, session: Session, user_id: int, provider: str) -> bool:
-    cred = _find(session, user_id, provider)
+def _delete(session: Session, owner_id: int | None, provider: str, actor_id: int, action: str) -> bool:
+    cred = _find(session, owner_id, provider)
     if cred is None:
         return False
     session.delete(cred)
-    record_audit(session=session, actor_id=user_id, action="keys.user_delete", target=provider)
+    record_audit(session=session, actor_id=actor_id, action=action, target=provider)
     session.commit()
     return True
+
+
+def delete_user_key(*, session: Session, user_id: int, provider: str) -> bool:
+    return _delete(session, user_id, provider, user_id, "keys.user_delete")
 
 
 def list_user_keys(*, session: Session, user_id: int) -> list[CredentialPublic]:
@@ -135,13 +139,7 @@ def save_org_key(*, session: Session, actor_id: int, provider: str, api_key: str
 
 def delete_org_key(*, session: Session, actor_id: int, provider: str) -> bool:
     require_admin(session=session, actor_id=actor_id)
-    cred = _find(session, None, provider)
-    if cred is None:
-        return False
-    session.delete(cred)
-    record_audit(session=session, actor_id=actor_id, action="keys.org_delete", target=provider)
-    session.commit()
-    return True
+    return _delete(session, None, provider, actor_id, "keys.org_delete")
 
 
 def list_org_keys(*, session: Session, actor_id: int) -> list[CredentialPublic]:
