@@ -41,12 +41,15 @@ chromium:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium; }
 
-test: install-dev chromium
+# The lint gate runs first: a broken import contract, a type error or a ruff finding fails the build.
+test: install-dev chromium lint
 	$(BIN)/pytest
 
+# ruff, mypy on all of core, and the architecture's import contracts (pyproject.toml, docs/architecture.md).
 lint: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/mypy core
+	$(BIN)/lint-imports
 
 bench: install-dev
 	$(BIN)/python bench/auth_session.py
@@ -58,11 +61,11 @@ bench: install-dev
 
 # Print a new master key for PARLEY_FERNET_KEYS (put it first, keep the old ones after it, then rotate).
 generate-key: install
-	@$(BIN)/python -m core.crypto generate-key
+	@$(BIN)/python -m core.keys generate-key
 
 # Re-encrypt every stored provider key under the newest master key; safe to re-run.
 rotate-keys: install
-	$(BIN)/python -m core.crypto rotate
+	$(BIN)/python -m core.keys rotate
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache test-artifacts

@@ -13,7 +13,7 @@ from starlette.routing import Route
 
 from core.app import startup
 from core.health import health_checks
-from core.telemetry import render
+from core.usage.telemetry import render
 
 
 @asynccontextmanager

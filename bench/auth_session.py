@@ -20,7 +20,7 @@ from sqlmodel import Session  # noqa: E402
 
 from bench._util import bench_databases, summary, timed_ms  # noqa: E402
 from core import db  # noqa: E402
-from core.auth import bootstrap_admin, validate_session  # noqa: E402
+from core.accounts import bootstrap_admin, validate_session  # noqa: E402
 from core.config import get_settings  # noqa: E402
 from core.models import User, utcnow  # noqa: E402
 

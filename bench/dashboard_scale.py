@@ -23,8 +23,8 @@ from bench._util import bench_databases  # noqa: E402
 from core import db  # noqa: E402
 from core.app import startup  # noqa: E402
 from core.config import get_settings  # noqa: E402
-from core.metrics import UsageFilter, dashboard  # noqa: E402
 from core.models import User  # noqa: E402
+from core.usage import UsageFilter, dashboard  # noqa: E402
 
 MODELS = [("openai", "gpt-4o"), ("openai", "gpt-4o-mini"), ("anthropic", "claude-sonnet-4-0"),
           ("anthropic", "claude-3-5-haiku-latest"), ("compatible", "llama3.2"), ("local", "smollm2-135m-instruct")]

@@ -25,8 +25,11 @@ from bench._util import bench_databases, summary  # noqa: E402
 from core import db  # noqa: E402
 from core.app import startup  # noqa: E402
 from core.config import get_settings  # noqa: E402
-from core.conversations import read_conversation  # noqa: E402
-from core.history import list_conversations, search  # noqa: E402
+from core.history import (  # noqa: E402
+    list_conversations,
+    read_conversation,  # noqa: E402
+    search,
+)
 from core.models import User  # noqa: E402
 
 RUNS = 20

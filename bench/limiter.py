@@ -77,7 +77,7 @@ def full_check(base_mem: list[float]) -> None:
     from core import db
     from core.app import startup
     from core.models import User
-    from core.ratelimit import RateLimitService
+    from core.usage import RateLimitService
 
     startup()
     with Session(db.get_engine()) as session:

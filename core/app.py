@@ -6,7 +6,7 @@ import logging
 import sys
 import threading
 
-from core.auth import bootstrap_admin
+from core.accounts import bootstrap_admin
 from core.config import get_settings
 from core.db import ensure_migrated, get_engine, session_scope
 from core.history import purge_deleted

@@ -80,3 +80,11 @@ def clean_message(raw: str, *, max_chars: int) -> str:
     if len(text) > max_chars:
         raise ValidationError(Msg("validation.message_too_long", length=len(text), max=max_chars))
     return text
+
+
+_MARKDOWN_SPECIALS = str.maketrans({c: "\\" + c for c in "\\`*_{}[]()#+-.!|<>~$:"})
+
+
+def escape_markdown(text: str) -> str:
+    """Text shown literally where Markdown is rendered (labels, snippets): every special character escaped."""
+    return text.translate(_MARKDOWN_SPECIALS)

@@ -2,49 +2,74 @@
 
 import streamlit as st
 
+from core.accounts import get_preferences, list_presets
+from core.chat import chat_manager
+from core.config import get_settings
 from core.errors import AppError
-from core.ui import auth
-from core.ui import chat_view as view
+from core.history import read_conversation, recent_conversations
+from core.models import MessagePublic, PreferencesPublic
+from core.ui.actions import run_action
+from core.ui.auth.guards import require_user
+from core.ui.chat import composer, messages, sidebar
 from core.ui.i18n import t, tr
+from core.usage import RateLimitService
 
-user = auth.require_user()
-view.restore_from_url(user)
-options = view.sidebar(user)
-conv_id = st.session_state.get(view.CONV)
+user = require_user()
+manager = chat_manager(get_settings().sqlalchemy_url)
+providers = manager.providers_for(user.id)  # each provider's key resolved once for the picker and the turn
+
+linked = sidebar.conversation_from_url()
+if linked is not None:
+    found = run_action(lambda s: read_conversation(session=s, user_id=user.id, conversation_id=linked), quiet=True)
+    if found is not None:
+        sidebar.open_conversation(found[0])
+if sidebar.needs_preferences():
+    sidebar.apply_preferences(run_action(lambda s: get_preferences(session=s, user_id=user.id)) or PreferencesPublic())
+sidebar.conversation_list(run_action(lambda s: recent_conversations(session=s, user_id=user.id, limit=15)) or [])
+presets = run_action(lambda s: list_presets(session=s, user_id=user.id)) or []
+options = sidebar.model_settings(providers.options(), presets)
+conv_id = sidebar.current_conversation()
 
 turn = None
-edited = view.edit_form()
+edited = composer.edit_form()
 try:
-    if options and conv_id and st.session_state.pop(view.PENDING, None) == "regenerate":
-        turn = view.manager().regenerate(user_id=user.id, conversation_id=conv_id, options=options)
+    if options and conv_id and messages.regenerate_requested():
+        turn = manager.regenerate(user_id=user.id, conversation_id=conv_id, options=options, providers=providers)
     elif options and conv_id and edited is not None:
-        turn = view.manager().edit_last(user_id=user.id, conversation_id=conv_id, text=edited, options=options)
+        turn = manager.edit_last(user_id=user.id, conversation_id=conv_id, text=edited, options=options,
+                                 providers=providers)
 except AppError as exc:
     st.error(tr(exc.user_message))
 
-messages = view.load_messages(user)
-if not messages and turn is None:
+shown: list[MessagePublic] = []
+if conv_id:
+    opened = run_action(lambda s: read_conversation(session=s, user_id=user.id, conversation_id=conv_id))
+    if opened is None:
+        sidebar.new_conversation()  # gone, or not this user's: the refusal is shown
+    shown = opened[1] if opened else []
+if not shown and turn is None:
     st.title(t("nav.chat"))
     st.caption(t("chat.intro"))
-view.focus_callout(messages)
-for message in messages:
-    view.render_message(message)
+messages.focus_callout(shown)
+for message in shown:
+    messages.render_message(message)
 if turn is None:
-    view.last_message_actions(messages)
+    messages.last_message_actions(shown)
 
-resent = view.draft_form()
-view.quota_caption(user)
+resent = composer.draft_form()
+composer.quota_caption(run_action(lambda s: RateLimitService().quota(s, user.id).summary(), quiet=True))
 prompt = st.chat_input(t("chat.input_placeholder"), key="chat_input", submit_mode="stop", max_chars=None) or resent
 if prompt and turn is None and options:
     try:
-        turn = view.manager().send(user_id=user.id, conversation_id=conv_id, text=prompt, options=options)
+        turn = manager.send(user_id=user.id, conversation_id=conv_id, text=prompt, options=options,
+                            providers=providers)
     except AppError as exc:  # refused (limit, size, provider): the message comes back as a draft
-        view.keep_draft(prompt, exc.user_message)
+        composer.keep_draft(prompt, exc.user_message)
         st.rerun()
-    view.clear_draft()
+    composer.clear_draft()
     with st.chat_message("user"):
         st.markdown(prompt)
 if turn is not None and options:
-    view.stream_turn(turn, options)
+    composer.stream_turn(turn, options)
     st.rerun()
-view.sync_url()
+sidebar.sync_url()

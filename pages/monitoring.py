@@ -2,14 +2,14 @@
 
 import streamlit as st
 
-from core.metrics import dashboard, events_csv
-from core.ui import auth
-from core.ui import monitoring_view as view
-from core.ui.forms import run_action
+from core.accounts import audit_log, list_users
+from core.ui import monitoring as view
+from core.ui.actions import run_action
+from core.ui.auth.guards import require_admin
 from core.ui.i18n import t
-from core.users import audit_log, list_users
+from core.usage import dashboard, events_csv
 
-admin = auth.require_admin()
+admin = require_admin()
 st.title(t("nav.monitoring"))
 usage_tab, audit_tab = st.tabs([t("monitoring.tab_usage"), t("monitoring.tab_audit")], key="monitoring_tabs",
                                on_change="rerun")

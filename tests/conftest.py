@@ -13,7 +13,8 @@ from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session
 
 from core import app as core_app
-from core import cache, db, ratelimit
+from core import db, limiter
+from core.chat import cache, chat_manager
 from core.config import get_settings
 
 PG_URL = os.environ.get("PARLEY_TEST_DATABASE_URL", "")
@@ -64,8 +65,9 @@ def _reset_process_state() -> None:
     get_settings.cache_clear()
     db.reset_caches()
     core_app.reset()
-    ratelimit.limiter_storage.cache_clear()
+    limiter.limiter_storage.cache_clear()
     cache._memory_backend.cache_clear()
+    chat_manager.cache_clear()
 
 
 @pytest.fixture(params=BACKENDS)
@@ -111,8 +113,8 @@ def add_user(session: Session, username: str, password: str = "Some-pass-123", *
     """Create an active user through the admin path (as the first admin); returns its id."""
     from sqlmodel import select
 
+    from core.accounts import create_user
     from core.models import Role, User, UserCreate
-    from core.users import create_user
 
     admin = session.exec(select(User.id).where(User.username == "admin")).one()
     return create_user(session=session, actor_id=admin, user_in=UserCreate(

@@ -12,15 +12,15 @@ import pytest
 from sqlmodel import Session, select
 from streamlit.testing.v1 import AppTest
 
+from core.accounts import get_preferences, set_appearance
 from core.config import PROJECT_ROOT
-from core.credentials import KEYED_PROVIDERS
 from core.db import get_engine
 from core.errors import RateLimited, ValidationError
 from core.i18n import LANGUAGES, THEMES, Msg, catalog, localize, normalize_language, translate
+from core.keys import KEYED_PROVIDERS
 from core.models import Role, User, UserStatus, utcnow
-from core.preferences import get_preferences, set_appearance
-from core.ui.admin_views import LIMIT_FIELDS
-from core.ui.monitoring_view import PRESETS
+from core.ui.admin import LIMIT_FIELDS
+from core.ui.monitoring import PRESETS
 from core.ui.nav import PAGES
 from tests.conftest import add_user
 

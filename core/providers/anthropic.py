@@ -3,24 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Generator
-from functools import lru_cache
 from typing import Any, ClassVar
 
 import anthropic
 import httpx2 as httpx
 
 from core.providers.base import ChatRequest, Finished, KeyCheck, Provider, StreamEvent, TextDelta, Usage
+from core.providers.clients import sdk_client
 from core.providers.sdk_errors import check_key, map_sdk_error
 
 LABEL = "Anthropic"
-
-
-@lru_cache(maxsize=64)
-def _anthropic_client(api_key: str, base_url: str | None, timeout: float, connect: float,
-                      retries: int) -> anthropic.Anthropic:
-    # One client per configuration: its connection pool is reused across requests.
-    return anthropic.Anthropic(api_key=api_key, base_url=base_url, max_retries=retries,
-                               timeout=httpx.Timeout(timeout, connect=connect))
 
 
 class AnthropicProvider(Provider):
@@ -29,10 +21,7 @@ class AnthropicProvider(Provider):
     supports_temperature: ClassVar[bool] = False  # the Messages API no longer takes sampling params
 
     def _client(self, api_key: str | None = None) -> anthropic.Anthropic:
-        catalog = self.catalog
-        return _anthropic_client(api_key or self.credentials.api_key or "unused",
-                                 self.credentials.base_url or catalog.base_url or None,
-                                 catalog.timeout_seconds, catalog.connect_timeout_seconds, catalog.max_retries)
+        return sdk_client(anthropic.Anthropic, self, api_key)
 
     def stream(self, request: ChatRequest) -> Generator[StreamEvent, None, None]:
         kwargs: dict[str, Any] = {"system": request.system} if request.system else {}

@@ -93,7 +93,6 @@ class Provider:
     def __init__(self, catalog: ProviderCatalog, credentials: Credentials) -> None:
         self.catalog = catalog
         self.credentials = credentials
-        self.blocked: str | None = None  # set when key resolution found nothing usable for this user
 
     def list_models(self) -> list[str]:
         return list(self.catalog.models)
@@ -121,9 +120,7 @@ class Provider:
         raise NotImplementedError
 
     def unavailable_reason(self) -> str | None:
-        """None when this provider can answer, else why not (shown in the model picker)."""
-        if self.blocked:
-            return self.blocked
+        """None when this adapter, with its credentials, can answer; else why not (shown in the model picker)."""
         if self.needs_key and not self.credentials.api_key:
             return Msg("providers.no_key")
         return None

@@ -15,8 +15,6 @@ class CompatibleProvider(OpenAIProvider):
     needs_key: ClassVar[bool] = False
 
     def unavailable_reason(self) -> str | None:
-        if self.blocked:
-            return self.blocked
         if not (self.credentials.base_url or self.catalog.base_url):
             return Msg("providers.no_url")
         return None

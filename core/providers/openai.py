@@ -3,21 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Generator
-from functools import lru_cache
 from typing import Any, ClassVar
 
 import httpx2 as httpx
 import openai
 
 from core.providers.base import ChatRequest, Finished, KeyCheck, Provider, StreamEvent, TextDelta, Usage
+from core.providers.clients import sdk_client
 from core.providers.sdk_errors import check_key, map_sdk_error
-
-
-@lru_cache(maxsize=64)
-def _openai_client(api_key: str, base_url: str | None, timeout: float, connect: float, retries: int) -> openai.OpenAI:
-    # One client per configuration: its connection pool is reused across requests.
-    return openai.OpenAI(api_key=api_key, base_url=base_url, max_retries=retries,
-                         timeout=httpx.Timeout(timeout, connect=connect))
 
 
 class OpenAIProvider(Provider):
@@ -26,10 +19,7 @@ class OpenAIProvider(Provider):
     max_tokens_param: ClassVar[str] = "max_completion_tokens"
 
     def _client(self, api_key: str | None = None) -> openai.OpenAI:
-        catalog = self.catalog
-        return _openai_client(api_key or self.credentials.api_key or "unused",
-                              self.credentials.base_url or catalog.base_url or None,
-                              catalog.timeout_seconds, catalog.connect_timeout_seconds, catalog.max_retries)
+        return sdk_client(openai.OpenAI, self, api_key)
 
     def _messages(self, request: ChatRequest) -> list[dict[str, Any]]:
         messages: list[dict[str, Any]] = []

@@ -1,1 +1,1 @@
-"""The only part of core that imports Streamlit: guards, shared widgets, resource wiring."""
+"""The only code that imports Streamlit: guards, widgets that return values, and the one database helper."""

@@ -8,19 +8,14 @@ from typing import Any
 
 import streamlit as st
 
-from core.db import session_scope
 from core.i18n import LANGUAGES, localize, normalize_language, translate
-from core.models import UserPublic
-from core.preferences import get_preferences
-
-LANGUAGE = "parley_language"
-THEME = "parley_theme"
-LOADED_FOR = "parley_prefs_loaded_for"
+from core.models import PreferencesPublic
+from core.ui import state
 
 
 def language() -> str:
     """The user's chosen language; before login, the browser's (Korean or English)."""
-    chosen = st.session_state.get(LANGUAGE)
+    chosen = st.session_state.get(state.LANGUAGE)
     return chosen if chosen in LANGUAGES else normalize_language(st.context.locale)
 
 
@@ -40,20 +35,20 @@ def tr(text: str | None) -> str:
     return localize(text, language())
 
 
-def load_for(user: UserPublic) -> None:
-    """Once per session (and after a login as someone else): the user's language and theme."""
-    if st.session_state.get(LOADED_FOR) == user.id:
-        return
-    with session_scope() as session:
-        prefs = get_preferences(session=session, user_id=user.id)
-    # No stored choice: keep the language picked on the login page, if any.
-    remember(user.id, prefs.language or st.session_state.get(LANGUAGE) or "", prefs.theme)
+def needs_preferences(user_id: int) -> bool:
+    """True once per session (and after a login as someone else): the user's language and theme are not loaded."""
+    return st.session_state.get(state.PREFS_LOADED_FOR) != user_id
+
+
+def load_preferences(user_id: int, prefs: PreferencesPublic) -> None:
+    """Use the user's stored language and theme; with no stored language, keep the one picked at login."""
+    remember(user_id, prefs.language or st.session_state.get(state.LANGUAGE) or "", prefs.theme)
 
 
 def remember(user_id: int, lang: str, theme: str) -> None:
-    st.session_state[LANGUAGE] = lang or None  # empty: follow the browser
-    st.session_state[THEME] = theme
-    st.session_state[LOADED_FOR] = user_id
+    st.session_state[state.LANGUAGE] = lang or None  # empty: follow the browser
+    st.session_state[state.THEME] = theme
+    st.session_state[state.PREFS_LOADED_FOR] = user_id
 
 
 # Streamlit keeps the active theme ("Light", "Dark" or "System") in the browser's localStorage under a key
@@ -91,7 +86,7 @@ def apply_theme(page_paths: list[str], ready: bool) -> None:
     """Make the browser show the user's theme; ready=False (login cookie not written yet) waits a run."""
     if not ready:
         return
-    theme = st.session_state.get(THEME) or "system"
+    theme = st.session_state.get(state.THEME) or "system"
     prefix = "/" + str(st.get_option("server.baseUrlPath") or "").strip("/")  # "/" or "/parley"
     root = prefix.rstrip("/")
     paths = sorted({prefix, f"{root}/", *(f"{root}/{p}" for p in page_paths)})

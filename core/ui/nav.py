@@ -32,7 +32,7 @@ PAGES = [
 
 def visible_pages(user: UserPublic) -> list[PageSpec]:
     """The pages this user's role may open."""
-    return [p for p in PAGES if not p.admin_only or user.role == Role.admin.value]
+    return [p for p in PAGES if not p.admin_only or user.role == Role.admin]
 
 
 def page_paths(user: UserPublic) -> list[str]:

@@ -1,21 +1,49 @@
-"""Session-state keys, in one place. The first five belong to streamlit-authenticator."""
+"""Every session-state key the UI reads or writes, in one place. The first six belong to streamlit-authenticator.
 
+Widgets that are only drawn own their `key=` where they are drawn; a widget whose value the code reads from
+session state has its key here.
+"""
+
+# streamlit-authenticator's
 AUTH_STATUS = "authentication_status"
 USERNAME = "username"
 NAME = "name"
 EMAIL = "email"
 ROLES = "roles"
 AUTH_LOGOUT = "logout"
+COOKIE_SET = "set"  # extra_streamlit_components.CookieManager.set()'s component key: True once it has run
 
+# Login and session
 USER_ID = "parley_user_id"
 LOGIN_AT = "parley_login_at"
 COOKIE_PENDING = "parley_cookie_pending"
 COOKIE_TOKEN = "parley_cookie_token"
 LOGOUT_PENDING = "parley_logout_pending"
 FLASH = "parley_flash"
-
-# Widget keys
 LOGIN_USERNAME = "login_username"
 LOGIN_PASSWORD = "login_password"
 LOGIN_SUBMIT = "login_submit"
+LOGIN_LANGUAGE = "login_language"
 LOGOUT_BUTTON = "logout_button"
+
+# Language and theme of this session
+LANGUAGE = "parley_language"
+THEME = "parley_theme"
+PREFS_LOADED_FOR = "parley_prefs_loaded_for"
+
+# Chat
+CONV = "chat_conversation_id"
+MODEL = "chat_model"
+TEMPERATURE = "chat_temperature"
+MAX_TOKENS = "chat_max_tokens"
+SYSTEM = "chat_system_prompt"
+PENDING = "chat_pending"
+DRAFT = "chat_draft"
+DRAFT_ERROR = "chat_draft_error"
+PREFS = "chat_preferences"
+PRESET = "chat_preset"
+FOCUS = "chat_focus_message"
+EDITING = "chat_editing"
+
+# History
+HISTORY_PAGE = "hist_page"

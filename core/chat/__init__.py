@@ -1,0 +1,20 @@
+"""Chat: the ConversationManager runs turns (validate, limit, store, context, provider choice with fallback,
+stream, store the reply and its usage); the response cache; the model picker's options."""
+
+from functools import lru_cache
+
+from core.chat.choice import ProviderChoice, ProviderChooser, ProviderOption
+from core.chat.manager import ConversationManager
+from core.chat.turn import Turn, TurnDeps, TurnOptions, TurnOutcome, TurnSetup
+
+
+@lru_cache(maxsize=4)
+def chat_manager(database_url: str) -> ConversationManager:
+    """The process's manager for the configured database (its cache and limiter are shared by every session)."""
+    return ConversationManager()
+
+
+__all__ = [
+    "ConversationManager", "ProviderChoice", "ProviderChooser", "ProviderOption", "Turn", "TurnDeps", "TurnOptions",
+    "TurnOutcome", "TurnSetup", "chat_manager",
+]

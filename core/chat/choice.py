@@ -1,0 +1,74 @@
+"""Provider choice: each provider's adapter with the key one user may use, or the reason it cannot answer.
+
+A ProviderChooser lives for one page run or one turn: it resolves each provider's key at most once (the model
+picker, the chosen provider and any fallback all share it) and never outlives the request that made it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from sqlalchemy.engine import Engine
+
+from core.config import Settings
+from core.db import session_scope
+from core.keys import resolve_keys
+from core.providers.base import Provider
+from core.providers.registry import build_provider, configured_providers
+
+# (provider name, user id) -> an adapter that already holds its credentials (tests use fakes).
+ProviderFactory = Callable[[str, int], Provider]
+
+
+@dataclass(frozen=True)
+class ProviderChoice:
+    provider: Provider
+    unavailable_reason: str | None  # None: it can answer for this user
+
+
+@dataclass(frozen=True)
+class ProviderOption:
+    """One line of the model picker."""
+
+    name: str
+    label: str
+    models: list[str]
+    unavailable: str | None  # None: can answer
+
+
+class ProviderChooser:
+    """The providers one user may use right now; keys resolved at most once per provider."""
+
+    def __init__(self, user_id: int, *, settings: Settings, engine: Engine,
+                 factory: ProviderFactory | None = None) -> None:
+        self.user_id, self.settings, self.engine, self._factory = user_id, settings, engine, factory
+        self._choices: dict[str, ProviderChoice] = {}
+
+    def choose(self, name: str) -> ProviderChoice:
+        """The provider `name` with this user's key, or why it cannot answer."""
+        self._load([name])
+        return self._choices[name]
+
+    def options(self) -> list[ProviderOption]:
+        """Every provider the portal offers, with its models and, when it cannot answer, the reason."""
+        names = configured_providers(self.settings)
+        self._load(names)
+        return [ProviderOption(name, choice.provider.label, choice.provider.list_models(), choice.unavailable_reason)
+                for name in names for choice in (self._choices[name],)]
+
+    def _load(self, names: Iterable[str]) -> None:
+        missing = [name for name in names if name not in self._choices]
+        if not missing:
+            return
+        if self._factory is not None:
+            for name in missing:
+                provider = self._factory(name, self.user_id)
+                self._choices[name] = ProviderChoice(provider, provider.unavailable_reason())
+            return
+        with session_scope(self.engine) as session:  # one read of the policy and the user's keys for all
+            found = resolve_keys(session=session, user_id=self.user_id, providers=missing, settings=self.settings)
+        for name in missing:
+            resolution = found[name]
+            provider = build_provider(name, resolution.credentials, self.settings)
+            self._choices[name] = ProviderChoice(provider, resolution.reason or provider.unavailable_reason())

@@ -1,0 +1,123 @@
+"""ConversationManager: validate -> limit -> store the user message -> build context -> stream -> persist."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, delete
+
+from core.chat.cache import ResponseCache, build_cache
+from core.chat.choice import ProviderChoice, ProviderChooser, ProviderFactory
+from core.chat.turn import Turn, TurnDeps, TurnOptions, TurnSetup
+from core.config import Settings, get_settings
+from core.db import get_engine, session_scope
+from core.errors import RateLimited, ValidationError
+from core.history import (
+    create_conversation,
+    get_owned,
+    messages_of,
+    params_json,
+    title_from,
+    update_settings,
+)
+from core.i18n import Msg
+from core.models import ConversationCreate, ConversationUpdate, Message, MessageRole, UsageStatus
+from core.providers.base import Usage
+from core.usage import RateLimitService, record_usage
+from core.validation import clean_message
+
+
+class ConversationManager:
+    """Runs chat turns; one per process. Providers come from key resolution (or a test factory)."""
+
+    def __init__(self, *, engine: Engine | None = None, settings: Settings | None = None,
+                 provider_factory: ProviderFactory | None = None, limiter: RateLimitService | None = None,
+                 cache: ResponseCache | None = None, clock: Callable[[], float] = time.perf_counter) -> None:
+        self.settings = settings or get_settings()
+        self.engine = engine or get_engine(self.settings)
+        self.limiter = limiter or RateLimitService(self.settings)
+        self.deps = TurnDeps(self.engine, self.settings, cache or build_cache(self.settings), clock)
+        self._factory = provider_factory
+
+    def providers_for(self, user_id: int) -> ProviderChooser:
+        """The providers this user may use now; share it between the picker and the turn it starts."""
+        return ProviderChooser(user_id, settings=self.settings, engine=self.engine, factory=self._factory)
+
+    def send(self, *, user_id: int, conversation_id: int | None, text: str, options: TurnOptions,
+             providers: ProviderChooser | None = None) -> Turn:
+        """Store the user's message (creating the conversation if needed) and return the reply's Turn."""
+        text = clean_message(text, max_chars=self.settings.chat.max_input_chars)
+        providers = self._checked(options, providers or self.providers_for(user_id))
+        with session_scope(self.engine) as session:
+            self._consume(session, user_id, options)  # before anything is stored or asked
+            if conversation_id is None:
+                conv = create_conversation(session=session, user_id=user_id, conv_in=ConversationCreate(
+                    provider=options.provider, model=options.model, system_prompt=options.system_prompt,
+                    params=params_json(options.params()), title=title_from(text, self.settings.chat.title_chars)))
+                history: list[Message] = []
+            else:
+                conv = get_owned(session=session, user_id=user_id, conversation_id=conversation_id)
+                update_settings(session=session, conv=conv, conv_in=ConversationUpdate(
+                    provider=options.provider, model=options.model, system_prompt=options.system_prompt,
+                    params=params_json(options.params())))
+                history = messages_of(session=session, conversation_id=conv.id or 0)
+            message = Message(conversation_id=conv.id or 0, role=MessageRole.user, content=text)
+            session.add(message)
+            session.flush()
+            conv_id = conv.id or 0
+        return Turn(self.deps, TurnSetup(user_id, conv_id, options, [*history, message], providers))
+
+    def regenerate(self, *, user_id: int, conversation_id: int, options: TurnOptions,
+                   providers: ProviderChooser | None = None) -> Turn:
+        """Replace the last reply with a new one."""
+        providers = self._checked(options, providers or self.providers_for(user_id))
+        with session_scope(self.engine) as session:
+            get_owned(session=session, user_id=user_id, conversation_id=conversation_id)
+            history = messages_of(session=session, conversation_id=conversation_id)
+            if not history or history[-1].role != MessageRole.assistant:
+                raise ValidationError(Msg("chat.nothing_to_regenerate"))
+            self._consume(session, user_id, options)
+            session.delete(history[-1])
+        # A regenerated reply must be new: the cache is skipped (its fresh answer replaces the entry).
+        return Turn(self.deps, TurnSetup(user_id, conversation_id, options, history[:-1], providers, use_cache=False))
+
+    def edit_last(self, *, user_id: int, conversation_id: int, text: str, options: TurnOptions,
+                  providers: ProviderChooser | None = None) -> Turn:
+        """Change the last user message, drop what followed it, and answer again."""
+        text = clean_message(text, max_chars=self.settings.chat.max_input_chars)
+        providers = self._checked(options, providers or self.providers_for(user_id))
+        with session_scope(self.engine) as session:
+            get_owned(session=session, user_id=user_id, conversation_id=conversation_id)
+            history = messages_of(session=session, conversation_id=conversation_id)
+            last_user = next((m for m in reversed(history) if m.role == MessageRole.user), None)
+            if last_user is None:
+                raise ValidationError(Msg("chat.nothing_to_edit"))
+            self._consume(session, user_id, options)
+            last_user.content = text
+            session.add(last_user)
+            later = delete(Message).where(col(Message.conversation_id) == conversation_id,
+                                          col(Message.id) > (last_user.id or 0))
+            session.exec(later)  # type: ignore[call-overload]
+            kept = [m for m in history if (m.id or 0) <= (last_user.id or 0)]
+        return Turn(self.deps, TurnSetup(user_id, conversation_id, options, kept, providers))
+
+    def _consume(self, session: Session, user_id: int, options: TurnOptions) -> None:
+        """Take a request slot; a refusal is recorded (for the dashboards) and raised."""
+        try:
+            self.limiter.check_and_consume(session, user_id)
+        except RateLimited:
+            with session_scope(self.engine) as own:  # its own transaction: the caller's is rolled back
+                record_usage(session=own, user_id=user_id, conversation_id=None, provider=options.provider,
+                             model=options.model, usage=Usage(0, 0), status=UsageStatus.refused,
+                             error_kind="rate_limited", ttft_ms=None, total_ms=None, settings=self.settings)
+            raise
+
+    def _checked(self, options: TurnOptions, providers: ProviderChooser) -> ProviderChooser:
+        """providers, once the chosen provider can answer for this user; ValidationError saying why not."""
+        choice: ProviderChoice = providers.choose(options.provider)
+        if choice.unavailable_reason:
+            raise ValidationError(Msg("chat.cannot_answer", provider=choice.provider.label,
+                                      reason=choice.unavailable_reason))
+        return providers

@@ -1,0 +1,243 @@
+"""One assistant reply: stream from the chosen provider (cache, fallback), then store it and its usage."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator, Iterator
+from dataclasses import dataclass, field
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, update
+
+from core.chat.cache import CachedReply, ResponseCache, cache_key
+from core.chat.choice import ProviderChooser
+from core.chat.context import PER_MESSAGE_OVERHEAD, build_context
+from core.config import Settings
+from core.db import session_scope
+from core.errors import ProviderError, ProviderUnavailable, ValidationError
+from core.i18n import Msg
+from core.models import Conversation, Message, MessageRole, MessageStatus, UsageStatus
+from core.providers.base import ChatRequest, Finished, Provider, TextDelta, Usage
+from core.usage import record_usage
+
+
+@dataclass(frozen=True)
+class TurnOptions:
+    provider: str
+    model: str
+    temperature: float = 0.7
+    max_tokens: int = 512
+    system_prompt: str = ""
+
+    def params(self) -> dict[str, float | int]:
+        return {"temperature": self.temperature, "max_tokens": self.max_tokens}
+
+
+@dataclass(frozen=True)
+class TurnDeps:
+    """What every turn needs from the process, built once by the manager."""
+
+    engine: Engine
+    settings: Settings
+    cache: ResponseCache
+    clock: Callable[[], float]
+
+
+@dataclass(frozen=True)
+class TurnSetup:
+    """What one turn is about: whose, which conversation, its options and history, and its providers."""
+
+    user_id: int
+    conversation_id: int
+    options: TurnOptions
+    history: list[Message]  # loaded in the transaction that stored the user's message
+    providers: ProviderChooser  # the chosen provider was checked with it: its key is not resolved again
+    use_cache: bool = True
+
+
+@dataclass
+class TurnOutcome:
+    status: MessageStatus
+    text: str
+    provider: str | None = None
+    model: str | None = None
+    fallback_from: str | None = None
+    error: str | None = None
+    message_id: int | None = None
+
+
+@dataclass
+class _Attempt:
+    provider: Provider
+    model: str
+    started: float
+    prompt_tokens: int = 0
+    first_token: float | None = None
+    parts: list[str] = field(default_factory=list)
+
+
+class Turn:
+    """One assistant reply. Iterate deltas() to stream it; always call close() (in a finally)."""
+
+    def __init__(self, deps: TurnDeps, setup: TurnSetup) -> None:
+        self.deps, self.setup = deps, setup
+        self.conversation_id = setup.conversation_id
+        self.outcome: TurnOutcome | None = None
+        self._attempt: _Attempt | None = None
+        self._fallback_from: str | None = None
+        self._gen: Iterator[str] | None = None
+
+    def deltas(self) -> Iterator[str]:
+        if self._gen is None:
+            self._gen = self._run()
+        return self._gen
+
+    def close(self) -> TurnOutcome:
+        """Finish the turn: a reply cut short (stop pressed, page left) is kept and marked interrupted."""
+        if self._gen is not None:
+            self._gen.close()  # type: ignore[attr-defined]
+        if self.outcome is None:
+            attempt = self._attempt
+            if attempt is None:  # never started: nothing was asked of any provider
+                self.outcome = TurnOutcome(MessageStatus.interrupted, "")
+            else:
+                self._finish(MessageStatus.interrupted, attempt.provider, attempt.model,
+                             error=Msg("chat.stopped"), kind="stopped")
+        assert self.outcome is not None
+        return self.outcome
+
+    def _run(self) -> Generator[str, None, None]:
+        """The chosen provider, then the fallback chain, until one answers or an error ends the turn."""
+        candidates = self._candidates()
+        current = next(candidates, None)
+        while current is not None:
+            failure = yield from self._try(*current)
+            if failure is None:
+                return
+            following = next(candidates, None) if failure.fallback else None
+            if following is None:
+                self._finish(MessageStatus.error, *current, error=failure.user_message, kind=failure.kind,
+                             record=False)  # its usage was recorded with the failed attempt
+                return
+            self._fallback_from = self._fallback_from or current[0].name
+            current = following
+
+    def _candidates(self) -> Iterator[tuple[Provider, str]]:
+        """The chosen provider, then (only if needed) the fallback chain's available ones."""
+        options, providers = self.setup.options, self.setup.providers
+        yield providers.choose(options.provider).provider, options.model
+        for name in dict.fromkeys(self.deps.settings.chat.fallback):
+            if name == options.provider:
+                continue
+            choice = providers.choose(name)
+            models = choice.provider.list_models()
+            if choice.unavailable_reason is None and models:
+                yield choice.provider, models[0]
+
+    def _try(self, provider: Provider, model: str) -> Generator[str, None, ProviderError | None]:
+        """One provider's answer, from the cache or streamed; the error when it failed before any text."""
+        try:
+            request = self._request(provider, model)
+        except ValidationError as exc:
+            self._finish(MessageStatus.error, provider, model, error=exc.user_message)
+            return None
+        attempt = self._attempt = _Attempt(provider, model, self.deps.clock(), _prompt_tokens(provider, request))
+        key = self._cache_key(provider, request)
+        cached = self.deps.cache.get(key) if key and self.setup.use_cache else None
+        try:
+            if cached is not None:
+                yield from self._replay(cached)
+            else:
+                yield from self._stream(request, key)
+        except ProviderError as exc:
+            if attempt.parts:  # part of the reply was shown: keep it, mark it
+                self._finish(MessageStatus.interrupted, provider, model, error=exc.user_message, kind=exc.kind)
+                return None
+            self._record_failed(attempt, exc)
+            return exc
+        return None
+
+    def _replay(self, cached: CachedReply) -> Iterator[str]:
+        attempt = self._current()
+        attempt.first_token = self.deps.clock()
+        attempt.parts.append(cached.text)
+        yield cached.text
+        self._finish(MessageStatus.complete, attempt.provider, cached.model, usage=Usage(0, 0), cache_hit=True)
+
+    def _stream(self, request: ChatRequest, key: str | None) -> Iterator[str]:
+        attempt = self._current()
+        stream = attempt.provider.stream(request)
+        try:
+            for event in stream:
+                if isinstance(event, TextDelta):
+                    if attempt.first_token is None:
+                        attempt.first_token = self.deps.clock()
+                    attempt.parts.append(event.text)
+                    yield event.text
+                elif isinstance(event, Finished):
+                    self._finish(MessageStatus.complete, attempt.provider, event.model, usage=event.usage)
+                    if key:
+                        self.deps.cache.put(key, CachedReply("".join(attempt.parts), event.model,
+                                                             event.usage.tokens_in, event.usage.tokens_out))
+                    return
+            raise ProviderUnavailable(Msg("providers.unfinished", provider=attempt.provider.label))
+        finally:
+            stream.close()  # on stop, the provider stops generating / closes its connection
+
+    def _current(self) -> _Attempt:
+        assert self._attempt is not None
+        return self._attempt
+
+    def _cache_key(self, provider: Provider, request: ChatRequest) -> str | None:
+        # Only the chosen provider's answer is cached: a fallback reply should not stick.
+        if self._fallback_from is None and self.deps.cache.applies(request):
+            return cache_key(self.setup.user_id, provider.name, request)
+        return None
+
+    def _request(self, provider: Provider, model: str) -> ChatRequest:
+        options = self.setup.options
+        messages = build_context(self.setup.history, provider, model, options.max_tokens, options.system_prompt)
+        return ChatRequest(model=model, messages=messages, system=options.system_prompt,
+                           temperature=options.temperature, max_tokens=options.max_tokens)
+
+    def _record_failed(self, attempt: _Attempt, exc: ProviderError) -> None:
+        with session_scope(self.deps.engine) as session:
+            record_usage(session=session, user_id=self.setup.user_id, conversation_id=self.conversation_id,
+                         provider=attempt.provider.name, model=attempt.model, usage=Usage(0, 0),
+                         status=UsageStatus.error, error_kind=exc.kind, ttft_ms=None,
+                         total_ms=(self.deps.clock() - attempt.started) * 1000, settings=self.deps.settings)
+
+    def _finish(self, status: MessageStatus, provider: Provider, model: str, *, usage: Usage | None = None,
+                error: str | None = None, kind: str | None = None, record: bool = True,
+                cache_hit: bool = False) -> None:
+        """Store the reply with its status (partial text kept) and, for a provider call, its usage."""
+        attempt, now = self._attempt, self.deps.clock()
+        text = "".join(attempt.parts) if attempt else ""
+        if usage is None and attempt is not None:  # stopped or failed: count what was sent and produced
+            usage = Usage(attempt.prompt_tokens, provider.count_tokens(text) if text else 0, estimated=True)
+        with session_scope(self.deps.engine) as session:
+            message = Message(conversation_id=self.conversation_id, role=MessageRole.assistant, content=text,
+                              status=status, provider=provider.name, model=model, fallback_from=self._fallback_from,
+                              error=error, tokens_in=usage.tokens_in if usage else None,
+                              tokens_out=usage.tokens_out if usage else None)
+            session.add(message)
+            # The conversation is not loaded in this session: nothing to synchronise, skip the ORM's search for it.
+            touch = (update(Conversation).where(col(Conversation.id) == self.conversation_id)
+                     .values(updated_at=message.created_at).execution_options(synchronize_session=False))
+            session.exec(touch)  # type: ignore[call-overload]
+            if record and attempt is not None and usage is not None:
+                self._record(session, attempt, provider, model, usage, status, kind, cache_hit, now)
+            session.flush()
+            self.outcome = TurnOutcome(status, text, provider.name, model, self._fallback_from, error, message.id)
+
+    def _record(self, session: Session, attempt: _Attempt, provider: Provider, model: str, usage: Usage,
+                status: MessageStatus, kind: str | None, cache_hit: bool, now: float) -> None:
+        record_usage(session=session, user_id=self.setup.user_id, conversation_id=self.conversation_id,
+                     provider=provider.name, model=model, usage=usage, status=UsageStatus(status),
+                     error_kind=kind, cache_hit=cache_hit,
+                     ttft_ms=(attempt.first_token - attempt.started) * 1000 if attempt.first_token else None,
+                     total_ms=(now - attempt.started) * 1000, settings=self.deps.settings)
+
+
+def _prompt_tokens(provider: Provider, request: ChatRequest) -> int:
+    texts = [request.system, *(m.content for m in request.messages)]
+    return sum(provider.count_tokens(t) + PER_MESSAGE_OVERHEAD for t in texts if t)

@@ -1,0 +1,93 @@
+"""Conversations and messages of one user: create, read, keep settings. Owner checks everywhere."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from core.errors import NotFound
+from core.i18n import Msg
+from core.models import (
+    Conversation,
+    ConversationCreate,
+    ConversationPublic,
+    ConversationUpdate,
+    Message,
+    MessagePublic,
+    utcnow,
+)
+
+_SPACES = re.compile(r"\s+")
+
+
+def title_from(text: str, limit: int) -> str:
+    """A title from the first message: first line, spaces collapsed, cut at a word with an ellipsis."""
+    first = next((line for line in text.splitlines() if line.strip()), "")
+    title = _SPACES.sub(" ", first).strip() or "New conversation"
+    if len(title) <= limit:
+        return title
+    cut = title[:limit].rsplit(" ", 1)[0] if " " in title[:limit] else title[:limit]
+    return cut.rstrip(" ,.;:") + "…"
+
+
+def get_owned(*, session: Session, user_id: int, conversation_id: int) -> Conversation:
+    """The user's own, not deleted conversation; NotFound for anything else (others' included)."""
+    conv = session.get(Conversation, conversation_id)
+    if conv is None or conv.user_id != user_id or conv.deleted_at is not None:
+        raise NotFound(Msg("history.not_found"))
+    return conv
+
+
+def create_conversation(*, session: Session, user_id: int, conv_in: ConversationCreate) -> Conversation:
+    conv = Conversation.model_validate(conv_in, update={"user_id": user_id})
+    session.add(conv)
+    session.flush()
+    return conv
+
+
+def update_settings(*, session: Session, conv: Conversation, conv_in: ConversationUpdate) -> None:
+    """Keep the conversation's model, system prompt and parameters as last used."""
+    conv.sqlmodel_update(conv_in.model_dump(exclude_unset=True))
+    conv.updated_at = utcnow()
+    session.add(conv)
+
+
+def params_json(params: dict[str, Any]) -> str:
+    return json.dumps(params, sort_keys=True)
+
+
+def messages_of(*, session: Session, conversation_id: int) -> list[Message]:
+    return list(session.exec(
+        select(Message).where(Message.conversation_id == conversation_id).order_by(col(Message.id))
+    ).all())
+
+
+def read_conversation(*, session: Session, user_id: int, conversation_id: int) -> tuple[ConversationPublic,
+                                                                                        list[MessagePublic]]:
+    """A conversation and its messages, for its owner only."""
+    conv = get_owned(session=session, user_id=user_id, conversation_id=conversation_id)
+    messages = messages_of(session=session, conversation_id=conversation_id)
+    return ConversationPublic.model_validate(conv), [MessagePublic.model_validate(m) for m in messages]
+
+
+def recent_conversations(*, session: Session, user_id: int, limit: int = 20) -> list[ConversationPublic]:
+    """The user's latest conversations (not deleted, not archived), newest first."""
+    rows = session.exec(
+        select(Conversation)
+        .where(Conversation.user_id == user_id, col(Conversation.deleted_at).is_(None),
+               col(Conversation.archived).is_(False))
+        .order_by(col(Conversation.updated_at).desc(), col(Conversation.id).desc())
+        .limit(limit)
+    ).all()
+    return [ConversationPublic.model_validate(c) for c in rows]
+
+
+def conversation_params(conv: ConversationPublic | Conversation) -> dict[str, Any]:
+    try:
+        params = json.loads(conv.params or "{}")
+    except ValueError:
+        return {}
+    return params if isinstance(params, dict) else {}

@@ -1,0 +1,165 @@
+"""Export conversations as JSON (schema "parley.export", version 1) or Markdown; import our JSON or
+ChatGPT's conversations.json. An import is one transaction: a bad file imports nothing."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, Field
+from pydantic import ValidationError as PydanticError
+from sqlmodel import Session, col, select
+
+from core.errors import ValidationError
+from core.history.conversations import conversation_params
+from core.i18n import Msg
+from core.models import Conversation, Message, MessageRole, MessageStatus, as_utc, utcnow
+
+SCHEMA, VERSION = "parley.export", 1
+# Timestamps without a zone are taken as UTC, the way every export we know writes them.
+UtcDatetime = Annotated[datetime, AfterValidator(as_utc)]
+MAX_MESSAGES = 200_000
+
+
+class MessageV1(BaseModel):
+    role: MessageRole
+    content: str = Field(max_length=1_000_000)
+    status: MessageStatus = MessageStatus.complete
+    provider: str | None = Field(default=None, max_length=64)
+    model: str | None = Field(default=None, max_length=128)
+    created_at: UtcDatetime | None = None
+
+
+class ConversationV1(BaseModel):
+    title: str = Field(min_length=1, max_length=200)
+    provider: str = Field(default="local", max_length=64)
+    model: str = Field(default="", max_length=128)
+    system_prompt: str = ""
+    params: dict[str, Any] = Field(default_factory=dict)
+    pinned: bool = False
+    archived: bool = False
+    created_at: UtcDatetime | None = None
+    updated_at: UtcDatetime | None = None
+    messages: list[MessageV1] = Field(default_factory=list)
+
+
+class ExportV1(BaseModel):
+    schema_: str = Field(alias="schema", pattern=f"^{SCHEMA}$")
+    version: int = Field(ge=1, le=VERSION)
+    exported_at: UtcDatetime | None = None
+    conversations: list[ConversationV1]
+
+
+def _owned(session: Session, user_id: int, ids: list[int] | None) -> list[Conversation]:
+    stmt = select(Conversation).where(Conversation.user_id == user_id, col(Conversation.deleted_at).is_(None))
+    if ids is not None:
+        stmt = stmt.where(col(Conversation.id).in_(ids))
+    return list(session.exec(stmt.order_by(col(Conversation.updated_at).desc())).all())
+
+
+def _messages(session: Session, conv_id: int | None) -> list[Message]:
+    return list(session.exec(select(Message).where(Message.conversation_id == conv_id).order_by(col(Message.id))))
+
+
+def export_json(*, session: Session, user_id: int, conversation_ids: list[int] | None = None) -> str:
+    """The user's conversations (all, or the given ones) as a versioned JSON document."""
+    convs = [ConversationV1(
+        title=c.title, provider=c.provider, model=c.model, system_prompt=c.system_prompt,
+        params=conversation_params(c), pinned=c.pinned, archived=c.archived, created_at=c.created_at,
+        updated_at=c.updated_at,
+        messages=[MessageV1(role=m.role, content=m.content, status=m.status, provider=m.provider, model=m.model,
+                            created_at=m.created_at) for m in _messages(session, c.id)],
+    ) for c in _owned(session, user_id, conversation_ids)]
+    doc = ExportV1(schema=SCHEMA, version=VERSION, exported_at=utcnow(), conversations=convs)
+    return doc.model_dump_json(by_alias=True, indent=2)
+
+
+def export_markdown(*, session: Session, user_id: int, conversation_ids: list[int] | None = None) -> str:
+    parts = []
+    for c in _owned(session, user_id, conversation_ids):
+        lines = [f"# {c.title}", "", f"_{c.provider} · {c.model} · {c.created_at:%Y-%m-%d %H:%M} UTC_", ""]
+        if c.system_prompt:
+            lines += [f"> System: {c.system_prompt}", ""]
+        for m in _messages(session, c.id):
+            who = "You" if m.role == "user" else f"Assistant ({m.model or c.model})"
+            note = "" if m.status == "complete" else f" _[{m.status}]_"
+            lines += [f"**{who}:**{note}", "", m.content, ""]
+        parts.append("\n".join(lines))
+    return "\n---\n\n".join(parts)
+
+
+def _from_chatgpt(data: list[Any]) -> list[ConversationV1]:
+    """ChatGPT's export: each conversation is a tree of nodes; follow current_node back to the root."""
+    out = []
+    for item in data:
+        if not isinstance(item, dict) or not isinstance(item.get("mapping"), dict):
+            raise ValidationError(Msg("transfer.chatgpt_empty"))
+        mapping, node_id, chain = item["mapping"], item.get("current_node"), []
+        while node_id and node_id in mapping:
+            chain.append(mapping[node_id])
+            node_id = mapping[node_id].get("parent")
+        messages = []
+        for node in reversed(chain):
+            message = node.get("message") or {}
+            role = (message.get("author") or {}).get("role")
+            parts = (message.get("content") or {}).get("parts") or []
+            body = "\n".join(p for p in parts if isinstance(p, str)).strip()
+            if role in {"user", "assistant"} and body:
+                created = message.get("create_time")
+                slug = (message.get("metadata") or {}).get("model_slug")
+                messages.append(MessageV1(role=role, content=body, model=slug,
+                                          created_at=datetime.fromtimestamp(created, UTC) if created else None))
+        stamp = item.get("create_time")
+        out.append(ConversationV1(
+            title=(item.get("title") or "Imported conversation")[:200], provider="openai",
+            model=next((m.model for m in messages if m.model), "") or "", messages=messages,
+            created_at=datetime.fromtimestamp(stamp, UTC) if stamp else None,
+            updated_at=datetime.fromtimestamp(item.get("update_time") or stamp, UTC) if stamp else None))
+    return out
+
+
+def parse_import(raw: bytes, *, max_bytes: int) -> list[ConversationV1]:
+    """Conversations from our export or ChatGPT's; ValidationError saying what is wrong."""
+    if len(raw) > max_bytes:
+        raise ValidationError(Msg("transfer.too_big", size=f"{len(raw) / 1e6:.1f}", limit=f"{max_bytes / 1e6:.0f}"))
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        raise ValidationError(Msg("transfer.not_json")) from None
+    try:
+        if isinstance(data, dict) and data.get("schema") == SCHEMA:
+            conversations = ExportV1.model_validate(data).conversations
+        elif isinstance(data, list) and all(isinstance(i, dict) and "mapping" in i for i in data):
+            conversations = _from_chatgpt(data)
+        else:
+            raise ValidationError(Msg("transfer.unknown_format"))
+    except PydanticError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ValidationError(Msg("transfer.bad_format", where=where, detail=first["msg"])) from None
+    if sum(len(c.messages) for c in conversations) > MAX_MESSAGES:
+        raise ValidationError(Msg("transfer.too_many", max=MAX_MESSAGES))
+    return conversations
+
+
+def import_conversations(*, session: Session, user_id: int, raw: bytes, max_bytes: int) -> int:
+    """Add the file's conversations to the user's history, all or nothing; returns how many."""
+    conversations = parse_import(raw, max_bytes=max_bytes)
+    now = utcnow()
+    try:
+        for c in conversations:
+            conv = Conversation(user_id=user_id, title=c.title, provider=c.provider, model=c.model,
+                                system_prompt=c.system_prompt, params=json.dumps(c.params), pinned=c.pinned,
+                                archived=c.archived, created_at=c.created_at or now,
+                                updated_at=c.updated_at or c.created_at or now)
+            session.add(conv)
+            session.flush()
+            session.add_all(Message(conversation_id=conv.id or 0, role=m.role, content=m.content, status=m.status,
+                                    provider=m.provider, model=m.model, created_at=m.created_at or conv.created_at)
+                            for m in c.messages)
+        session.commit()
+    except Exception:
+        session.rollback()
+        raise
+    return len(conversations)

@@ -1,0 +1,57 @@
+"""SQLModel tables and their Create/Update/Public shapes, one family per entity. Every datetime is UTC."""
+
+from core.models.accounts import (
+    DISPLAY_NAME_MAX,
+    EMAIL_MAX,
+    USERNAME_MAX,
+    AuditEvent,
+    AuditEventPublic,
+    PreferencesPublic,
+    PromptPreset,
+    PromptPresetPublic,
+    User,
+    UserCreate,
+    UserPreference,
+    UserPublic,
+    UserUpdate,
+)
+from core.models.base import (
+    CheckStatus,
+    MessageRole,
+    MessageStatus,
+    Role,
+    Theme,
+    UsageSource,
+    UsageStatus,
+    UserStatus,
+    as_utc,
+    metadata,
+    utcnow,
+)
+from core.models.history import (
+    Conversation,
+    ConversationCreate,
+    ConversationPublic,
+    ConversationUpdate,
+    Message,
+    MessageCreate,
+    MessagePublic,
+)
+from core.models.keys import CredentialPublic, OrgSetting, ProviderCredential
+from core.models.usage import (
+    TTFT_EDGES_MS,
+    LimitPolicy,
+    LimitPolicyUpdate,
+    UsageDaily,
+    UsageDailyError,
+    UsageEvent,
+)
+
+__all__ = [
+    "DISPLAY_NAME_MAX", "EMAIL_MAX", "TTFT_EDGES_MS", "USERNAME_MAX", "AuditEvent", "AuditEventPublic", "CheckStatus",
+    "Conversation", "ConversationCreate", "ConversationPublic", "ConversationUpdate", "CredentialPublic",
+    "LimitPolicy", "LimitPolicyUpdate", "Message", "MessageCreate", "MessagePublic", "MessageRole", "MessageStatus",
+    "OrgSetting", "PreferencesPublic", "PromptPreset", "PromptPresetPublic", "ProviderCredential", "Role", "Theme",
+    "UsageDaily", "UsageDailyError", "UsageEvent", "UsageSource", "UsageStatus", "User", "UserCreate",
+    "UserPreference", "UserPublic", "UserStatus", "UserUpdate", "as_utc", "metadata", "utcnow",
+]

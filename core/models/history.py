@@ -1,0 +1,75 @@
+"""Conversations and their messages."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Index
+from sqlmodel import Field, SQLModel, Text
+
+from core.models.base import EnumText, MessageRole, MessageStatus, utcnow
+
+
+class ConversationBase(SQLModel):
+    title: str = Field(default="New conversation", max_length=200)
+    provider: str = Field(max_length=64)
+    model: str = Field(max_length=128)
+    system_prompt: str = Field(default="", sa_type=Text)
+    params: str = Field(default="{}", sa_type=Text)  # JSON: temperature, max_tokens
+    pinned: bool = Field(default=False)
+    archived: bool = Field(default=False)
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow, index=True)
+
+
+class ConversationCreate(ConversationBase):
+    pass
+
+
+class ConversationUpdate(SQLModel):
+    """The settings a conversation keeps as last used (every field optional)."""
+
+    provider: str | None = None
+    model: str | None = None
+    system_prompt: str | None = None
+    params: str | None = None
+
+
+class Conversation(ConversationBase, table=True):
+    # A user's list and search, newest first, straight from the index.
+    __table_args__ = (Index("ix_conversation_user_id_updated_at", "user_id", "updated_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="user.id", index=True)
+    deleted_at: datetime | None = Field(default=None)
+
+
+class ConversationPublic(ConversationBase):
+    id: int
+
+
+class MessageBase(SQLModel):
+    role: MessageRole = Field(sa_type=EnumText(MessageRole, 16))  # type: ignore[call-overload]
+    content: str = Field(default="", sa_type=Text)
+    status: MessageStatus = Field(default=MessageStatus.complete,
+                                  sa_type=EnumText(MessageStatus, 16))  # type: ignore[call-overload]
+    provider: str | None = Field(default=None, max_length=64)
+    model: str | None = Field(default=None, max_length=128)
+    fallback_from: str | None = Field(default=None, max_length=64)
+    error: str | None = Field(default=None, max_length=500)
+    tokens_in: int | None = None
+    tokens_out: int | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class MessageCreate(MessageBase):
+    pass
+
+
+class Message(MessageBase, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    conversation_id: int = Field(foreign_key="conversation.id", index=True)
+
+
+class MessagePublic(MessageBase):
+    id: int

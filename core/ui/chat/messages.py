@@ -1,0 +1,66 @@
+"""Chat bubbles: the conversation's messages, the search hit in context, and the last message's actions."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from core.models import MessagePublic, MessageRole, MessageStatus
+from core.ui import state
+from core.ui.i18n import t, tr
+
+
+def render_message(message: MessagePublic) -> None:
+    with st.chat_message(message.role.value):
+        if message.content:
+            st.markdown(message.content)  # HTML stays escaped: model output is never trusted
+        if message.role != MessageRole.assistant:
+            return
+        if message.status == MessageStatus.error:
+            st.error(tr(message.error) or t("chat.provider_failed"))
+        parts = [p for p in (message.provider, message.model) if p]
+        if message.fallback_from:
+            parts.append(t("chat.fallback_note", provider=message.fallback_from))
+        if message.status == MessageStatus.interrupted:
+            parts.append(t("chat.interrupted_note"))
+        if parts:
+            st.caption(" · ".join(parts))
+
+
+def focus_callout(messages: list[MessagePublic]) -> None:
+    """Opened from a search hit: show the hit with the messages around it before the whole conversation."""
+    # Kept until the user moves on (new message, other conversation): reruns must not lose it.
+    target = st.session_state.get(state.FOCUS)
+    index = next((i for i, m in enumerate(messages) if m.id == target), None)
+    if index is None:
+        return
+    with st.container(border=True):
+        st.caption(t("chat.search_hit", n=index + 1, total=len(messages)))
+        for message in messages[max(0, index - 1) : index + 2]:
+            render_message(message)
+
+
+def _set_pending(action: str) -> None:
+    st.session_state[state.PENDING] = action
+
+
+def _start_edit(content: str) -> None:
+    st.session_state[state.EDITING] = content
+
+
+def last_message_actions(messages: list[MessagePublic]) -> None:
+    """Regenerate the last reply; edit the last user message and resend."""
+    if not messages:
+        return
+    cols = st.columns([1.6, 1, 5])
+    if messages[-1].role == MessageRole.assistant:
+        cols[0].button(t("chat.regenerate"), key="chat_regenerate", on_click=_set_pending, args=("regenerate",),
+                       icon=":material/refresh:")
+    last_user = next((m for m in reversed(messages) if m.role == MessageRole.user), None)
+    if last_user is not None and state.EDITING not in st.session_state:
+        cols[1].button(t("chat.edit"), key="chat_edit", on_click=_start_edit, args=(last_user.content,),
+                       icon=":material/edit:")
+
+
+def regenerate_requested() -> bool:
+    """True once after the Regenerate button was pressed."""
+    return st.session_state.pop(state.PENDING, None) == "regenerate"

@@ -1,0 +1,121 @@
+"""Chat sidebar: new and recent conversations, the model picker and the parameters of the next turn."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from core.chat import ProviderOption, TurnOptions
+from core.config import get_settings
+from core.history import conversation_params
+from core.models import ConversationPublic, PreferencesPublic, PromptPresetPublic
+from core.ui import state
+from core.ui.i18n import labels, t, tr
+from core.validation import escape_markdown
+
+
+def current_conversation() -> int | None:
+    return st.session_state.get(state.CONV)
+
+
+def needs_preferences() -> bool:
+    """True on a session's first run: the user's default model and prompt are not loaded yet."""
+    return state.PREFS not in st.session_state
+
+
+def apply_preferences(prefs: PreferencesPublic) -> None:
+    """The user's own default model and prompt, for a new session."""
+    st.session_state[state.PREFS] = prefs
+    if prefs.default_model and state.MODEL not in st.session_state:
+        st.session_state[state.MODEL] = f"{prefs.default_provider}/{prefs.default_model}"
+
+
+def _defaults() -> None:
+    """Every run: widgets not drawn on the last page lost their state; the portal's and the user's defaults."""
+    chat = get_settings().chat
+    st.session_state.setdefault(state.TEMPERATURE, chat.default_temperature)
+    st.session_state.setdefault(state.MAX_TOKENS, chat.default_max_tokens)
+    prefs = st.session_state.get(state.PREFS)
+    st.session_state.setdefault(state.SYSTEM, prefs.default_system_prompt if prefs else "")
+
+
+def new_conversation() -> None:
+    st.session_state[state.CONV] = None
+    st.session_state.pop(state.FOCUS, None)
+    prefs = st.session_state.get(state.PREFS)
+    st.session_state[state.SYSTEM] = prefs.default_system_prompt if prefs else ""
+    st.session_state.pop(state.EDITING, None)
+
+
+def open_conversation(conv: ConversationPublic, focus: int | None = None) -> None:
+    """Switch to conv (at message `focus`) and load its model, system prompt and parameters into the widgets."""
+    params = conversation_params(conv)
+    chat = get_settings().chat
+    st.session_state[state.CONV] = conv.id
+    st.session_state[state.FOCUS] = focus
+    st.session_state[state.MODEL] = f"{conv.provider}/{conv.model}"
+    st.session_state[state.SYSTEM] = conv.system_prompt
+    st.session_state[state.TEMPERATURE] = float(params.get("temperature", chat.default_temperature))
+    st.session_state[state.MAX_TOKENS] = int(params.get("max_tokens", chat.default_max_tokens))
+    st.session_state.pop(state.EDITING, None)
+
+
+def conversation_from_url() -> int | None:
+    """On a new session (reload, shared link): the conversation named in ?c=, to reopen if it is the user's."""
+    if state.CONV in st.session_state:
+        return None
+    st.session_state[state.CONV] = None
+    raw = st.query_params.get("c", "")
+    return int(raw) if raw.isdigit() else None
+
+
+def sync_url() -> None:
+    """Keep ?c= in step with the open conversation so a reload reopens it."""
+    conv_id = st.session_state.get(state.CONV)
+    if conv_id:
+        st.query_params["c"] = str(conv_id)
+    elif "c" in st.query_params:
+        del st.query_params["c"]
+
+
+def conversation_list(recent: list[ConversationPublic]) -> None:
+    st.sidebar.button(t("chat.new"), key="chat_new", on_click=new_conversation, icon=":material/add:",
+                      width="stretch")
+    for conv in recent:
+        current = conv.id == st.session_state.get(state.CONV)
+        st.sidebar.button(escape_markdown(conv.title), key=f"chat_open_{conv.id}", on_click=open_conversation,
+                          args=(conv,), type="primary" if current else "tertiary", width="stretch")
+
+
+def _apply_preset(presets: dict[str, str]) -> None:
+    chosen = st.session_state.get(state.PRESET)
+    if chosen in presets:
+        st.session_state[state.SYSTEM] = presets[chosen]
+
+
+def model_settings(options: list[ProviderOption], presets: list[PromptPresetPublic]) -> TurnOptions | None:
+    """The model picker (saying why a provider is not offered) and parameters; the options of the next turn."""
+    _defaults()
+    choices = {f"{o.name}/{m}": (o, m) for o in options if o.unavailable is None for m in o.models}
+    with st.sidebar.expander(t("chat.model_and_params"), expanded=False):
+        if not choices:
+            st.error(t("chat.no_provider"))
+            return None
+        default = next((k for k in choices if k.startswith(get_settings().chat.default_provider + "/")), None)
+        if st.session_state.get(state.MODEL) not in choices:
+            st.session_state[state.MODEL] = default or next(iter(choices))
+        names = {k: f"{tr(o.label)} · {m}" for k, (o, m) in choices.items()}
+        key = st.selectbox(t("common.model"), list(choices), key=state.MODEL, format_func=labels(names))
+        for option in options:
+            if option.unavailable:
+                st.caption(f"{tr(option.label)}: {tr(option.unavailable)}")
+        option, model = choices[key]
+        st.slider(t("chat.temperature"), 0.0, 2.0, step=0.1, key=state.TEMPERATURE)
+        st.number_input(t("chat.max_tokens"), min_value=16, max_value=8192, step=16, key=state.MAX_TOKENS)
+        by_name = {p.name: p.content for p in presets}
+        if by_name:
+            st.selectbox(t("chat.preset"), list(by_name), index=None, placeholder=t("chat.preset_placeholder"),
+                         key=state.PRESET, on_change=_apply_preset, args=(by_name,))
+        st.text_area(t("chat.system_prompt"), key=state.SYSTEM, height=100, max_chars=8000)
+    session = st.session_state
+    return TurnOptions(provider=option.name, model=model, temperature=float(session[state.TEMPERATURE]),
+                       max_tokens=int(session[state.MAX_TOKENS]), system_prompt=session[state.SYSTEM])

@@ -1,0 +1,15 @@
+"""Usage: one record per provider call (or refusal), its cost, the per-user limits checked before a call,
+admins' overrides, and what the dashboards and /metrics read from it."""
+
+from core.usage import charts
+from core.usage.dashboard import Dashboard, Kpis, authorize, dashboard
+from core.usage.export import events_csv
+from core.usage.limits import Quota, RateLimitService
+from core.usage.overrides import clear_user_limits, get_user_limits, set_user_limits
+from core.usage.query import UsageFilter
+from core.usage.record import cost_usd, record_usage
+
+__all__ = [
+    "Dashboard", "Kpis", "Quota", "RateLimitService", "UsageFilter", "authorize", "charts", "clear_user_limits",
+    "cost_usd", "dashboard", "events_csv", "get_user_limits", "record_usage", "set_user_limits",
+]

@@ -1,0 +1,39 @@
+"""Usage events and their cost from the config price table."""
+
+from __future__ import annotations
+
+from sqlmodel import Session
+
+from core.config import Settings, get_settings
+from core.models import UsageEvent, UsageSource, UsageStatus
+from core.providers.base import Usage
+from core.usage.telemetry import observe
+
+
+def cost_usd(provider: str, model: str, usage: Usage, settings: Settings | None = None) -> float:
+    """Cost of one call: tokens x price per million tokens (0 for models without a price)."""
+    settings = settings or get_settings()
+    catalog = settings.providers.get(provider)
+    info = catalog.models.get(model) if catalog else None
+    if info is None:
+        return 0.0
+    return round((usage.tokens_in * info.price_in + usage.tokens_out * info.price_out) / 1_000_000, 8)
+
+
+def record_usage(
+    *, session: Session, user_id: int, conversation_id: int | None, provider: str, model: str, usage: Usage,
+    status: UsageStatus, error_kind: str | None, ttft_ms: float | None, total_ms: float | None,
+    source: UsageSource = UsageSource.ui,
+    cache_hit: bool = False, settings: Settings | None = None,
+) -> UsageEvent:
+    """Add one usage event (committed with the turn's other writes)."""
+    event = UsageEvent(
+        user_id=user_id, conversation_id=conversation_id, source=source, provider=provider, model=model,
+        tokens_in=usage.tokens_in, tokens_out=usage.tokens_out,
+        cost_usd=cost_usd(provider, model, usage, settings), ttft_ms=ttft_ms, total_ms=total_ms,
+        status=status, error_kind=error_kind, cache_hit=cache_hit,
+    )
+    session.add(event)
+    observe(provider=provider, model=model, status=status, tokens_in=usage.tokens_in, tokens_out=usage.tokens_out,
+            cost_usd=event.cost_usd, error_kind=error_kind, cache_hit=cache_hit, ttft_ms=ttft_ms, total_ms=total_ms)
+    return event

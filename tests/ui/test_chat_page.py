@@ -1,0 +1,111 @@
+"""Chat page with AppTest: the guard, a real turn with the local model, errors shown clearly, ownership."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlmodel import Session, col, select
+from streamlit.testing.v1 import AppTest
+
+from core.config import PROJECT_ROOT, get_settings
+from core.db import get_engine
+from core.models import Conversation, Message, User, utcnow
+from tests.fakes.provider_server import FakeProviderServer, Reply
+
+CHAT = str(PROJECT_ROOT / "pages/chat.py")
+
+
+def _chat_as(username: str, **state: object) -> AppTest:
+    at = AppTest.from_file(CHAT, default_timeout=60)
+    at.session_state["authentication_status"] = True
+    at.session_state["username"] = username
+    at.session_state["parley_login_at"] = utcnow()
+    for key, value in state.items():
+        at.session_state[key] = value
+    return at
+
+
+def _messages() -> list[Message]:
+    with Session(get_engine()) as session:
+        return list(session.exec(select(Message).order_by(col(Message.id))))
+
+
+@pytest.fixture
+def fake_server() -> Iterator[FakeProviderServer]:
+    server = FakeProviderServer().start()
+    yield server
+    server.stop()
+
+
+def test_chat_refuses_anonymous_visitor(sqlite_app: Path) -> None:
+    at = AppTest.from_file(CHAT).run()
+    assert "log in" in at.error[0].value
+    assert not at.chat_input
+
+
+def test_message_gets_a_reply_from_the_local_model(sqlite_app: Path) -> None:
+    at = _chat_as("admin", chat_temperature=0.0, chat_max_tokens=16).run()
+    assert not at.exception
+    at.chat_input[0].set_value("Say hello.").run()
+    assert not at.exception and not at.error
+    stored = _messages()
+    assert [(m.role, m.status) for m in stored] == [("user", "complete"), ("assistant", "complete")]
+    assert stored[1].content and stored[1].provider == "local"
+    bubbles = list(at.chat_message)
+    assert len(bubbles) == 2
+    assert any("local · smollm2-135m-instruct" in c.value for c in at.caption)
+
+
+@pytest.fixture
+def openai_at_fake(sqlite_app: Path, fake_server: FakeProviderServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """OpenAI configured with an organisation key, pointing at the local protocol server, no retries."""
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-good-key")
+    monkeypatch.setenv("PARLEY_PROVIDERS__OPENAI__BASE_URL", fake_server.openai_url)
+    monkeypatch.setenv("PARLEY_PROVIDERS__OPENAI__MAX_RETRIES", "0")
+    get_settings.cache_clear()
+
+
+def test_provider_error_is_shown_clearly_and_the_message_kept(
+    openai_at_fake: None, fake_server: FakeProviderServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PARLEY_CHAT__FALLBACK", "[openai]")  # no fallback: the error must show
+    get_settings.cache_clear()
+    fake_server.enqueue("openai", Reply(status=500))
+    at = _chat_as("admin", chat_model="openai/gpt-4o-mini").run()
+    at.chat_input[0].set_value("Are you there?").run()
+    assert not at.exception
+    assert "unavailable" in " ".join(e.value for e in at.error)
+    assert [m.content for m in _messages()][0] == "Are you there?"
+
+
+def test_fallback_reply_says_which_model_answered(openai_at_fake: None, fake_server: FakeProviderServer) -> None:
+    fake_server.enqueue("openai", Reply(status=503))
+    at = _chat_as("admin", chat_model="openai/gpt-4o-mini", chat_max_tokens=16, chat_temperature=0.0).run()
+    at.chat_input[0].set_value("Hello?").run()
+    assert any("fallback because openai failed" in c.value for c in at.caption)
+    assert _messages()[-1].provider == "local"
+
+
+def test_other_users_conversation_in_url_is_not_opened(sqlite_app: Path) -> None:
+    with Session(get_engine()) as session:
+        admin_id = session.exec(select(User.id).where(User.username == "admin")).one()
+        conv = Conversation(user_id=admin_id, provider="local", model="m", title="secret plans")
+        session.add(conv)
+        session.commit()
+        session.add(Message(conversation_id=conv.id or 0, role="user", content="top secret"))
+        session.commit()
+        conv_id = conv.id
+    from core.accounts import create_user
+    from core.models import UserCreate
+
+    with Session(get_engine()) as session:
+        create_user(session=session, actor_id=admin_id, user_in=UserCreate(
+            username="eve", email="eve@example.com", display_name="Eve", password="Eve-pass-1234"))
+    at = _chat_as("eve")
+    at.query_params["c"] = str(conv_id)
+    at.run()
+    assert not at.exception
+    assert "top secret" not in " ".join(m.value for m in at.markdown)
+    assert at.session_state["chat_conversation_id"] is None
