@@ -1,19 +1,39 @@
-"""One process serves the UI and the extra routes: `streamlit run server.py` or `uvicorn server:app`."""
+"""One process serves the UI, the API at /v1 and the ops routes: `streamlit run server.py` or `uvicorn server:app`."""
 
 from __future__ import annotations
 
+import socket
+from asyncio import base_events as asyncio_base_events
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import streamlit as st
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Mount, Route
 
+from core.api import create_api
 from core.app import startup
+from core.config import get_settings
 from core.health import health_checks
 from core.usage.telemetry import render
+
+
+def _set_nodelay(sock: socket.socket) -> None:
+    """asyncio's TCP_NODELAY for every TCP connection, whatever protocol number its listening socket was given.
+
+    `streamlit run` binds its listening socket with socket.socket(family) (protocol 0) before it imports this
+    module, and asyncio sets TCP_NODELAY only when the protocol says TCP. Without it a response written in two
+    parts waits for the client's delayed ACK: +40 ms on every other request of a keep-alive connection (API
+    clients keep theirs alive), and on the UI's websocket frames too.
+    """
+    if sock.family in (socket.AF_INET, socket.AF_INET6) and sock.type == socket.SOCK_STREAM:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+asyncio_base_events._set_nodelay = _set_nodelay  # type: ignore[attr-defined]
 
 
 @asynccontextmanager
@@ -24,7 +44,7 @@ async def lifespan(_app: Starlette) -> AsyncIterator[None]:
 
 async def healthz(_request: Request) -> JSONResponse:
     """200 when the database (and Redis, when configured) answer; 503 naming what is down."""
-    checks = health_checks()
+    checks = await run_in_threadpool(health_checks)  # database and Redis calls stay off the event loop
     healthy = all(v == "ok" for v in checks.values())
     return JSONResponse({"status": "ok" if healthy else "unavailable", **checks}, status_code=200 if healthy else 503)
 
@@ -34,4 +54,7 @@ async def metrics(_request: Request) -> Response:
     return Response(body, media_type=content_type)
 
 
-app = st.App("Home.py", routes=[Route("/healthz", healthz), Route("/metrics", metrics)], lifespan=lifespan)
+routes: list[BaseRoute] = [Route("/healthz", healthz), Route("/metrics", metrics)]
+if get_settings().api.enabled:
+    routes.append(Mount("/v1", app=create_api()))  # the OpenAI-compatible API (core/api)
+app = st.App("Home.py", routes=routes, lifespan=lifespan)

@@ -53,6 +53,18 @@ class ProviderCatalog(BaseModel):
     n_threads: int = Field(default=0, ge=0)  # 0: all cores
 
 
+class ApiSettings(BaseModel):
+    """The OpenAI-compatible API at /v1."""
+
+    enabled: bool = True
+    store_conversations: bool = False  # keep API prompts and replies as conversations (usage is always kept)
+    max_body_kb: int = Field(default=1024, ge=1)  # larger request bodies get 413
+    failed_auth_per_minute: int = Field(default=20, ge=1)  # per client address: token guessing
+    max_tokens_per_user: int = Field(default=20, ge=1)
+    max_token_days: int = Field(default=365, ge=1)  # the longest expiry a token may be given
+    workers: int = Field(default=64, ge=1)  # threads for provider calls: they never run on the event loop
+
+
 class HistorySettings(BaseModel):
     retention_days: int = Field(default=30, ge=0)  # deleted conversations are purged after this
     page_size: int = Field(default=20, ge=5, le=200)
@@ -110,9 +122,11 @@ class Settings(BaseModel):
     cache: CacheSettings = Field(default_factory=CacheSettings)
     chat: ChatSettings = Field(default_factory=ChatSettings)
     history: HistorySettings = Field(default_factory=HistorySettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
     # Secrets: never from config.yaml.
     cookie_key: SecretStr = SecretStr("")
     fernet_keys: list[SecretStr] = Field(default_factory=list)
+    api_token_key: SecretStr = SecretStr("")  # HMAC key for personal API tokens
     admin_password: SecretStr | None = None
     # Organisation provider keys (the per-user keys issue puts users' own keys in front).
     org_keys: dict[str, SecretStr] = Field(default_factory=dict)
@@ -141,7 +155,8 @@ def _parse_env_value(raw: str) -> Any:
 
 
 def _apply_env_overrides(data: dict[str, Any], environ: dict[str, str]) -> None:
-    secret_names = {"COOKIE_KEY", "FERNET_KEYS", "ADMIN_PASSWORD", "COMPATIBLE_API_KEY", "COMPATIBLE_BASE_URL"}
+    secret_names = {"COOKIE_KEY", "FERNET_KEYS", "API_TOKEN_KEY", "ADMIN_PASSWORD", "COMPATIBLE_API_KEY",
+                    "COMPATIBLE_BASE_URL"}
     for name, raw in environ.items():
         if not name.startswith(ENV_PREFIX) or name.startswith("PARLEY_TEST_"):
             continue
@@ -175,7 +190,7 @@ def load_settings(
         raise ConfigError(f"{config_path} is not valid YAML: {exc}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{config_path} must hold a mapping of settings.")
-    for secret_key in ("cookie_key", "fernet_keys", "admin_password", "org_keys"):
+    for secret_key in ("cookie_key", "fernet_keys", "api_token_key", "admin_password", "org_keys"):
         if secret_key in data:
             raise ConfigError(f"{secret_key} must not be set in {config_path.name}; use the environment.")
     _apply_env_overrides(data, environ)

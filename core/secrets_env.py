@@ -5,6 +5,7 @@ They never come from config.yaml; production refuses missing or placeholder valu
 
 from __future__ import annotations
 
+import hmac
 import os
 import secrets
 from pathlib import Path
@@ -55,6 +56,7 @@ def resolve_secrets(data: dict[str, Any], environ: dict[str, str], data_dir: Pat
     production = data.get("env") == "production"
     cookie_key = environ.get("PARLEY_COOKIE_KEY", "")
     fernet_keys = environ.get("PARLEY_FERNET_KEYS", "")
+    token_key = environ.get("PARLEY_API_TOKEN_KEY", "")
     if production:
         if _is_placeholder(cookie_key):
             raise ConfigError(
@@ -71,11 +73,13 @@ def resolve_secrets(data: dict[str, Any], environ: dict[str, str], data_dir: Pat
         generated = {
             "PARLEY_COOKIE_KEY": stored.get("PARLEY_COOKIE_KEY") or secrets.token_urlsafe(48),
             "PARLEY_FERNET_KEYS": stored.get("PARLEY_FERNET_KEYS") or Fernet.generate_key().decode(),
+            "PARLEY_API_TOKEN_KEY": stored.get("PARLEY_API_TOKEN_KEY") or secrets.token_urlsafe(48),
         }
         if generated != {k: stored.get(k) for k in generated}:
             _write_secret_file(data_dir / SECRETS_FILE, generated)
         cookie_key = cookie_key or generated["PARLEY_COOKIE_KEY"]
         fernet_keys = fernet_keys or generated["PARLEY_FERNET_KEYS"]
+        token_key = token_key or generated["PARLEY_API_TOKEN_KEY"]
     keys = [key.strip() for key in fernet_keys.split(",") if key.strip()]
     for key in keys:
         try:
@@ -86,6 +90,9 @@ def resolve_secrets(data: dict[str, Any], environ: dict[str, str], data_dir: Pat
             ) from None
     data["cookie_key"] = cookie_key
     data["fernet_keys"] = keys
+    # Without its own key (an install from before the API), the token key is derived from the cookie key:
+    # changing the cookie key then also ends every API token.
+    data["api_token_key"] = token_key or hmac.new(cookie_key.encode(), b"parley api tokens", "sha256").hexdigest()
     if environ.get("PARLEY_ADMIN_PASSWORD"):
         data["admin_password"] = environ["PARLEY_ADMIN_PASSWORD"]
     org_keys = {name: environ.get(var, "").strip() for name, var in ORG_KEY_VARS.items()}

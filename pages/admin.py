@@ -3,10 +3,11 @@
 import streamlit as st
 
 from core.accounts import create_user, list_users
+from core.api import list_all_tokens
 from core.keys import POLICY_DEFAULTS, list_keys, policy, set_policy
 from core.models import UserStatus
 from core.ui import admin as view
-from core.ui import keys
+from core.ui import keys, tokens
 from core.ui.actions import rerun_after, run_action, show_flash
 from core.ui.auth.guards import require_admin
 from core.ui.i18n import t
@@ -15,8 +16,9 @@ from core.usage import get_user_limits
 admin = require_admin()
 st.title(t("nav.admin"))
 show_flash()
-users_tab, create_tab, org_tab = st.tabs(
-    [t("admin.tab_users"), t("admin.tab_add"), t("admin.tab_org_keys")], key="admin_tabs", on_change="rerun")
+users_tab, create_tab, org_tab, tokens_tab = st.tabs(
+    [t("admin.tab_users"), t("admin.tab_add"), t("admin.tab_org_keys"), t("admin.tab_tokens")], key="admin_tabs",
+    on_change="rerun")
 
 with users_tab:
     users = run_action(lambda s: list_users(session=s, actor_id=admin.id)) or []
@@ -42,3 +44,9 @@ with org_tab:
     if (request := keys.key_panels(run_action(lambda s: list_keys(session=s, actor_id=admin.id, org=True)) or [],
                                    org=True)) is not None:
         keys.perform(request, actor_id=admin.id, org=True)
+
+with tokens_tab:
+    st.caption(t("tokens.admin_intro"))
+    everyone = run_action(lambda s: list_all_tokens(session=s, actor_id=admin.id)) or []
+    if (revoke := tokens.token_table(everyone, owners=True)) is not None:
+        tokens.perform(revoke, actor_id=admin.id)

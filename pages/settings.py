@@ -10,9 +10,10 @@ from core.accounts import (
     set_preferences,
     update_profile,
 )
+from core.api import list_tokens
 from core.keys import list_keys
 from core.models import PreferencesPublic, utcnow
-from core.ui import i18n, keys, preferences, state
+from core.ui import i18n, keys, preferences, state, tokens
 from core.ui import monitoring as usage_view
 from core.ui.actions import rerun_after, run_action, show_flash
 from core.ui.auth.guards import require_user
@@ -25,9 +26,9 @@ from core.usage import RateLimitService, UsageFilter, dashboard
 user = require_user()
 st.title(t("nav.settings"))
 show_flash()
-profile_tab, password_tab, appearance_tab, defaults_tab, keys_tab, usage_tab = st.tabs(
+profile_tab, password_tab, appearance_tab, defaults_tab, keys_tab, tokens_tab, usage_tab = st.tabs(
     [t("settings.tab_profile"), t("settings.tab_password"), t("settings.tab_appearance"),
-     t("settings.tab_defaults"), t("settings.tab_keys"), t("settings.tab_usage")],
+     t("settings.tab_defaults"), t("settings.tab_keys"), t("settings.tab_tokens"), t("settings.tab_usage")],
     key="settings_tabs", on_change="rerun")
 prefs = run_action(lambda s: get_preferences(session=s, user_id=user.id)) or PreferencesPublic()
 
@@ -62,6 +63,14 @@ with keys_tab:
     if (request := keys.key_panels(run_action(lambda s: list_keys(session=s, actor_id=user.id)) or [],
                                    org=False)) is not None:
         keys.perform(request, actor_id=user.id, org=False)
+
+with tokens_tab:
+    st.caption(t("tokens.intro", url=tokens.api_url()))
+    tokens.new_token_notice()
+    asked_token = tokens.create_form() or tokens.token_table(
+        run_action(lambda s: list_tokens(session=s, user_id=user.id)) or [], owners=False)
+    if asked_token is not None:
+        tokens.perform(asked_token, actor_id=user.id)
 
 with usage_tab:
     quota_caption(run_action(lambda s: RateLimitService().quota(s, user.id).summary(), quiet=True))

@@ -14,9 +14,9 @@ from core import db
 from core.config import PROJECT_ROOT
 from core.models import User
 
-HEAD = "0008"
+HEAD = "0009"
 TABLES = {"user", "auditevent", "conversation", "message", "usageevent", "limitpolicy", "usagedaily",
-          "usagedailyerror", "providercredential", "orgsetting", "userpreference", "promptpreset"}
+          "usagedailyerror", "providercredential", "orgsetting", "userpreference", "promptpreset", "apitoken"}
 
 
 def test_upgrade_creates_tables_and_downgrade_removes_them(database_url: str) -> None:

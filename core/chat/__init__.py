@@ -5,7 +5,8 @@ from functools import lru_cache
 
 from core.chat.choice import ProviderChoice, ProviderChooser, ProviderOption
 from core.chat.manager import ConversationManager
-from core.chat.turn import Turn, TurnDeps, TurnOptions, TurnOutcome, TurnSetup
+from core.chat.options import TurnDeps, TurnOptions, TurnOutcome, TurnSetup
+from core.chat.turn import Turn
 
 
 @lru_cache(maxsize=4)

@@ -34,6 +34,7 @@ def cache_key(user_id: int, provider: str, request: ChatRequest) -> str:
         "user": user_id, "provider": provider, "model": request.model, "system": request.system,
         "messages": [[m.role, m.content] for m in request.messages],
         "temperature": request.temperature, "max_tokens": request.max_tokens,
+        **({"stop": list(request.stop)} if request.stop else {}),  # absent when unused: older entries still hit
     }
     return PREFIX + hashlib.sha256(json.dumps(payload, ensure_ascii=False).encode()).hexdigest()
 

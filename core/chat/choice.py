@@ -14,6 +14,7 @@ from sqlalchemy.engine import Engine
 from core.config import Settings
 from core.db import session_scope
 from core.keys import resolve_keys
+from core.models import Role
 from core.providers.base import Provider
 from core.providers.registry import build_provider, configured_providers
 
@@ -41,8 +42,9 @@ class ProviderChooser:
     """The providers one user may use right now; keys resolved at most once per provider."""
 
     def __init__(self, user_id: int, *, settings: Settings, engine: Engine,
-                 factory: ProviderFactory | None = None) -> None:
+                 factory: ProviderFactory | None = None, role: Role | None = None) -> None:
         self.user_id, self.settings, self.engine, self._factory = user_id, settings, engine, factory
+        self.role = role  # when the caller already knows it
         self._choices: dict[str, ProviderChoice] = {}
 
     def choose(self, name: str) -> ProviderChoice:
@@ -67,7 +69,8 @@ class ProviderChooser:
                 self._choices[name] = ProviderChoice(provider, provider.unavailable_reason())
             return
         with session_scope(self.engine) as session:  # one read of the policy and the user's keys for all
-            found = resolve_keys(session=session, user_id=self.user_id, providers=missing, settings=self.settings)
+            found = resolve_keys(session=session, user_id=self.user_id, providers=missing, settings=self.settings,
+                                 role=self.role)
         for name in missing:
             resolution = found[name]
             provider = build_provider(name, resolution.credentials, self.settings)

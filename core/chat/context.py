@@ -37,8 +37,11 @@ def _merge_same_role(messages: list[ChatMessage]) -> list[ChatMessage]:
 
 
 def build_context(history: Sequence[Message], provider: Provider, model: str, max_tokens: int,
-                  system_prompt: str) -> list[ChatMessage]:
-    """Newest messages that fit the model's window after the system prompt and the reply's room."""
+                  system_prompt: str, *, trim: bool = True) -> list[ChatMessage]:
+    """Newest messages that fit the model's window after the system prompt and the reply's room.
+
+    trim=False (the API): every message must fit, or ValidationError; nothing is dropped silently.
+    """
     window = provider.context_window(model)
     budget = window - max_tokens - SAFETY_MARGIN
     if system_prompt:
@@ -48,6 +51,8 @@ def build_context(history: Sequence[Message], provider: Provider, model: str, ma
     for message in reversed(_usable(history)):
         cost = _message_tokens(message, provider)
         if used + cost > budget:
+            if not trim:
+                raise ValidationError(Msg("validation.context_too_long", model=model, tokens=window))
             break
         chosen.append(message)
         used += cost

@@ -10,8 +10,9 @@ from sqlmodel import Session, col, delete
 
 from core.chat.cache import ResponseCache, build_cache
 from core.chat.choice import ProviderChoice, ProviderChooser, ProviderFactory
-from core.chat.turn import Turn, TurnDeps, TurnOptions, TurnSetup
-from core.config import Settings, get_settings
+from core.chat.options import TurnDeps, TurnOptions, TurnSetup
+from core.chat.turn import Turn
+from core.config import LimitDefaults, Settings, get_settings
 from core.db import get_engine, session_scope
 from core.errors import RateLimited, ValidationError
 from core.history import (
@@ -23,8 +24,16 @@ from core.history import (
     update_settings,
 )
 from core.i18n import Msg
-from core.models import ConversationCreate, ConversationUpdate, Message, MessageRole, UsageStatus
-from core.providers.base import Usage
+from core.models import (
+    ConversationCreate,
+    ConversationUpdate,
+    Message,
+    MessageRole,
+    Role,
+    UsageSource,
+    UsageStatus,
+)
+from core.providers.base import ChatMessage, Usage
 from core.usage import RateLimitService, record_usage
 from core.validation import clean_message
 
@@ -41,9 +50,9 @@ class ConversationManager:
         self.deps = TurnDeps(self.engine, self.settings, cache or build_cache(self.settings), clock)
         self._factory = provider_factory
 
-    def providers_for(self, user_id: int) -> ProviderChooser:
+    def providers_for(self, user_id: int, role: Role | None = None) -> ProviderChooser:
         """The providers this user may use now; share it between the picker and the turn it starts."""
-        return ProviderChooser(user_id, settings=self.settings, engine=self.engine, factory=self._factory)
+        return ProviderChooser(user_id, settings=self.settings, engine=self.engine, factory=self._factory, role=role)
 
     def send(self, *, user_id: int, conversation_id: int | None, text: str, options: TurnOptions,
              providers: ProviderChooser | None = None) -> Turn:
@@ -103,15 +112,50 @@ class ConversationManager:
             kept = [m for m in history if (m.id or 0) <= (last_user.id or 0)]
         return Turn(self.deps, TurnSetup(user_id, conversation_id, options, kept, providers))
 
-    def _consume(self, session: Session, user_id: int, options: TurnOptions) -> None:
+    def ask(self, *, user_id: int, conversation: list[ChatMessage], options: TurnOptions,
+            providers: ProviderChooser | None = None, token_name: str | None = None,
+            count_request: bool = True, limits: tuple[LimitDefaults, bool] | None = None) -> Turn:
+        """An API request: the whole context comes with it (system prompt in options) and must fit the model.
+
+        Kept as a conversation only with api.store_conversations; its usage is recorded either way.
+        count_request=False: the caller (slowapi) already took the request slot in the shared counters.
+        limits: the user's limits and exemption, when the caller read them for this request.
+        """
+        if any("\x00" in m.content for m in conversation):
+            raise ValidationError(Msg("validation.nul"))
+        providers = self._checked(options, providers or self.providers_for(user_id))
+        history = [Message(conversation_id=0, role=MessageRole(m.role), content=m.content) for m in conversation]
+        conv_id = None
+        with session_scope(self.engine) as session:
+            self._consume(session, user_id, options, source=UsageSource.api, token_name=token_name,
+                          count_request=count_request, known=limits)
+            if self.settings.api.store_conversations:
+                last = next(m.content for m in reversed(conversation) if m.role == "user")
+                conv = create_conversation(session=session, user_id=user_id, conv_in=ConversationCreate(
+                    provider=options.provider, model=options.model, system_prompt=options.system_prompt,
+                    params=params_json(options.params()), title=title_from(last, self.settings.chat.title_chars)))
+                conv_id = conv.id
+                for message in history:
+                    message.conversation_id = conv.id or 0
+                    session.add(message)
+                session.flush()
+        return Turn(self.deps, TurnSetup(user_id, conv_id, options, history, providers,
+                                         source=UsageSource.api, token_name=token_name, trim=False))
+
+    def _consume(self, session: Session, user_id: int, options: TurnOptions, *, source: UsageSource = UsageSource.ui,
+                 token_name: str | None = None, count_request: bool = True,
+                 known: tuple[LimitDefaults, bool] | None = None) -> None:
         """Take a request slot; a refusal is recorded (for the dashboards) and raised."""
         try:
-            self.limiter.check_and_consume(session, user_id)
+            limits, exempt = self.limiter.check_budget(session, user_id, known)
+            if count_request and not exempt:
+                self.limiter.consume_request(user_id, limits)
         except RateLimited:
             with session_scope(self.engine) as own:  # its own transaction: the caller's is rolled back
                 record_usage(session=own, user_id=user_id, conversation_id=None, provider=options.provider,
                              model=options.model, usage=Usage(0, 0), status=UsageStatus.refused,
-                             error_kind="rate_limited", ttft_ms=None, total_ms=None, settings=self.settings)
+                             error_kind="rate_limited", ttft_ms=None, total_ms=None, settings=self.settings,
+                             source=source, token_name=token_name)
             raise
 
     def _checked(self, options: TurnOptions, providers: ProviderChooser) -> ProviderChooser:

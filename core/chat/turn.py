@@ -2,67 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 
-from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, update
 
-from core.chat.cache import CachedReply, ResponseCache, cache_key
-from core.chat.choice import ProviderChooser
+from core.chat.cache import CachedReply, cache_key
 from core.chat.context import PER_MESSAGE_OVERHEAD, build_context
-from core.config import Settings
+from core.chat.options import TurnDeps, TurnOutcome, TurnSetup
 from core.db import session_scope
 from core.errors import ProviderError, ProviderUnavailable, ValidationError
 from core.i18n import Msg
 from core.models import Conversation, Message, MessageRole, MessageStatus, UsageStatus
 from core.providers.base import ChatRequest, Finished, Provider, TextDelta, Usage
 from core.usage import record_usage
-
-
-@dataclass(frozen=True)
-class TurnOptions:
-    provider: str
-    model: str
-    temperature: float = 0.7
-    max_tokens: int = 512
-    system_prompt: str = ""
-
-    def params(self) -> dict[str, float | int]:
-        return {"temperature": self.temperature, "max_tokens": self.max_tokens}
-
-
-@dataclass(frozen=True)
-class TurnDeps:
-    """What every turn needs from the process, built once by the manager."""
-
-    engine: Engine
-    settings: Settings
-    cache: ResponseCache
-    clock: Callable[[], float]
-
-
-@dataclass(frozen=True)
-class TurnSetup:
-    """What one turn is about: whose, which conversation, its options and history, and its providers."""
-
-    user_id: int
-    conversation_id: int
-    options: TurnOptions
-    history: list[Message]  # loaded in the transaction that stored the user's message
-    providers: ProviderChooser  # the chosen provider was checked with it: its key is not resolved again
-    use_cache: bool = True
-
-
-@dataclass
-class TurnOutcome:
-    status: MessageStatus
-    text: str
-    provider: str | None = None
-    model: str | None = None
-    fallback_from: str | None = None
-    error: str | None = None
-    message_id: int | None = None
 
 
 @dataclass
@@ -138,7 +91,7 @@ class Turn:
         try:
             request = self._request(provider, model)
         except ValidationError as exc:
-            self._finish(MessageStatus.error, provider, model, error=exc.user_message)
+            self._finish(MessageStatus.error, provider, model, error=exc.user_message, kind="invalid_request")
             return None
         attempt = self._attempt = _Attempt(provider, model, self.deps.clock(), _prompt_tokens(provider, request))
         key = self._cache_key(provider, request)
@@ -174,7 +127,8 @@ class Turn:
                     attempt.parts.append(event.text)
                     yield event.text
                 elif isinstance(event, Finished):
-                    self._finish(MessageStatus.complete, attempt.provider, event.model, usage=event.usage)
+                    self._finish(MessageStatus.complete, attempt.provider, event.model, usage=event.usage,
+                                 stop_reason=event.stop_reason)
                     if key:
                         self.deps.cache.put(key, CachedReply("".join(attempt.parts), event.model,
                                                              event.usage.tokens_in, event.usage.tokens_out))
@@ -195,45 +149,56 @@ class Turn:
 
     def _request(self, provider: Provider, model: str) -> ChatRequest:
         options = self.setup.options
-        messages = build_context(self.setup.history, provider, model, options.max_tokens, options.system_prompt)
+        messages = build_context(self.setup.history, provider, model, options.max_tokens, options.system_prompt,
+                                 trim=self.setup.trim)
         return ChatRequest(model=model, messages=messages, system=options.system_prompt,
-                           temperature=options.temperature, max_tokens=options.max_tokens)
+                           temperature=options.temperature, max_tokens=options.max_tokens, stop=options.stop)
 
     def _record_failed(self, attempt: _Attempt, exc: ProviderError) -> None:
         with session_scope(self.deps.engine) as session:
             record_usage(session=session, user_id=self.setup.user_id, conversation_id=self.conversation_id,
                          provider=attempt.provider.name, model=attempt.model, usage=Usage(0, 0),
                          status=UsageStatus.error, error_kind=exc.kind, ttft_ms=None,
-                         total_ms=(self.deps.clock() - attempt.started) * 1000, settings=self.deps.settings)
+                         total_ms=(self.deps.clock() - attempt.started) * 1000, settings=self.deps.settings,
+                         source=self.setup.source, token_name=self.setup.token_name)
 
     def _finish(self, status: MessageStatus, provider: Provider, model: str, *, usage: Usage | None = None,
                 error: str | None = None, kind: str | None = None, record: bool = True,
-                cache_hit: bool = False) -> None:
+                cache_hit: bool = False, stop_reason: str | None = None) -> None:
         """Store the reply with its status (partial text kept) and, for a provider call, its usage."""
         attempt, now = self._attempt, self.deps.clock()
         text = "".join(attempt.parts) if attempt else ""
         if usage is None and attempt is not None:  # stopped or failed: count what was sent and produced
             usage = Usage(attempt.prompt_tokens, provider.count_tokens(text) if text else 0, estimated=True)
         with session_scope(self.deps.engine) as session:
-            message = Message(conversation_id=self.conversation_id, role=MessageRole.assistant, content=text,
-                              status=status, provider=provider.name, model=model, fallback_from=self._fallback_from,
-                              error=error, tokens_in=usage.tokens_in if usage else None,
-                              tokens_out=usage.tokens_out if usage else None)
-            session.add(message)
-            # The conversation is not loaded in this session: nothing to synchronise, skip the ORM's search for it.
-            touch = (update(Conversation).where(col(Conversation.id) == self.conversation_id)
-                     .values(updated_at=message.created_at).execution_options(synchronize_session=False))
-            session.exec(touch)  # type: ignore[call-overload]
+            message_id = self._store(session, status, text, provider, model, usage, error)
             if record and attempt is not None and usage is not None:
                 self._record(session, attempt, provider, model, usage, status, kind, cache_hit, now)
-            session.flush()
-            self.outcome = TurnOutcome(status, text, provider.name, model, self._fallback_from, error, message.id)
+            self.outcome = TurnOutcome(status, text, provider.name, model, self._fallback_from, error, message_id,
+                                       kind, stop_reason, usage if record and attempt is not None else None)
+
+    def _store(self, session: Session, status: MessageStatus, text: str, provider: Provider, model: str,
+               usage: Usage | None, error: str | None) -> int | None:
+        """The reply as a message of its conversation (when there is one); its id."""
+        if self.conversation_id is None:
+            return None
+        message = Message(conversation_id=self.conversation_id, role=MessageRole.assistant, content=text,
+                          status=status, provider=provider.name, model=model, fallback_from=self._fallback_from,
+                          error=error, tokens_in=usage.tokens_in if usage else None,
+                          tokens_out=usage.tokens_out if usage else None)
+        session.add(message)
+        # The conversation is not loaded in this session: nothing to synchronise, skip the ORM's search for it.
+        touch = (update(Conversation).where(col(Conversation.id) == self.conversation_id)
+                 .values(updated_at=message.created_at).execution_options(synchronize_session=False))
+        session.exec(touch)  # type: ignore[call-overload]
+        session.flush()
+        return message.id
 
     def _record(self, session: Session, attempt: _Attempt, provider: Provider, model: str, usage: Usage,
                 status: MessageStatus, kind: str | None, cache_hit: bool, now: float) -> None:
         record_usage(session=session, user_id=self.setup.user_id, conversation_id=self.conversation_id,
                      provider=provider.name, model=model, usage=usage, status=UsageStatus(status),
-                     error_kind=kind, cache_hit=cache_hit,
+                     error_kind=kind, cache_hit=cache_hit, source=self.setup.source, token_name=self.setup.token_name,
                      ttft_ms=(attempt.first_token - attempt.started) * 1000 if attempt.first_token else None,
                      total_ms=(now - attempt.started) * 1000, settings=self.deps.settings)
 

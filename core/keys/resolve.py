@@ -26,8 +26,11 @@ class Resolution:
 
 
 def resolve_keys(*, session: Session, user_id: int, providers: Iterable[str], settings: Settings | None = None,
-                 vault: KeyVault | None = None) -> dict[str, Resolution]:
-    """Each provider's resolution for one user, from one read of the policy, the user and the stored keys."""
+                 vault: KeyVault | None = None, role: Role | None = None) -> dict[str, Resolution]:
+    """Each provider's resolution for one user, from one read of the policy, the user and the stored keys.
+
+    role: the user's role when the caller already read it (the user is not read again).
+    """
     settings = settings or get_settings()
     names = list(providers)
     keyed = [p for p in names if p in KEYED_PROVIDERS]
@@ -35,8 +38,10 @@ def resolve_keys(*, session: Session, user_id: int, providers: Iterable[str], se
     if not keyed:
         return found
     rules = policy(session)
-    user = session.get(User, user_id)
-    org_allowed = rules[POLICY_ORG_FOR_ALL] or (user is not None and user.role == Role.admin)
+    if role is None:
+        user = session.get(User, user_id)
+        role = user.role if user is not None else None
+    org_allowed = rules[POLICY_ORG_FOR_ALL] or role == Role.admin
     owner = col(ProviderCredential.owner_id)
     rows = session.exec(select(ProviderCredential).where(
         col(ProviderCredential.provider).in_(keyed), or_(owner == user_id, owner.is_(None)))).all()

@@ -15,6 +15,7 @@ from core.models.accounts import (
     UserPublic,
     UserUpdate,
 )
+from core.models.api import TOKEN_PREFIX, ApiToken, ApiTokenPublic
 from core.models.base import (
     CheckStatus,
     MessageRole,
@@ -48,10 +49,11 @@ from core.models.usage import (
 )
 
 __all__ = [
-    "DISPLAY_NAME_MAX", "EMAIL_MAX", "TTFT_EDGES_MS", "USERNAME_MAX", "AuditEvent", "AuditEventPublic", "CheckStatus",
-    "Conversation", "ConversationCreate", "ConversationPublic", "ConversationUpdate", "CredentialPublic",
-    "LimitPolicy", "LimitPolicyUpdate", "Message", "MessageCreate", "MessagePublic", "MessageRole", "MessageStatus",
-    "OrgSetting", "PreferencesPublic", "PromptPreset", "PromptPresetPublic", "ProviderCredential", "Role", "Theme",
-    "UsageDaily", "UsageDailyError", "UsageEvent", "UsageSource", "UsageStatus", "User", "UserCreate",
-    "UserPreference", "UserPublic", "UserStatus", "UserUpdate", "as_utc", "metadata", "utcnow",
+    "DISPLAY_NAME_MAX", "EMAIL_MAX", "TOKEN_PREFIX", "TTFT_EDGES_MS", "USERNAME_MAX", "ApiToken", "ApiTokenPublic",
+    "AuditEvent", "AuditEventPublic", "CheckStatus", "Conversation", "ConversationCreate", "ConversationPublic",
+    "ConversationUpdate", "CredentialPublic", "LimitPolicy", "LimitPolicyUpdate", "Message", "MessageCreate",
+    "MessagePublic", "MessageRole", "MessageStatus", "OrgSetting", "PreferencesPublic", "PromptPreset",
+    "PromptPresetPublic", "ProviderCredential", "Role", "Theme", "UsageDaily", "UsageDailyError", "UsageEvent",
+    "UsageSource", "UsageStatus", "User", "UserCreate", "UserPreference", "UserPublic", "UserStatus", "UserUpdate",
+    "as_utc", "metadata", "utcnow",
 ]

@@ -29,6 +29,7 @@ class UsageEventBase(SQLModel):
     status: UsageStatus = Field(sa_type=EnumText(UsageStatus, 16))  # type: ignore[call-overload]
     error_kind: str | None = Field(default=None, max_length=32)
     cache_hit: bool = Field(default=False)
+    token_name: str | None = Field(default=None, max_length=60)  # the API token's name, for source = api
     created_at: datetime = Field(default_factory=utcnow, index=True)
 
 

@@ -25,6 +25,8 @@ class AnthropicProvider(Provider):
 
     def stream(self, request: ChatRequest) -> Generator[StreamEvent, None, None]:
         kwargs: dict[str, Any] = {"system": request.system} if request.system else {}
+        if request.stop:
+            kwargs["stop_sequences"] = list(request.stop)
         messages: Any = [{"role": m.role, "content": m.content} for m in request.messages]
         try:
             with self._client().messages.stream(

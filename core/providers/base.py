@@ -25,6 +25,7 @@ class ChatRequest:
     system: str = ""
     temperature: float = 0.7
     max_tokens: int = 512
+    stop: tuple[str, ...] = ()  # sequences that end the reply
 
 
 @dataclass(frozen=True)

@@ -80,7 +80,7 @@ class LocalProvider(Provider):
             try:
                 chunks = llama.create_chat_completion(
                     messages=messages, temperature=request.temperature, max_tokens=request.max_tokens,
-                    stream=True,
+                    stop=list(request.stop) or None, stream=True,
                 )
                 try:
                     for chunk in chunks:

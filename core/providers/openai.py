@@ -38,6 +38,7 @@ class OpenAIProvider(Provider):
                 stream=True,
                 stream_options={"include_usage": True},
                 **{self.max_tokens_param: request.max_tokens},
+                **({"stop": list(request.stop)} if request.stop else {}),
             )
             usage, model, stop = None, request.model, None
             out_chars = 0

@@ -47,3 +47,6 @@ EDITING = "chat_editing"
 
 # History
 HISTORY_PAGE = "hist_page"
+
+# API tokens: a new token, kept for the one run that shows it
+NEW_TOKEN = "parley_new_api_token"

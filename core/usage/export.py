@@ -12,7 +12,7 @@ from core.models import User, as_utc
 from core.usage.dashboard import authorize
 from core.usage.query import EVENT, UsageFilter, event_where
 
-CSV_COLUMNS = ["created_at", "user", "source", "provider", "model", "status", "error_kind", "cache_hit",
+CSV_COLUMNS = ["created_at", "user", "source", "api_token", "provider", "model", "status", "error_kind", "cache_hit",
                "tokens_in", "tokens_out", "cost_usd", "ttft_ms", "total_ms", "conversation_id"]
 
 
@@ -21,8 +21,8 @@ def events_csv(*, session: Session, actor_id: int, filters: UsageFilter, limit: 
     authorize(session, actor_id, filters)
     c = EVENT.c
     stmt = (
-        select(c.created_at, col(User.username), c.source, c.provider, c.model, c.status, c.error_kind, c.cache_hit,
-               c.tokens_in, c.tokens_out, c.cost_usd, c.ttft_ms, c.total_ms, c.conversation_id)
+        select(c.created_at, col(User.username), c.source, c.token_name, c.provider, c.model, c.status, c.error_kind,
+               c.cache_hit, c.tokens_in, c.tokens_out, c.cost_usd, c.ttft_ms, c.total_ms, c.conversation_id)
         .join(User, col(User.id) == c.user_id)
         .where(event_where(filters))
         .order_by(c.created_at.desc(), c.id.desc())

@@ -9,6 +9,8 @@ from core.errors import NotFound, ValidationError
 from core.i18n import Msg
 from core.models import LimitPolicy, LimitPolicyUpdate, User, utcnow
 
+LIMIT_MAX = 2_000_000_000
+
 
 def get_user_limits(*, session: Session, actor_id: int, user_id: int) -> LimitPolicyUpdate:
     """The user's own overrides (None fields follow the role default)."""
@@ -28,6 +30,8 @@ def set_user_limits(
     values = limits_in.model_dump()
     if any(v is not None and v < 0 for v in values.values()):
         raise ValidationError(Msg("limits.negative"))
+    if any(v is not None and v > LIMIT_MAX for v in values.values()):
+        raise ValidationError(Msg("limits.too_large", max=f"{LIMIT_MAX:,}"))  # the columns are 32-bit integers
     policy = session.exec(select(LimitPolicy).where(LimitPolicy.user_id == user_id)).first()
     before = LimitPolicyUpdate.model_validate(policy).model_dump() if policy else {}
     policy = policy or LimitPolicy(user_id=user_id)

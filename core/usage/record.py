@@ -24,14 +24,14 @@ def record_usage(
     *, session: Session, user_id: int, conversation_id: int | None, provider: str, model: str, usage: Usage,
     status: UsageStatus, error_kind: str | None, ttft_ms: float | None, total_ms: float | None,
     source: UsageSource = UsageSource.ui,
-    cache_hit: bool = False, settings: Settings | None = None,
+    cache_hit: bool = False, settings: Settings | None = None, token_name: str | None = None,
 ) -> UsageEvent:
     """Add one usage event (committed with the turn's other writes)."""
     event = UsageEvent(
         user_id=user_id, conversation_id=conversation_id, source=source, provider=provider, model=model,
         tokens_in=usage.tokens_in, tokens_out=usage.tokens_out,
         cost_usd=cost_usd(provider, model, usage, settings), ttft_ms=ttft_ms, total_ms=total_ms,
-        status=status, error_kind=error_kind, cache_hit=cache_hit,
+        status=status, error_kind=error_kind, cache_hit=cache_hit, token_name=token_name,
     )
     session.add(event)
     observe(provider=provider, model=model, status=status, tokens_in=usage.tokens_in, tokens_out=usage.tokens_out,

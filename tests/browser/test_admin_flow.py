@@ -101,6 +101,8 @@ def test_admin_approves_then_disables_user_and_old_cookie_stops_working(
     page = replay.new_page()
     page.goto(url)
     wait_idle(page)
+    # The refused cookie is deleted by a component, which reruns the page: wait for that run's single form.
+    expect(page.get_by_role("button", name="Log in")).to_have_count(1, timeout=15_000)
     expect(page.get_by_role("button", name="Log in")).to_be_visible()
     expect(page.get_by_text("Signed in as dave")).to_have_count(0)
 

@@ -90,6 +90,7 @@ class FakeProviderServer:
 def _make_handler(server: FakeProviderServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # as real API servers do: each SSE chunk leaves at once
 
         def log_message(self, *args: Any) -> None:  # keep test output quiet
             pass

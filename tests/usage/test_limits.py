@@ -228,6 +228,9 @@ def test_admin_override_per_user_is_audited_and_applies(engine, session, clock) 
     with pytest.raises(ValidationError):
         set_user_limits(session=session, actor_id=admin_id, user_id=uid,
                         limits_in=LimitPolicyUpdate(tokens_per_day=-1))
+    with pytest.raises(ValidationError, match="at most 2,000,000,000"):  # the column is 32-bit on PostgreSQL
+        set_user_limits(session=session, actor_id=admin_id, user_id=uid,
+                        limits_in=LimitPolicyUpdate(tokens_per_day=10**12))
     with pytest.raises(PermissionDenied):
         set_user_limits(session=session, actor_id=uid, user_id=uid, limits_in=LimitPolicyUpdate())
 

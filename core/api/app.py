@@ -1,0 +1,166 @@
+"""The OpenAI-compatible API, mounted at /v1 inside the Streamlit server (server.py): one process, UI and API.
+
+Endpoints are plain functions: FastAPI runs them on worker threads, so token checks, limits, database writes
+and provider calls never block the event loop; a stream's turn runs on the API's own bounded executor.
+"""
+
+# No `from __future__ import annotations` here: FastAPI reads the endpoints' annotations, which name a
+# dependency defined inside create_api().
+from concurrent.futures import ThreadPoolExecutor
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from slowapi.errors import RateLimitExceeded
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from core.api import completions as api
+from core.api.errors import (
+    ApiError,
+    error_response,
+    from_app_error,
+    on_api_error,
+    on_http_error,
+    on_invalid_body,
+    on_unexpected,
+)
+from core.api.limits import ApiLimits
+from core.api.schemas import CompletionRequest
+from core.api.streaming import Done, TurnStream, run_to_end
+from core.api.tokens import Caller, authenticate_token
+from core.chat import chat_manager
+from core.config import Settings, get_settings
+from core.db import session_scope
+from core.errors import AppError, AuthError
+from core.i18n import Msg
+
+
+class BodyLimit:
+    """413 for a body over the configured size, whether it says its length or streams it."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length", b"0")
+        if declared.isdigit() and int(declared) > self.max_bytes:
+            await error_response(413, self._message(), code="request_too_large")(scope, receive, send)
+            return
+        seen = 0
+
+        async def counted() -> Message:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.max_bytes:
+                raise HTTPException(413, self._message())
+            return message
+
+        await self.app(scope, counted, send)
+
+    def _message(self) -> str:
+        return str(Msg("api.too_large", kb=self.max_bytes // 1024))
+
+
+def create_api(settings: Settings | None = None) -> FastAPI:
+    """The /v1 app: chat completions (plain and streamed), models, errors in OpenAI's shape."""
+    settings = settings or get_settings()
+    app = FastAPI(title="Parley API", docs_url=None, redoc_url=None, openapi_url=None)
+    limits = ApiLimits(settings)
+    executor = ThreadPoolExecutor(max_workers=settings.api.workers, thread_name_prefix="parley-api")
+    app.add_middleware(BodyLimit, max_bytes=settings.api.max_body_kb * 1024)
+    app.add_exception_handler(ApiError, on_api_error)
+    app.add_exception_handler(RequestValidationError, on_invalid_body)
+    app.add_exception_handler(StarletteHTTPException, on_http_error)
+    app.add_exception_handler(Exception, on_unexpected)
+
+    async def on_app_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, AppError)
+        error = from_app_error(exc)
+        error.headers.update(await run_in_threadpool(limits.headers, request))
+        return await on_api_error(request, error)
+
+    async def on_rate_limited(request: Request, exc: Exception) -> JSONResponse:
+        # slowapi's refusal: one of the caller's request windows (shared with the chat) is full.
+        headers = await run_in_threadpool(limits.headers, request)
+        reset = headers.get("x-ratelimit-reset-requests", "1s").rstrip("s")
+        headers["Retry-After"] = str(max(1, int(reset)))
+        return error_response(429, str(Msg("api.too_many_requests", seconds=headers["Retry-After"])),
+                              code="rate_limit_exceeded", headers=headers)
+
+    app.add_exception_handler(AppError, on_app_error)
+    app.add_exception_handler(RateLimitExceeded, on_rate_limited)
+
+    def authenticated(request: Request) -> Caller:
+        """The token's caller and their limits, read in one transaction; 401 (or 429 when guessing) otherwise."""
+        client = request.client.host if request.client else "unknown"
+        limits.check_auth_throttle(client)
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise ApiError(401, str(Msg("api.missing_token")), code="missing_api_key")
+        try:
+            with session_scope() as session:
+                caller = authenticate_token(session=session, token=token.strip(), settings=settings)
+                caller_limits = limits.service.effective_for(session, caller.user_id, caller.role)
+        except AuthError as exc:
+            limits.record_auth_failure(client)  # never says which part was wrong, never echoes the token
+            raise ApiError(401, str(exc.user_message), code="invalid_api_key") from None
+        limits.publish(request, caller.user_id, *caller_limits)
+        request.state.caller_limits = caller_limits
+        return caller
+
+    CallerDep = Annotated[Caller, Depends(authenticated)]  # noqa: N806  (FastAPI's dependency alias)
+    manager = chat_manager(settings.sqlalchemy_url)
+
+    @app.get("/models")
+    def models(request: Request, caller: CallerDep) -> JSONResponse:
+        data = api.list_models(manager.providers_for(caller.user_id, caller.role))
+        return JSONResponse({"object": "list", "data": data}, headers=limits.headers(request))
+
+    @app.get("/models/{model_id:path}")
+    def model(model_id: str, request: Request, caller: CallerDep) -> JSONResponse:
+        ref = api.find_model(model_id, settings)
+        api.usable(ref, manager.providers_for(caller.user_id, caller.role))
+        return JSONResponse(api.model_body(ref.id, ref.provider), headers=limits.headers(request))
+
+    @app.post("/chat/completions")
+    @limits.requests
+    def chat_completions(request: Request, body: CompletionRequest,
+                         caller: CallerDep) -> Response:
+        ref = api.find_model(body.model, settings)
+        providers = manager.providers_for(caller.user_id, caller.role)
+        api.usable(ref, providers)
+        options, conversation = api.turn_inputs(body, ref, settings)
+        turn = manager.ask(user_id=caller.user_id, conversation=conversation, options=options, providers=providers,
+                           token_name=caller.token_name, count_request=False,  # slowapi took the request slot
+                           limits=request.state.caller_limits)
+        if not body.stream:
+            outcome = run_to_end(turn)
+            problem = api.failure(outcome)
+            if problem is not None:
+                problem.headers.update(limits.headers(request))
+                raise problem
+            return JSONResponse(api.complete(outcome, ref), headers=limits.headers(request))
+        stream = TurnStream(turn).start(executor)
+        first = stream.first(timeout=_first_event_timeout(settings))
+        problem = api.failure(first.outcome) if isinstance(first, Done) else None
+        if problem is not None:  # nothing was sent yet: the failure gets its own status
+            problem.headers.update(limits.headers(request))
+            raise problem
+        include_usage = bool(body.stream_options and body.stream_options.include_usage)
+        return StreamingResponse(api.sse(first, stream, ref, include_usage), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-cache", **limits.headers(request)})
+
+    return app
+
+
+def _first_event_timeout(settings: Settings) -> float:
+    # The longest a provider may take to start answering, through the whole fallback chain.
+    slowest: Any = max((c.timeout_seconds * (c.max_retries + 1) for c in settings.providers.values()), default=60)
+    return float(slowest) * max(1, len(settings.chat.fallback)) + 30

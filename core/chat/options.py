@@ -1,0 +1,66 @@
+"""What a turn is given (options, process dependencies, its setup) and what it gives back (its outcome)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy.engine import Engine
+
+from core.chat.cache import ResponseCache
+from core.chat.choice import ProviderChooser
+from core.config import Settings
+from core.models import Message, MessageStatus, UsageSource
+from core.providers.base import Usage
+
+
+@dataclass(frozen=True)
+class TurnOptions:
+    provider: str
+    model: str
+    temperature: float = 0.7
+    max_tokens: int = 512
+    system_prompt: str = ""
+    stop: tuple[str, ...] = ()
+
+    def params(self) -> dict[str, float | int]:
+        return {"temperature": self.temperature, "max_tokens": self.max_tokens}
+
+
+@dataclass(frozen=True)
+class TurnDeps:
+    """What every turn needs from the process, built once by the manager."""
+
+    engine: Engine
+    settings: Settings
+    cache: ResponseCache
+    clock: Callable[[], float]
+
+
+@dataclass(frozen=True)
+class TurnSetup:
+    """What one turn is about: whose, which conversation, its options and history, and its providers."""
+
+    user_id: int
+    conversation_id: int | None  # None: an API request nobody asked to keep (its usage is still recorded)
+    options: TurnOptions
+    history: list[Message]  # loaded in the transaction that stored the user's message (or sent by the API)
+    providers: ProviderChooser  # the chosen provider was checked with it: its key is not resolved again
+    use_cache: bool = True
+    source: UsageSource = UsageSource.ui
+    token_name: str | None = None  # the API token that asked
+    trim: bool = True  # chat: drop the oldest messages that do not fit; API: everything must fit
+
+
+@dataclass
+class TurnOutcome:
+    status: MessageStatus
+    text: str
+    provider: str | None = None
+    model: str | None = None
+    fallback_from: str | None = None
+    error: str | None = None
+    message_id: int | None = None
+    error_kind: str | None = None
+    stop_reason: str | None = None
+    usage: Usage | None = None  # as recorded (a cache hit costs nothing)
