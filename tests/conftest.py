@@ -65,7 +65,7 @@ def _reset_process_state() -> None:
     get_settings.cache_clear()
     db.reset_caches()
     core_app.reset()
-    limiter.limiter_storage.cache_clear()
+    limiter.reset_storages()
     cache._memory_backend.cache_clear()
     chat_manager.cache_clear()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import stat
 from pathlib import Path
 
@@ -64,7 +65,10 @@ def test_environment_secrets_win_over_generated(tmp_path: Path) -> None:
     assert [k.get_secret_value() for k in settings.fernet_keys] == [key]
 
 
-@pytest.mark.parametrize("cookie_key", ["", "change-me", "short"])
+REAL_KEY = secrets.token_urlsafe(48)
+
+
+@pytest.mark.parametrize("cookie_key", ["", "change-me", "short", "x" * 48, "changeme" * 6])
 def test_production_refuses_missing_or_placeholder_cookie_key(tmp_path: Path, cookie_key: str) -> None:
     env = {"PARLEY_ENV": "production", "PARLEY_COOKIE_KEY": cookie_key,
            "PARLEY_FERNET_KEYS": Fernet.generate_key().decode()}
@@ -74,13 +78,13 @@ def test_production_refuses_missing_or_placeholder_cookie_key(tmp_path: Path, co
 
 
 def test_production_refuses_missing_fernet_keys(tmp_path: Path) -> None:
-    env = {"PARLEY_ENV": "production", "PARLEY_COOKIE_KEY": "x" * 48}
+    env = {"PARLEY_ENV": "production", "PARLEY_COOKIE_KEY": REAL_KEY}
     with pytest.raises(ConfigError, match="PARLEY_FERNET_KEYS"):
         load_settings(_write(tmp_path, ""), env)
 
 
 def test_production_starts_with_real_secrets(tmp_path: Path) -> None:
-    env = {"PARLEY_ENV": "production", "PARLEY_COOKIE_KEY": "x" * 48,
+    env = {"PARLEY_ENV": "production", "PARLEY_COOKIE_KEY": REAL_KEY,
            "PARLEY_FERNET_KEYS": Fernet.generate_key().decode()}
     assert load_settings(_write(tmp_path, ""), env).is_production
 

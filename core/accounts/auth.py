@@ -19,13 +19,14 @@ from core.accounts.throttle import LoginThrottle
 from core.errors import AuthError
 from core.i18n import Msg
 from core.logging import log_event
-from core.models import User, UserPublic, UserStatus, utcnow
+from core.models import USERNAME_MAX, User, UserPublic, UserStatus, utcnow
 
 logger = logging.getLogger(__name__)
 
 # Verifying against this when the user does not exist keeps the timing equal (no user enumeration).
 _DUMMY_HASH = bcrypt.hashpw(b"parley-dummy-password", bcrypt.gensalt()).decode()
 BAD_CREDENTIALS = Msg("auth.bad_credentials")
+PASSWORD_MAX_CHARS = 1024  # bcrypt reads 72 bytes; anything this long is not a password
 STATUS_MESSAGES = {
     UserStatus.pending: Msg("auth.pending"),
     UserStatus.disabled: Msg("auth.disabled"),
@@ -67,7 +68,12 @@ def authenticate(
     name = (username or "").strip().lower()
     if not name or not password:
         raise AuthError(Msg("auth.enter_credentials"))
-    throttle.check(name, client)
+    if len(name) > USERNAME_MAX or len(password) > PASSWORD_MAX_CHARS:
+        # No such account can exist: refused before it reaches the throttle's storage (no 5 MB keys in Redis),
+        # still counted against the client address.
+        throttle.record_failure(None, client)
+        raise AuthError(BAD_CREDENTIALS)
+    throttle.attempt(name, client)  # counted before the password is checked: parallel guesses cannot race
     user = get_user_by_username(session=session, username=name)
     ok = verify_password(password, user.password_hash if user else _DUMMY_HASH)
     if not ok or user is None:
@@ -114,11 +120,15 @@ def revoke_sessions(*, session: Session, user_id: int) -> datetime:
     return now
 
 
-def cookie_issued_at(token: dict[str, Any], expiry_days: float) -> datetime | None:
-    """When streamlit-authenticator issued a cookie: its exp_date minus the configured expiry."""
+def cookie_issued_at(token: dict[str, Any]) -> datetime | None:
+    """When the cookie was issued: the `iat` claim Parley signs into it; None (the cookie is refused) without one.
+
+    Not exp_date minus today's cookie lifetime: lowering the lifetime would move that back in time and revive
+    cookies revoked since.
+    """
     try:
-        return datetime.fromtimestamp(float(token["exp_date"]) - expiry_days * 86400, UTC)
-    except (KeyError, TypeError, ValueError, OverflowError):
+        return datetime.fromtimestamp(float(token["iat"]), UTC)
+    except (KeyError, TypeError, ValueError, OverflowError, OSError):
         return None
 
 
@@ -140,6 +150,7 @@ def build_credentials(*, session: Session) -> dict[str, Any]:
     }
 
 
-def cookie_token(*, username: str, exp_date: float, key: str) -> str:
-    """The re-login cookie's value, in streamlit-authenticator's format: an HS256 JWT {username, exp_date}."""
-    return jwt.encode({"username": username, "exp_date": exp_date}, key, algorithm="HS256")
+def cookie_token(*, username: str, issued_at: datetime, exp_date: float, key: str) -> str:
+    """The re-login cookie's value: streamlit-authenticator's HS256 JWT {username, exp_date}, plus the issue time."""
+    claims = {"username": username, "exp_date": exp_date, "iat": issued_at.timestamp()}
+    return jwt.encode(claims, key, algorithm="HS256")

@@ -9,6 +9,7 @@ from sqlmodel import Session, select
 
 from core.accounts.audit import record_audit
 from core.accounts.auth import hash_password, revoke_sessions, verify_password
+from core.accounts.throttle import LoginThrottle
 from core.config import Settings, get_settings
 from core.errors import ConflictError, NotFound, ValidationError
 from core.i18n import Msg
@@ -61,20 +62,35 @@ def get_user(session: Session, user_id: int) -> User:
     return user
 
 
-def register_user(*, session: Session, user_in: UserCreate, settings: Settings | None = None) -> UserPublic:
-    """Self-registration: refused when closed, pending in approval mode, active when open."""
+def register_user(*, session: Session, user_in: UserCreate, settings: Settings | None = None,
+                  client: str | None = None, throttle: LoginThrottle | None = None) -> UserStatus:
+    """Self-registration: refused when closed, pending in approval mode, active when open.
+
+    Returns the status a new account gets, whether or not the username or email was taken: the answer must not
+    tell a stranger which names exist (a taken one creates nothing, costs the same bcrypt time, and is
+    audited). Sign-ups are throttled per client address.
+    """
     settings = settings or get_settings()
     if settings.registration == "closed":
         raise ValidationError(Msg("users.registration_closed"))
+    (throttle or LoginThrottle(settings)).registration(client)
     user_in = user_in.model_copy(update={"role": Role.user})  # nobody registers as admin
     status = UserStatus.pending if settings.registration == "approval" else UserStatus.active
-    user = new_user(session, user_in, status, settings)
-    session.flush()
-    record_audit(session=session, actor_id=user.id, action="user.register", target=user.username,
-                 detail={"status": status.value})
-    commit_unique(session)
+    try:
+        user = new_user(session, user_in, status, settings)
+        session.flush()
+        record_audit(session=session, actor_id=user.id, action="user.register", target=user.username,
+                     detail={"status": status.value})
+        commit_unique(session)
+    except ConflictError:
+        session.rollback()
+        hash_password(user_in.password)  # the same time as a real sign-up
+        record_audit(session=session, actor_id=None, action="user.register_taken", target=user_in.username[:64])
+        session.commit()
+        log_event(logger, "registration with a taken name or email")
+        return status
     log_event(logger, "user registered", user_id=user.id, status=status.value)
-    return UserPublic.model_validate(user)
+    return status
 
 
 def update_profile(*, session: Session, user_id: int, user_in: UserUpdate) -> UserPublic:
@@ -92,13 +108,22 @@ def update_profile(*, session: Session, user_id: int, user_in: UserUpdate) -> Us
 
 
 def change_password(
-    *, session: Session, user_id: int, current: str, new: str, repeat: str, settings: Settings | None = None
+    *, session: Session, user_id: int, current: str, new: str, repeat: str, settings: Settings | None = None,
+    throttle: LoginThrottle | None = None,
 ) -> None:
-    """Change one's own password; every other session of the user ends."""
+    """Change one's own password; every other session of the user ends.
+
+    Checking the current password is a login attempt: the same throttle counts it (a stolen session must not
+    become a way to guess the password).
+    """
     settings = settings or get_settings()
+    throttle = throttle or LoginThrottle(settings)
     user = get_user(session, user_id)
+    throttle.attempt(user.username)
     if not verify_password(current or "", user.password_hash):
+        throttle.record_failure(user.username)
         raise ValidationError(Msg("users.wrong_password"))
+    throttle.reset(user.username)
     if new != repeat:
         raise ValidationError(Msg("users.passwords_differ"))
     check_password(new, min_length=settings.password.min_length)

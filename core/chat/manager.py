@@ -164,4 +164,7 @@ class ConversationManager:
         if choice.unavailable_reason:
             raise ValidationError(Msg("chat.cannot_answer", provider=choice.provider.label,
                                       reason=choice.unavailable_reason))
+        if options.model not in choice.provider.list_models():
+            # Only catalog models: each has a price (0 where it is free), so nothing is recorded at $0 by accident.
+            raise ValidationError(Msg("chat.unknown_model", model=options.model[:128], provider=choice.provider.label))
         return providers

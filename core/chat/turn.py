@@ -173,7 +173,7 @@ class Turn:
         with session_scope(self.deps.engine) as session:
             message_id = self._store(session, status, text, provider, model, usage, error)
             if record and attempt is not None and usage is not None:
-                self._record(session, attempt, provider, model, usage, status, kind, cache_hit, now)
+                self._record(session, attempt, provider, usage, status, kind, cache_hit, now)
             self.outcome = TurnOutcome(status, text, provider.name, model, self._fallback_from, error, message_id,
                                        kind, stop_reason, usage if record and attempt is not None else None)
 
@@ -194,10 +194,12 @@ class Turn:
         session.flush()
         return message.id
 
-    def _record(self, session: Session, attempt: _Attempt, provider: Provider, model: str, usage: Usage,
+    def _record(self, session: Session, attempt: _Attempt, provider: Provider, usage: Usage,
                 status: MessageStatus, kind: str | None, cache_hit: bool, now: float) -> None:
+        # Priced and counted as the catalog model the turn asked for: providers report dated names
+        # ("gpt-4o-mini-2024-07-18") that are in no price table, and a model must never be free by accident.
         record_usage(session=session, user_id=self.setup.user_id, conversation_id=self.conversation_id,
-                     provider=provider.name, model=model, usage=usage, status=UsageStatus(status),
+                     provider=provider.name, model=attempt.model, usage=usage, status=UsageStatus(status),
                      error_kind=kind, cache_hit=cache_hit, source=self.setup.source, token_name=self.setup.token_name,
                      ttft_ms=(attempt.first_token - attempt.started) * 1000 if attempt.first_token else None,
                      total_ms=(now - attempt.started) * 1000, settings=self.deps.settings)

@@ -4,51 +4,16 @@ ChatGPT's conversations.json. An import is one transaction: a bad file imports n
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
-from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, Field
 from pydantic import ValidationError as PydanticError
 from sqlmodel import Session, col, select
 
 from core.errors import ValidationError
+from core.history.chatgpt import from_chatgpt
 from core.history.conversations import conversation_params
+from core.history.transfer_models import MAX_MESSAGES, SCHEMA, VERSION, ConversationV1, ExportV1, MessageV1
 from core.i18n import Msg
-from core.models import Conversation, Message, MessageRole, MessageStatus, as_utc, utcnow
-
-SCHEMA, VERSION = "parley.export", 1
-# Timestamps without a zone are taken as UTC, the way every export we know writes them.
-UtcDatetime = Annotated[datetime, AfterValidator(as_utc)]
-MAX_MESSAGES = 200_000
-
-
-class MessageV1(BaseModel):
-    role: MessageRole
-    content: str = Field(max_length=1_000_000)
-    status: MessageStatus = MessageStatus.complete
-    provider: str | None = Field(default=None, max_length=64)
-    model: str | None = Field(default=None, max_length=128)
-    created_at: UtcDatetime | None = None
-
-
-class ConversationV1(BaseModel):
-    title: str = Field(min_length=1, max_length=200)
-    provider: str = Field(default="local", max_length=64)
-    model: str = Field(default="", max_length=128)
-    system_prompt: str = ""
-    params: dict[str, Any] = Field(default_factory=dict)
-    pinned: bool = False
-    archived: bool = False
-    created_at: UtcDatetime | None = None
-    updated_at: UtcDatetime | None = None
-    messages: list[MessageV1] = Field(default_factory=list)
-
-
-class ExportV1(BaseModel):
-    schema_: str = Field(alias="schema", pattern=f"^{SCHEMA}$")
-    version: int = Field(ge=1, le=VERSION)
-    exported_at: UtcDatetime | None = None
-    conversations: list[ConversationV1]
+from core.models import Conversation, Message, utcnow
 
 
 def _owned(session: Session, user_id: int, ids: list[int] | None) -> list[Conversation]:
@@ -89,36 +54,6 @@ def export_markdown(*, session: Session, user_id: int, conversation_ids: list[in
     return "\n---\n\n".join(parts)
 
 
-def _from_chatgpt(data: list[Any]) -> list[ConversationV1]:
-    """ChatGPT's export: each conversation is a tree of nodes; follow current_node back to the root."""
-    out = []
-    for item in data:
-        if not isinstance(item, dict) or not isinstance(item.get("mapping"), dict):
-            raise ValidationError(Msg("transfer.chatgpt_empty"))
-        mapping, node_id, chain = item["mapping"], item.get("current_node"), []
-        while node_id and node_id in mapping:
-            chain.append(mapping[node_id])
-            node_id = mapping[node_id].get("parent")
-        messages = []
-        for node in reversed(chain):
-            message = node.get("message") or {}
-            role = (message.get("author") or {}).get("role")
-            parts = (message.get("content") or {}).get("parts") or []
-            body = "\n".join(p for p in parts if isinstance(p, str)).strip()
-            if role in {"user", "assistant"} and body:
-                created = message.get("create_time")
-                slug = (message.get("metadata") or {}).get("model_slug")
-                messages.append(MessageV1(role=role, content=body, model=slug,
-                                          created_at=datetime.fromtimestamp(created, UTC) if created else None))
-        stamp = item.get("create_time")
-        out.append(ConversationV1(
-            title=(item.get("title") or "Imported conversation")[:200], provider="openai",
-            model=next((m.model for m in messages if m.model), "") or "", messages=messages,
-            created_at=datetime.fromtimestamp(stamp, UTC) if stamp else None,
-            updated_at=datetime.fromtimestamp(item.get("update_time") or stamp, UTC) if stamp else None))
-    return out
-
-
 def parse_import(raw: bytes, *, max_bytes: int) -> list[ConversationV1]:
     """Conversations from our export or ChatGPT's; ValidationError saying what is wrong."""
     if len(raw) > max_bytes:
@@ -131,7 +66,7 @@ def parse_import(raw: bytes, *, max_bytes: int) -> list[ConversationV1]:
         if isinstance(data, dict) and data.get("schema") == SCHEMA:
             conversations = ExportV1.model_validate(data).conversations
         elif isinstance(data, list) and all(isinstance(i, dict) and "mapping" in i for i in data):
-            conversations = _from_chatgpt(data)
+            conversations = from_chatgpt(data)
         else:
             raise ValidationError(Msg("transfer.unknown_format"))
     except PydanticError as exc:

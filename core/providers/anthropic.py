@@ -37,7 +37,7 @@ class AnthropicProvider(Provider):
                         yield TextDelta(text)
                 final = stream.get_final_message()
         except (anthropic.AnthropicError, httpx.HTTPError) as exc:
-            raise map_sdk_error(exc, anthropic, LABEL) from None
+            raise map_sdk_error(exc, anthropic, LABEL, self.credentials.api_key) from None
         usage = Usage(final.usage.input_tokens, final.usage.output_tokens)
         yield Finished(usage=usage, model=final.model or request.model, stop_reason=final.stop_reason)
 

@@ -31,11 +31,23 @@ def retry_after_seconds(headers: httpx.Headers | None) -> float | None:
     return None
 
 
-def map_sdk_error(exc: Exception, sdk: ModuleType, label: str) -> ProviderError:
+def upstream_text(exc: Exception, sdk: ModuleType, secret: str | None) -> str:
+    """What the provider said, for the operators' log: never a refused key's body (it may echo the key), and the
+    credential itself removed whatever its shape (the log's own masks only know common key prefixes)."""
+    if isinstance(exc, sdk.AuthenticationError | sdk.PermissionDeniedError):
+        return f"status {exc.status_code}"
+    text = str(exc)[:2000]
+    if secret and len(secret) >= 8:
+        text = text.replace(secret, "***")
+        for piece in (secret[:16], secret[-16:]):  # a provider may quote part of it
+            text = text.replace(piece, "***")
+    return text[:500]
+
+
+def map_sdk_error(exc: Exception, sdk: ModuleType, label: str, secret: str | None = None) -> ProviderError:
     """Our error for an SDK (or transport) error of `sdk`; the message shown never includes the key."""
-    # The upstream text helps operators; the JSON log formatter masks any key it may quote.
     log_event(logger, "provider error", logging.WARNING, provider=label, error=type(exc).__name__,
-              upstream=str(exc)[:500])
+              upstream=upstream_text(exc, sdk, secret))
     if isinstance(exc, sdk.AuthenticationError | sdk.PermissionDeniedError):
         return InvalidProviderKey(Msg("providers.key_refused", provider=label))
     if isinstance(exc, sdk.RateLimitError):

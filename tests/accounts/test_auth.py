@@ -22,7 +22,7 @@ from core.accounts import (
 )
 from core.accounts.auth import get_user_by_username
 from core.config import get_settings
-from core.errors import AuthError, ConflictError, LoginThrottled, PermissionDenied, ValidationError
+from core.errors import AuthError, LoginThrottled, PermissionDenied, ValidationError
 from core.models import AuditEvent, Role, User, UserCreate, UserStatus, utcnow
 from tests.conftest import REDIS_URL
 
@@ -32,8 +32,8 @@ PASSWORD = "Correct-horse-9"
 def _register(session: Session, username: str = "alice", **kw: str) -> User:
     user_in = UserCreate(username=username, email=kw.get("email", f"{username}@example.com"),
                          display_name=kw.get("name", username.title()), password=kw.get("password", PASSWORD))
-    public = register_user(session=session, user_in=user_in)
-    user = session.get(User, public.id)
+    register_user(session=session, user_in=user_in)
+    user = session.exec(select(User).where(User.username == username.lower())).first()
     assert user is not None
     return user
 
@@ -121,12 +121,16 @@ def test_unicode_and_html_names_are_stored_verbatim(engine, session: Session) ->
     assert user.display_name == "김지우 <b>&amp;</b> 🚀"
 
 
-def test_duplicate_username_and_email_are_refused(engine, session: Session) -> None:
-    _register(session, "alice")
-    with pytest.raises(ConflictError, match="username"):
-        _register(session, "Alice", email="other@example.com")
-    with pytest.raises(ConflictError, match="email"):
-        _register(session, "alice2", email="ALICE@example.com")
+def test_duplicate_username_and_email_create_nothing_and_answer_like_a_sign_up(engine, session: Session) -> None:
+    first = _register(session, "alice")
+    for username, email in (("Alice", "other@example.com"), ("alice2", "ALICE@example.com")):
+        status = register_user(session=session, user_in=UserCreate(username=username, email=email, display_name="X",
+                                                                   password=PASSWORD))
+        assert status == UserStatus.pending  # what a new account would get: nothing says the name exists
+    users = session.exec(select(User).where(User.username.in_(["alice", "alice2"]))).all()  # type: ignore[attr-defined]
+    assert [u.id for u in users] == [first.id]
+    actions = [e.action for e in session.exec(select(AuditEvent)).all()]
+    assert actions.count("user.register_taken") == 2
 
 
 def test_throttle_locks_username_after_five_failures_even_for_right_password(engine, session: Session) -> None:
@@ -167,6 +171,7 @@ def test_throttle_holds_across_instances_through_redis(parley_env) -> None:
     name = f"redis-{uuid.uuid4().hex[:8]}"
     first, second = LoginThrottle(storage_uri_override=REDIS_URL), LoginThrottle(storage_uri_override=REDIS_URL)
     for instance in [first, second, first, second, first]:
+        instance.attempt(name)  # what authenticate() does: count, check the password, record the failure
         instance.record_failure(name)
     with pytest.raises(LoginThrottled):
         second.check(name)
@@ -193,12 +198,14 @@ def test_disabling_revokes_existing_sessions(engine, session: Session) -> None:
         validate_session(session=session, username="alice", issued_at=issued)
 
 
-def test_cookie_issue_time_is_expiry_minus_lifetime() -> None:
-    exp = utcnow() + timedelta(days=7)
-    issued = cookie_issued_at({"username": "a", "exp_date": exp.timestamp()}, 7)
-    assert issued is not None and abs((issued - utcnow()).total_seconds()) < 2
-    assert cookie_issued_at({"username": "a"}, 7) is None
-    assert cookie_issued_at({"exp_date": "garbage"}, 7) is None
+def test_cookie_issue_time_is_the_signed_claim() -> None:
+    now = utcnow()
+    issued = cookie_issued_at({"username": "a", "exp_date": (now + timedelta(days=7)).timestamp(),
+                               "iat": now.timestamp()})
+    assert issued is not None and abs((issued - now).total_seconds()) < 0.001
+    assert cookie_issued_at({"username": "a", "exp_date": now.timestamp()}) is None  # no claim: refused
+    assert cookie_issued_at({"iat": "garbage"}) is None
+    assert cookie_issued_at({"iat": 1e300}) is None
 
 
 def test_credentials_hold_active_users_only(engine, session: Session) -> None:

@@ -17,6 +17,7 @@ import pytest
 from playwright.sync_api import Page
 
 from core.config import PROJECT_ROOT
+from tests.fakes.provider_server import FakeProviderServer
 
 ARTIFACTS = PROJECT_ROOT / "test-artifacts"
 ADMIN_PASSWORD = "Admin-pass-123"
@@ -68,6 +69,14 @@ def start_server(tmp: Path, extra_env: dict[str, str] | None = None) -> tuple[Li
     url = f"http://127.0.0.1:{port}"
     _wait_healthy(url, proc, log)
     return LiveServer(url=url, data_dir=data_dir, log=log), proc
+
+
+@pytest.fixture(scope="module")
+def fake_openai() -> Iterator[FakeProviderServer]:
+    """The OpenAI wire protocol on a local port, for a module's server to talk to."""
+    server = FakeProviderServer().start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture(scope="module")

@@ -3,8 +3,6 @@ then revokes it and the next call is refused."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import openai
 import pytest
 from playwright.sync_api import Browser, expect
@@ -13,13 +11,6 @@ from tests.browser.conftest import LiveServer, add_live_user, login, wait_idle
 from tests.fakes.provider_server import FakeProviderServer, Reply
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture(scope="module")
-def fake_openai() -> Iterator[FakeProviderServer]:
-    server = FakeProviderServer().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture(scope="module")

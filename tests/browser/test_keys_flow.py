@@ -3,8 +3,6 @@ a user switches Parley to Korean and the dark theme, and both stay after a reloa
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from playwright.sync_api import Browser, expect
 
@@ -13,13 +11,6 @@ from tests.fakes.provider_server import FakeProviderServer, Reply
 
 pytestmark = pytest.mark.browser
 KEY = "sk-good-key"
-
-
-@pytest.fixture(scope="module")
-def fake_openai() -> Iterator[FakeProviderServer]:
-    server = FakeProviderServer().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture(scope="module")

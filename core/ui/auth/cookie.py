@@ -37,10 +37,14 @@ def login_from_cookie(authenticator: stauth.Authenticate) -> UserPublic | None:
     """Log in from the re-authentication cookie unless it was revoked server-side."""
     if st.session_state.get(state.AUTH_LOGOUT):
         return None
-    token = authenticator.cookie_controller.get_cookie()
+    try:
+        token = authenticator.cookie_controller.get_cookie()
+    except Exception:  # a forged or malformed cookie (alg=none, bad claims) is no cookie at all
+        authenticator.cookie_controller.delete_cookie()
+        return None
     if not token:
         return None
-    issued_at = cookie_issued_at(token, get_settings().cookie.expiry_days)
+    issued_at = cookie_issued_at(token)
     try:
         if issued_at is None:
             raise AuthError(Msg("auth.session_ended"))
@@ -65,8 +69,8 @@ def sync_cookie(authenticator: stauth.Authenticate) -> bool:
     model = authenticator.cookie_controller.cookie_model
     if st.session_state.pop(state.COOKIE_PENDING, False):
         expires = datetime.now() + timedelta(days=settings.cookie.expiry_days)
-        token = cookie_token(username=st.session_state[state.USERNAME], exp_date=expires.timestamp(),
-                             key=settings.cookie_key.get_secret_value())
+        token = cookie_token(username=st.session_state[state.USERNAME], issued_at=st.session_state[state.LOGIN_AT],
+                             exp_date=expires.timestamp(), key=settings.cookie_key.get_secret_value())
         st.session_state[state.COOKIE_TOKEN] = (token, expires)
     if st.session_state.pop(state.LOGOUT_PENDING, False):
         st.session_state.pop(state.COOKIE_TOKEN, None)

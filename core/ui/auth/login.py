@@ -83,7 +83,7 @@ def _render_register(mode: str) -> None:
     if password != repeat:
         st.error(t("login.passwords_differ"))
         return
-    user = run_action(lambda s: register_user(session=s, user_in=UserCreate(
-        username=username, email=email, display_name=display_name, password=password)))
-    if user is not None:
-        st.success(t("login.created_pending") if user.status == UserStatus.pending else t("login.created_active"))
+    status = run_action(lambda s: register_user(session=s, user_in=UserCreate(
+        username=username, email=email, display_name=display_name, password=password), client=st.context.ip_address))
+    if status is not None:  # the same answer whether or not the name was free: nobody learns which names exist
+        st.success(t("login.created_pending") if status == UserStatus.pending else t("login.created_active"))

@@ -8,6 +8,7 @@ from core.chat import Turn, TurnOptions
 from core.models import MessageStatus
 from core.providers.registry import warm_up
 from core.ui import state
+from core.ui.chat.markdown import stream_images_as_links
 from core.ui.chat.sidebar import sync_url
 from core.ui.i18n import t, tr
 
@@ -70,7 +71,7 @@ def stream_turn(turn: Turn, options: TurnOptions) -> None:
             with st.spinner(t("chat.loading_local")):
                 warm_up("local")
         try:
-            st.write_stream(turn.deltas())
+            st.write_stream(stream_images_as_links(turn.deltas()))
         finally:
             outcome = turn.close()  # runs on StopException too: the partial reply is kept
         if outcome.error and outcome.status == MessageStatus.error:

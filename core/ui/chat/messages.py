@@ -6,20 +6,22 @@ import streamlit as st
 
 from core.models import MessagePublic, MessageRole, MessageStatus
 from core.ui import state
+from core.ui.chat.markdown import images_as_links
 from core.ui.i18n import t, tr
+from core.validation import escape_markdown
 
 
 def render_message(message: MessagePublic) -> None:
     with st.chat_message(message.role.value):
         if message.content:
-            st.markdown(message.content)  # HTML stays escaped: model output is never trusted
+            st.markdown(images_as_links(message.content))  # HTML stays escaped, images are links: never trusted
         if message.role != MessageRole.assistant:
             return
         if message.status == MessageStatus.error:
             st.error(tr(message.error) or t("chat.provider_failed"))
-        parts = [p for p in (message.provider, message.model) if p]
+        parts = [escape_markdown(p) for p in (message.provider, message.model) if p]  # imported names are data
         if message.fallback_from:
-            parts.append(t("chat.fallback_note", provider=message.fallback_from))
+            parts.append(t("chat.fallback_note", provider=escape_markdown(message.fallback_from)))
         if message.status == MessageStatus.interrupted:
             parts.append(t("chat.interrupted_note"))
         if parts:
