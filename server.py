@@ -18,6 +18,7 @@ from core.api import create_api
 from core.app import startup
 from core.config import get_settings
 from core.health import health_checks, metrics_allowed
+from core.ui.errors import report_unexpected
 from core.usage.telemetry import render
 
 
@@ -61,4 +62,4 @@ async def metrics(request: Request) -> Response:
 routes: list[BaseRoute] = [Route("/healthz", healthz), Route("/metrics", metrics)]
 if get_settings().api.enabled:
     routes.append(Mount("/v1", app=create_api()))  # the OpenAI-compatible API (core/api)
-app = st.App("Home.py", routes=routes, lifespan=lifespan)
+app = st.App("Home.py", routes=routes, lifespan=lifespan, on_script_error=report_unexpected)

@@ -54,6 +54,12 @@ class ProviderCatalog(BaseModel):
     n_threads: int = Field(default=0, ge=0)  # 0: all cores
 
 
+class KeysSettings(BaseModel):
+    """Users' own OpenAI-compatible servers may not be on private addresses, except these host names."""
+
+    allowed_private_hosts: list[str] = Field(default_factory=list)
+
+
 class MetricsSettings(BaseModel):
     """Who may read /metrics: listed client addresses only (empty: any), and PARLEY_METRICS_TOKEN when set."""
 
@@ -131,6 +137,7 @@ class Settings(BaseModel):
     history: HistorySettings = Field(default_factory=HistorySettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
+    keys: KeysSettings = Field(default_factory=KeysSettings)
     # Secrets: never from config.yaml.
     cookie_key: SecretStr = SecretStr("")
     fernet_keys: list[SecretStr] = Field(default_factory=list)

@@ -1,4 +1,15 @@
-"""Input rules shared by every form: sizes, character classes, control characters."""
+"""Input rules shared by every form: sizes, character classes, control characters.
+
+The text rule, for everything a user types or imports (messages, prompts, titles, search terms, names, preset
+names and bodies, imported fields, the API's messages), the same on SQLite and PostgreSQL:
+1. the length is bounded before any other work;
+2. a lone surrogate (not a character: no UTF-8 encodes it) becomes U+FFFD;
+3. the text is normalised to NFC (what you type and what you search compare equal);
+4. NUL and the other control characters are removed (tab and newline stay, CRLF becomes LF), and so are
+   invisible format characters, bidi overrides included (they make a title read backwards), except the
+   zero-width (non-)joiners that emoji and some scripts need;
+5. one-line fields (titles, names, search terms) have every run of white space folded to one space.
+"""
 
 from __future__ import annotations
 
@@ -17,8 +28,8 @@ _EMAIL_RE = re.compile(r"^[^@\s]+@[A-Za-z0-9.-]+$")
 
 
 def has_control_chars(text: str) -> bool:
-    """True when text holds a control/format character other than tab and newline."""
-    return any(unicodedata.category(ch) in {"Cc", "Cf"} and ch not in "\t\n" for ch in text)
+    """True when text holds a control/format character other than tab and newline, or a lone surrogate."""
+    return any(unicodedata.category(ch) in {"Cc", "Cf", "Cs"} and ch not in "\t\n" for ch in text)
 
 
 def clean_username(raw: str) -> str:
@@ -69,12 +80,34 @@ def check_password(password: str, *, min_length: int, max_bytes: int = 72) -> st
     return password
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_KEEP = frozenset("\t\n\u200c\u200d")  # tab, newline, zero-width non-joiner and joiner
+_DROPPED = frozenset({"Cc", "Cf"})
+
+
+def sanitize(raw: str, *, max_chars: int, one_line: bool = False) -> str:
+    """The text rule above (steps 2-5), after refusing input far over max_chars (step 1); not yet trimmed
+    to max_chars: the caller says what is too long with its own message."""
+    if not isinstance(raw, str):
+        raise ValidationError(Msg("validation.not_text"))
+    if len(raw) > max_chars * 4 + 1024:  # bounded before any work: no normalising of megabytes
+        raise ValidationError(Msg("validation.text_too_long", max=max_chars))
+    text = unicodedata.normalize("NFC", _SURROGATE.sub("\ufffd", raw).replace("\r\n", "\n").replace("\r", "\n"))
+    text = "".join(ch for ch in text if ch in _KEEP or unicodedata.category(ch) not in _DROPPED)
+    return " ".join(text.split()) if one_line else text.strip()
+
+
+def clean_line(raw: str, *, max_chars: int) -> str:
+    """A one-line field under the text rule; ValidationError when longer than max_chars."""
+    text = sanitize(raw, max_chars=max_chars, one_line=True)
+    if len(text) > max_chars:
+        raise ValidationError(Msg("validation.text_too_long", max=max_chars))
+    return text
+
+
 def clean_message(raw: str, *, max_chars: int) -> str:
-    """A chat message with control characters removed; ValidationError if empty or too long."""
-    # Zero-width joiners stay: emoji sequences and some scripts need them.
-    keep = "\t\n\u200c\u200d"
-    text = "".join(ch for ch in (raw or "") if ch in keep or unicodedata.category(ch) not in {"Cc", "Cf"})
-    text = text.replace("\r\n", "\n").strip()
+    """A chat message under the text rule; ValidationError if empty or too long."""
+    text = sanitize(raw or "", max_chars=max_chars)
     if not text:
         raise ValidationError(Msg("validation.message_empty"))
     if len(text) > max_chars:

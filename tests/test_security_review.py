@@ -16,7 +16,7 @@ from datetime import timedelta
 
 import jwt
 import pytest
-from sqlmodel import Session, select
+from sqlmodel import Session, func, select
 
 from core.accounts import (
     LoginThrottle,
@@ -34,7 +34,7 @@ from core.health import metrics_allowed
 from core.history import import_conversations
 from core.limiter import limiter_storage
 from core.logging import JsonFormatter
-from core.models import UsageEvent, User, utcnow
+from core.models import Conversation, UsageEvent, User, utcnow
 from core.ui.chat.markdown import images_as_links, stream_images_as_links
 from tests.conftest import REDIS_URL, add_user
 from tests.fakes.provider_server import FakeProviderServer, Reply
@@ -322,3 +322,99 @@ def test_row13_registration_is_throttled_per_address_and_tells_nothing(engine, s
     with pytest.raises(LoginThrottled):
         sign_up("fourth")
     assert sign_up("fourth", client="198.51.100.8") == UserStatus.pending  # another address is not held back
+
+
+# Row 6 (medium/low): a user's own base URL could point anywhere ("Check key" probed local ports).
+@pytest.mark.parametrize("url", ["http://127.0.0.1:6379/v1", "http://localhost:8080/v1", "http://10.1.2.3/v1",
+                                 "http://169.254.169.254/latest", "http://[::1]:11434/v1", "http://0.0.0.0:22/",
+                                 "http://[::ffff:127.0.0.1]/v1", "http://192.168.1.10/v1"])
+def test_row06_a_users_own_server_on_a_private_address_is_refused(engine, session: Session, url: str) -> None:
+    from core.keys import save_user_key
+
+    with pytest.raises(ValidationError, match="private, loopback or link-local"):
+        save_user_key(session=session, user_id=add_user(session, "ssrf"), provider="compatible",
+                      api_key="sk-some-key-1234", base_url=url)
+
+
+def test_row06_allowed_hosts_public_addresses_and_admins_org_keys_pass(engine, session: Session,
+                                                                       monkeypatch) -> None:
+    from core.keys import check_stored_key, save_org_key, save_user_key
+
+    uid = add_user(session, "ssrf")
+    admin = session.exec(select(User.id).where(User.username == "admin")).one()
+    save_user_key(session=session, user_id=uid, provider="compatible", api_key="sk-some-key-1234",
+                  base_url="http://93.184.216.34/v1")  # a public address: fine
+    save_org_key(session=session, actor_id=admin, provider="compatible", api_key="sk-some-key-1234",
+                 base_url="http://127.0.0.1:11434/v1")  # the organisation's, set by an admin
+    monkeypatch.setenv("PARLEY_KEYS__ALLOWED_PRIVATE_HOSTS", "[127.0.0.1]")
+    get_settings.cache_clear()
+    save_user_key(session=session, user_id=uid, provider="compatible", api_key="sk-some-key-1234",
+                  base_url="http://127.0.0.1:11434/v1")
+    monkeypatch.setenv("PARLEY_KEYS__ALLOWED_PRIVATE_HOSTS", "[]")  # the admin takes the permission back
+    get_settings.cache_clear()
+    with pytest.raises(ValidationError, match="private"):  # "Check key" checks again before calling
+        check_stored_key(session=session, actor_id=uid, provider="compatible")
+    from core.chat import ProviderChooser
+    from core.db import get_engine
+
+    choice = ProviderChooser(uid, settings=get_settings(), engine=get_engine()).choose("compatible")
+    assert "private" in (choice.unavailable_reason or "")  # and the chat does not call it either
+
+
+# Row 4 (medium): 150,000 empty conversations held SQLite's write lock for 21 s; 50 MB of [{},{},...] took 1.3 GB.
+def test_row04_floods_are_refused_before_they_are_parsed_or_written(engine, session: Session) -> None:
+    uid = add_user(session, "flood")
+    empties = json.dumps([{"mapping": {}} for _ in range(150_000)]).encode()
+    with pytest.raises(ValidationError, match="more than 20000 conversations|more than 20,000"):
+        import_conversations(session=session, user_id=uid, raw=empties, max_bytes=50_000_000)
+    objects = b"[" + b"{}," * 3_000_001 + b"{}]"
+    with pytest.raises(ValidationError, match="JSON objects"):
+        import_conversations(session=session, user_id=uid, raw=objects, max_bytes=50_000_000)
+    deep = b"[" * 100_000 + b"]" * 100_000
+    with pytest.raises(ValidationError, match="nests too deeply"):
+        import_conversations(session=session, user_id=uid, raw=deep, max_bytes=50_000_000)
+
+
+def _export(n: int, params: dict[str, object] | None = None) -> bytes:
+    return json.dumps({"schema": "parley.export", "version": 1, "conversations": [
+        {"title": f"c{i}", "params": params or {}, "messages": [{"role": "user", "content": f"m{i}"}]}
+        for i in range(n)]}).encode()
+
+
+def test_row04_big_imports_go_in_batches_hidden_until_complete_and_all_or_nothing(engine, session: Session,
+                                                                                 monkeypatch) -> None:
+    from core.db import session_scope
+    from core.history import list_conversations, transfer
+
+    uid = add_user(session, "batches")
+    seen_during: list[int] = []
+    real_write = transfer._write
+
+    def write_and_look(s, user_id, batch, hidden_at):  # type: ignore[no-untyped-def]
+        ids = real_write(s, user_id, batch, hidden_at)
+        with session_scope() as other:  # another user's view of the database, between batches
+            seen_during.append(list_conversations(session=other, user_id=uid).total)
+        if len(seen_during) == 3:
+            raise RuntimeError("disk full")  # the third slice (of ten conversations each) fails
+        return ids
+
+    monkeypatch.setattr(transfer, "_write", write_and_look)
+    with pytest.raises(RuntimeError):
+        import_conversations(session=session, user_id=uid, raw=_export(30), max_bytes=1_000_000,
+                             slice_seconds=0)
+    assert seen_during == [0, 0, 0]  # never half-visible
+    session.expire_all()
+    assert session.exec(select(func.count()).select_from(Conversation)).one() == 0  # nothing left behind
+    monkeypatch.setattr(transfer, "_write", real_write)
+    assert import_conversations(session=session, user_id=uid, raw=_export(30), max_bytes=1_000_000,
+                                slice_seconds=0) == 30
+    with session_scope() as other:
+        assert list_conversations(session=other, user_id=uid).total == 30
+
+
+def test_row08_imported_params_the_chat_cannot_use_are_refused(engine, session: Session) -> None:
+    uid = add_user(session, "params")
+    with pytest.raises(ValidationError, match="params"):
+        import_conversations(session=session, user_id=uid, raw=_export(1, {"max_tokens": 1e9, "temperature": "hot"}),
+                             max_bytes=1_000_000)
+    assert session.exec(select(func.count()).select_from(Conversation)).one() == 0

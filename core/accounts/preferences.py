@@ -9,18 +9,16 @@ from core.config import Settings, get_settings
 from core.errors import ConflictError, NotFound, ValidationError
 from core.i18n import LANGUAGES, THEMES, Msg
 from core.models import PreferencesPublic, PromptPreset, PromptPresetPublic, Theme, UserPreference, utcnow
-from core.validation import has_control_chars
+from core.validation import sanitize
 
 PROMPT_MAX = 8000
 NAME_MAX = 60
 
 
 def _prompt(text: str) -> str:
-    text = (text or "").strip()
+    text = sanitize(text or "", max_chars=PROMPT_MAX)  # the text rule (core.validation)
     if len(text) > PROMPT_MAX:
         raise ValidationError(Msg("prefs.prompt_too_long", max=PROMPT_MAX))
-    if has_control_chars(text.replace("\r", "")):
-        raise ValidationError(Msg("prefs.prompt_control"))
     return text
 
 
@@ -67,8 +65,8 @@ def list_presets(*, session: Session, user_id: int) -> list[PromptPresetPublic]:
 def save_preset(*, session: Session, user_id: int, name: str, content: str,
                 preset_id: int | None = None) -> PromptPresetPublic:
     """Create a preset, or change one of the user's own (preset_id)."""
-    name = " ".join((name or "").split())
-    if not name or len(name) > NAME_MAX or has_control_chars(name):
+    name = sanitize(name or "", max_chars=NAME_MAX, one_line=True)
+    if not name or len(name) > NAME_MAX:
         raise ValidationError(Msg("presets.name_length", max=NAME_MAX))
     content = _prompt(content)
     if not content:

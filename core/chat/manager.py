@@ -35,7 +35,7 @@ from core.models import (
 )
 from core.providers.base import ChatMessage, Usage
 from core.usage import RateLimitService, record_usage
-from core.validation import clean_message
+from core.validation import clean_message, sanitize
 
 
 class ConversationManager:
@@ -121,8 +121,8 @@ class ConversationManager:
         count_request=False: the caller (slowapi) already took the request slot in the shared counters.
         limits: the user's limits and exemption, when the caller read them for this request.
         """
-        if any("\x00" in m.content for m in conversation):
-            raise ValidationError(Msg("validation.nul"))
+        limit = self.settings.api.max_body_kb * 1024
+        conversation = [ChatMessage(m.role, sanitize(m.content, max_chars=limit)) for m in conversation]
         providers = self._checked(options, providers or self.providers_for(user_id))
         history = [Message(conversation_id=0, role=MessageRole(m.role), content=m.content) for m in conversation]
         conv_id = None

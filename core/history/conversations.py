@@ -6,9 +6,11 @@ import json
 import re
 from typing import Any
 
+from pydantic import ValidationError as PydanticError
 from sqlmodel import Session, col, select
 
 from core.errors import NotFound
+from core.history.transfer_models import ParamsV1
 from core.i18n import Msg
 from core.models import (
     Conversation,
@@ -86,8 +88,18 @@ def recent_conversations(*, session: Session, user_id: int, limit: int = 20) -> 
 
 
 def conversation_params(conv: ConversationPublic | Conversation) -> dict[str, Any]:
+    """The conversation's stored parameters the chat can use; a broken value (an old import) is left out."""
     try:
-        params = json.loads(conv.params or "{}")
+        stored = json.loads(conv.params or "{}")
     except ValueError:
         return {}
-    return params if isinstance(params, dict) else {}
+    if not isinstance(stored, dict):
+        return {}
+    usable = {}
+    for name in ParamsV1.model_fields:
+        if name in stored:
+            try:
+                usable[name] = getattr(ParamsV1.model_validate({name: stored[name]}), name)
+            except PydanticError:
+                continue
+    return usable

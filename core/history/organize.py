@@ -17,6 +17,7 @@ from core.errors import ValidationError
 from core.history.conversations import get_owned
 from core.i18n import Msg
 from core.models import Conversation, ConversationPublic, Message, UsageEvent, utcnow
+from core.validation import sanitize
 
 TITLE_MAX = 200
 
@@ -80,7 +81,7 @@ def list_conversations(*, session: Session, user_id: int, filters: ListFilter | 
 
 
 def rename(*, session: Session, user_id: int, conversation_id: int, title: str) -> None:
-    clean = " ".join((title or "").split())
+    clean = sanitize(title or "", max_chars=TITLE_MAX, one_line=True)  # the text rule: no bidi tricks in titles
     if not clean:
         raise ValidationError(Msg("history.title_empty"))
     if len(clean) > TITLE_MAX:

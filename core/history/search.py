@@ -15,7 +15,7 @@ from sqlmodel import Session, col, select
 from core.errors import ValidationError
 from core.i18n import Msg
 from core.models import Conversation, as_utc
-from core.validation import escape_markdown
+from core.validation import escape_markdown, sanitize
 
 SNIPPET_CONTEXT = 70
 QUERY_MAX = 200
@@ -70,7 +70,7 @@ def _message_hits(session: Session, user_id: int, term: str, include_archived: b
 def search(*, session: Session, user_id: int, query: str, include_archived: bool = True,
            limit: int = 50) -> list[Hit]:
     """Titles and messages containing query (case-insensitive substring), newest first; the user's own only."""
-    term = " ".join((query or "").split())
+    term = sanitize(query or "", max_chars=QUERY_MAX, one_line=True)
     if not term:
         return []
     if len(term) > QUERY_MAX:

@@ -1,17 +1,30 @@
 """Export conversations as JSON (schema "parley.export", version 1) or Markdown; import our JSON or
-ChatGPT's conversations.json. An import is one transaction: a bad file imports nothing."""
+ChatGPT's conversations.json. An import is all or nothing: a bad file imports nothing."""
 
 from __future__ import annotations
 
 import json
+import time
+from datetime import datetime
 
 from pydantic import ValidationError as PydanticError
+from sqlalchemy import delete as sql_delete
+from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from core.errors import ValidationError
 from core.history.chatgpt import from_chatgpt
 from core.history.conversations import conversation_params
-from core.history.transfer_models import MAX_MESSAGES, SCHEMA, VERSION, ConversationV1, ExportV1, MessageV1
+from core.history.transfer_models import (
+    MAX_CONTAINERS,
+    MAX_CONVERSATIONS,
+    MAX_MESSAGES,
+    SCHEMA,
+    VERSION,
+    ConversationV1,
+    ExportV1,
+    MessageV1,
+)
 from core.i18n import Msg
 from core.models import Conversation, Message, utcnow
 
@@ -58,10 +71,15 @@ def parse_import(raw: bytes, *, max_bytes: int) -> list[ConversationV1]:
     """Conversations from our export or ChatGPT's; ValidationError saying what is wrong."""
     if len(raw) > max_bytes:
         raise ValidationError(Msg("transfer.too_big", size=f"{len(raw) / 1e6:.1f}", limit=f"{max_bytes / 1e6:.0f}"))
+    if raw.count(b"{") + raw.count(b"[") > MAX_CONTAINERS:
+        # Counted before parsing: 50 MB of [{},{},...] would become 16 million objects (1.3 GB) in memory.
+        raise ValidationError(Msg("transfer.too_many_objects", max=f"{MAX_CONTAINERS:,}"))
     try:
         data = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError):
         raise ValidationError(Msg("transfer.not_json")) from None
+    except RecursionError:  # [[[[...]]]] 100,000 deep
+        raise ValidationError(Msg("transfer.too_deep")) from None
     try:
         if isinstance(data, dict) and data.get("schema") == SCHEMA:
             conversations = ExportV1.model_validate(data).conversations
@@ -75,26 +93,70 @@ def parse_import(raw: bytes, *, max_bytes: int) -> list[ConversationV1]:
         raise ValidationError(Msg("transfer.bad_format", where=where, detail=first["msg"])) from None
     if sum(len(c.messages) for c in conversations) > MAX_MESSAGES:
         raise ValidationError(Msg("transfer.too_many", max=MAX_MESSAGES))
+    if len(conversations) > MAX_CONVERSATIONS:
+        raise ValidationError(Msg("transfer.too_many_conversations", max=MAX_CONVERSATIONS))
     return conversations
 
 
-def import_conversations(*, session: Session, user_id: int, raw: bytes, max_bytes: int) -> int:
-    """Add the file's conversations to the user's history, all or nothing; returns how many."""
+def import_conversations(*, session: Session, user_id: int, raw: bytes, max_bytes: int,
+                         slice_seconds: float = 0.2) -> int:
+    """Add the file's conversations to the user's history, all or nothing; returns how many.
+
+    Written in short transactions (about `slice_seconds` of work each), so a big import never holds the
+    database's write lock for long; on SQLite it then steps aside for a moment so a waiting writer (another user's
+    chat) gets the lock instead of starving. Each conversation stays hidden (soft-deleted) until the last one is
+    in, then all appear in short updates. A failure removes what was written; a crash leaves only hidden rows,
+    purged with deleted conversations.
+    """
     conversations = parse_import(raw, max_bytes=max_bytes)
-    now = utcnow()
+    pause = 0.1 if session.get_bind().dialect.name == "sqlite" else 0.0
+    hidden_at, written = utcnow(), []
     try:
-        for c in conversations:
-            conv = Conversation(user_id=user_id, title=c.title, provider=c.provider, model=c.model,
-                                system_prompt=c.system_prompt, params=json.dumps(c.params), pinned=c.pinned,
-                                archived=c.archived, created_at=c.created_at or now,
-                                updated_at=c.updated_at or c.created_at or now)
-            session.add(conv)
-            session.flush()
-            session.add_all(Message(conversation_id=conv.id or 0, role=m.role, content=m.content, status=m.status,
-                                    provider=m.provider, model=m.model, created_at=m.created_at or conv.created_at)
-                            for m in c.messages)
-        session.commit()
+        start = 0
+        while start < len(conversations):
+            began, end = time.monotonic(), start
+            while end < len(conversations) and (end == start or time.monotonic() - began < slice_seconds):
+                written += _write(session, user_id, conversations[end:end + 10], hidden_at)
+                end = min(end + 10, len(conversations))
+            session.commit()  # releases the write lock between slices
+            start = end
+            time.sleep(pause)  # SQLite's busy handler retries every 100 ms at most: leave it a window
+        for chunk in _chunks(written, 500):
+            reveal = (update(Conversation).where(col(Conversation.id).in_(chunk))
+                      .values(deleted_at=None).execution_options(synchronize_session=False))
+            session.exec(reveal)  # type: ignore[call-overload]
+            session.commit()
     except Exception:
         session.rollback()
+        _remove(session, written)
         raise
     return len(conversations)
+
+
+def _chunks(ids: list[int], size: int) -> list[list[int]]:
+    return [ids[i:i + size] for i in range(0, len(ids), size)]
+
+
+def _write(session: Session, user_id: int, conversations: list[ConversationV1], hidden_at: datetime) -> list[int]:
+    ids = []
+    for c in conversations:
+        created = c.created_at or hidden_at
+        conv = Conversation(user_id=user_id, title=c.title, provider=c.provider, model=c.model,
+                            system_prompt=c.system_prompt, params=json.dumps(c.params.model_dump()),
+                            pinned=c.pinned, archived=c.archived, created_at=created,
+                            updated_at=c.updated_at or created, deleted_at=hidden_at)
+        session.add(conv)
+        session.flush()
+        ids.append(conv.id or 0)
+        session.add_all(Message(conversation_id=conv.id or 0, role=m.role, content=m.content, status=m.status,
+                                provider=m.provider, model=m.model, created_at=m.created_at or created)
+                        for m in c.messages)
+    return ids
+
+
+def _remove(session: Session, ids: list[int]) -> None:
+    """Undo a failed import's earlier batches (they are still hidden)."""
+    for chunk in _chunks(ids, 500):
+        session.exec(sql_delete(Message).where(col(Message.conversation_id).in_(chunk)))  # type: ignore[call-overload]
+        session.exec(sql_delete(Conversation).where(col(Conversation.id).in_(chunk)))  # type: ignore[call-overload]
+    session.commit()

@@ -5,31 +5,49 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from core.models import MessageRole, MessageStatus, as_utc
+from core.validation import sanitize
 
 SCHEMA, VERSION = "parley.export", 1
 # Timestamps without a zone are taken as UTC, the way every export we know writes them.
 UtcDatetime = Annotated[datetime, AfterValidator(as_utc)]
 MAX_MESSAGES = 200_000
+MAX_CONVERSATIONS = 20_000
+MAX_CONTAINERS = 3_000_000  # "{" and "[" in a file, counted before it is parsed (text inside counts too)
+
+
+def _text(limit: int, *, one_line: bool = False, empty: str = "") -> Any:
+    """An imported string under the text rule (core.validation), at most limit characters (empty: `empty`)."""
+    return Annotated[str, AfterValidator(lambda v: sanitize(v, max_chars=limit, one_line=one_line) or empty),
+                     Field(max_length=limit)]
+
+
+class ParamsV1(BaseModel):
+    """A conversation's parameters: only values the chat can use (anything else is refused on import)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    temperature: float = Field(default=0.7, ge=0, le=2)
+    max_tokens: int = Field(default=512, ge=1, le=1_000_000)
 
 
 class MessageV1(BaseModel):
     role: MessageRole
-    content: str = Field(max_length=1_000_000)
+    content: _text(1_000_000)  # type: ignore[valid-type]
     status: MessageStatus = MessageStatus.complete
-    provider: str | None = Field(default=None, max_length=64)
-    model: str | None = Field(default=None, max_length=128)
+    provider: _text(64, one_line=True) | None = None  # type: ignore[valid-type]
+    model: _text(128, one_line=True) | None = None  # type: ignore[valid-type]
     created_at: UtcDatetime | None = None
 
 
 class ConversationV1(BaseModel):
-    title: str = Field(min_length=1, max_length=200)
-    provider: str = Field(default="local", max_length=64)
-    model: str = Field(default="", max_length=128)
-    system_prompt: str = ""
-    params: dict[str, Any] = Field(default_factory=dict)
+    title: _text(200, one_line=True, empty="Imported conversation")  # type: ignore[valid-type]
+    provider: _text(64, one_line=True) = "local"  # type: ignore[valid-type]
+    model: _text(128, one_line=True) = ""  # type: ignore[valid-type]
+    system_prompt: _text(8000) = ""  # type: ignore[valid-type]
+    params: ParamsV1 = Field(default_factory=ParamsV1)
     pinned: bool = False
     archived: bool = False
     created_at: UtcDatetime | None = None

@@ -8,8 +8,10 @@ from dataclasses import dataclass
 from sqlmodel import Session, col, or_, select
 
 from core.config import Settings, get_settings
+from core.errors import ValidationError
 from core.i18n import Msg
 from core.keys.policy import POLICY_BYOK, POLICY_ORG_FOR_ALL, policy
+from core.keys.urls import check_public_url
 from core.keys.vault import KeyVault, KeyVaultError
 from core.models import ProviderCredential, Role, User
 from core.providers.base import Credentials
@@ -56,6 +58,11 @@ def _resolve_one(provider: str, own: ProviderCredential | None, org: ProviderCre
                  settings: Settings, vault: KeyVault | None) -> Resolution:
     for cred, source in ((own, "user"), (org if org_allowed else None, "org")):
         if cred is not None:
+            if source == "user" and cred.base_url:
+                try:
+                    check_public_url(cred.base_url, settings)  # saved before the rule, or resolving elsewhere now
+                except ValidationError as exc:
+                    return Resolution(None, exc.user_message)
             try:
                 key = (vault or KeyVault.from_settings(settings)).decrypt(cred.ciphertext)
             except KeyVaultError:

@@ -16,6 +16,7 @@ from core.errors import NotFound, ValidationError
 from core.i18n import Msg
 from core.keys.policy import POLICY_BYOK, policy
 from core.keys.resolve import KEYED_PROVIDERS
+from core.keys.urls import check_public_url
 from core.keys.vault import KeyVault, KeyVaultError
 from core.models import CheckStatus, CredentialPublic, ProviderCredential, utcnow
 from core.providers.base import KeyCheck
@@ -35,12 +36,15 @@ def clean_key(raw: str) -> str:
     return key
 
 
-def clean_base_url(raw: str, provider: str) -> str:
+def clean_base_url(raw: str, provider: str, *, users_own: bool = True) -> str:
+    """The compatible server's address; a user's own must be public (see core.keys.urls)."""
     url = (raw or "").strip()
     if provider != "compatible":
         return ""
     if not url.startswith(("http://", "https://")) or any(ch.isspace() for ch in url) or len(url) > 500:
         raise ValidationError(Msg("keys.bad_url"))
+    if users_own:
+        check_public_url(url)
     return url
 
 
@@ -58,7 +62,7 @@ def _find(session: Session, owner_id: int | None, provider: str) -> ProviderCred
 def _save(session: Session, owner_id: int | None, provider: str, api_key: str, base_url: str, actor_id: int,
           vault: KeyVault | None) -> CredentialPublic:
     _check_provider(provider)
-    key, url = clean_key(api_key), clean_base_url(base_url, provider)
+    key, url = clean_key(api_key), clean_base_url(base_url, provider, users_own=owner_id is not None)
     sealed = (vault or KeyVault.from_settings()).encrypt(key)
     cred = _find(session, owner_id, provider) or ProviderCredential(owner_id=owner_id, provider=provider,
                                                                     ciphertext="", key_version="", last4="")
@@ -138,6 +142,8 @@ def decrypt_for_check(*, session: Session, actor_id: int, provider: str, org: bo
     cred = _find(session, None if org else actor_id, provider)
     if cred is None or cred.id is None:
         raise NotFound(Msg("keys.not_stored"))
+    if cred.base_url and not org:
+        check_public_url(cred.base_url)  # again: the name may resolve elsewhere now, or the rule may have changed
     return cred.id, (vault or KeyVault.from_settings()).decrypt(cred.ciphertext), cred.base_url
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from core.config import PROJECT_ROOT
 from tests.fakes.provider_server import FakeProviderServer
@@ -125,13 +126,30 @@ def wait_idle(page: Page, timeout: float = 30_000, settle_ms: int = 400) -> None
     raise AssertionError("Streamlit did not settle")
 
 
-def login(page: Page, url: str, username: str, password: str) -> None:
+def login(page: Page, url: str, username: str, password: str, *, refused: bool = False) -> None:
+    """Log in and wait for the navigation; a submit the page lost while it was still loading is sent again
+    (streamlit-authenticator with st.navigation can need two submits: its issues #184, #204).
+    refused=True: the login is expected to fail (submit once, no waiting for the navigation)."""
     page.goto(url)
     wait_idle(page)
-    page.get_by_label("Username").first.fill(username)
-    page.get_by_label("Password", exact=True).first.fill(password)
-    page.get_by_role("button", name="Log in").click()
-    wait_idle(page)
+    if refused:
+        page.get_by_label("Username").first.fill(username)
+        page.get_by_label("Password", exact=True).first.fill(password)
+        page.get_by_role("button", name="Log in").click()
+        wait_idle(page)
+        return
+    for _ in range(2):
+        page.get_by_label("Username").first.fill(username)
+        page.get_by_label("Password", exact=True).first.fill(password)
+        page.get_by_role("button", name="Log in").click()
+        wait_idle(page)
+        try:
+            page.wait_for_selector("[data-testid=stSidebarNav]", timeout=20_000)
+            return
+        except PlaywrightTimeoutError:
+            if not page.get_by_role("button", name="Log in").count():
+                raise
+    raise AssertionError(f"{username} could not log in")
 
 
 def add_live_user(server: LiveServer, username: str, password: str) -> None:

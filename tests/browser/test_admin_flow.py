@@ -62,7 +62,7 @@ def test_admin_approves_then_disables_user_and_old_cookie_stops_working(
         user.screenshot(path=str(ARTIFACTS / "register-failed.png"), full_page=True)
         raise
 
-    login(user, url, "dave", "Dave-pass-123")
+    login(user, url, "dave", "Dave-pass-123", refused=True)
     expect(user.get_by_text("waiting for an administrator's approval")).to_be_visible()
 
     admin_ctx = browser.new_context()

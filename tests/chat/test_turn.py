@@ -27,7 +27,9 @@ def server() -> Iterator[FakeProviderServer]:
 
 
 @pytest.fixture
-def settings(engine: Engine, server: FakeProviderServer) -> Settings:
+def settings(engine: Engine, server: FakeProviderServer, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    monkeypatch.setenv("PARLEY_KEYS__ALLOWED_PRIVATE_HOSTS", "[127.0.0.1]")  # users' own server here is local
+    get_settings.cache_clear()
     base = get_settings()
     catalog = {"base_url": server.openai_url, "max_retries": 0, "timeout_seconds": 5}
     return base.model_copy(update={
@@ -39,7 +41,7 @@ def settings(engine: Engine, server: FakeProviderServer) -> Settings:
 
 
 @pytest.fixture
-def alice(session: Session, server: FakeProviderServer) -> int:
+def alice(session: Session, server: FakeProviderServer, settings: Settings) -> int:
     uid = add_user(session, "alice")
     save_user_key(session=session, user_id=uid, provider="openai", api_key="sk-good-key")
     save_user_key(session=session, user_id=uid, provider="compatible", api_key="sk-good-key",
