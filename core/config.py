@@ -104,6 +104,8 @@ class LimitDefaults(BaseModel):
 
 class LimitsSettings(BaseModel):
     admins_exempt: bool = False
+    # A call's budget hold is released this long after it was taken if its process died before settling it.
+    hold_ttl_seconds: int = Field(default=900, ge=1, le=86400)
     user: LimitDefaults = Field(default_factory=LimitDefaults)
     admin: LimitDefaults = Field(default_factory=LimitDefaults)
 

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, delete
 
 from core.chat.cache import ResponseCache, build_cache
 from core.chat.choice import ProviderChoice, ProviderChooser, ProviderFactory
-from core.chat.options import TurnDeps, TurnOptions, TurnSetup
+from core.chat.context import PER_MESSAGE_OVERHEAD
+from core.chat.options import Reserved, TurnDeps, TurnOptions, TurnSetup
 from core.chat.turn import Turn
 from core.config import LimitDefaults, Settings, get_settings
 from core.db import get_engine, session_scope
@@ -47,7 +49,8 @@ class ConversationManager:
         self.settings = settings or get_settings()
         self.engine = engine or get_engine(self.settings)
         self.limiter = limiter or RateLimitService(self.settings)
-        self.deps = TurnDeps(self.engine, self.settings, cache or build_cache(self.settings), clock)
+        self.deps = TurnDeps(self.engine, self.settings, cache or build_cache(self.settings), clock,
+                             self.limiter.budgets)
         self._factory = provider_factory
 
     def providers_for(self, user_id: int, role: Role | None = None) -> ProviderChooser:
@@ -60,23 +63,26 @@ class ConversationManager:
         text = clean_message(text, max_chars=self.settings.chat.max_input_chars)
         providers = self._checked(options, providers or self.providers_for(user_id))
         with session_scope(self.engine) as session:
-            self._consume(session, user_id, options)  # before anything is stored or asked
-            if conversation_id is None:
-                conv = create_conversation(session=session, user_id=user_id, conv_in=ConversationCreate(
-                    provider=options.provider, model=options.model, system_prompt=options.system_prompt,
-                    params=params_json(options.params()), title=title_from(text, self.settings.chat.title_chars)))
-                history: list[Message] = []
-            else:
-                conv = get_owned(session=session, user_id=user_id, conversation_id=conversation_id)
-                update_settings(session=session, conv=conv, conv_in=ConversationUpdate(
-                    provider=options.provider, model=options.model, system_prompt=options.system_prompt,
-                    params=params_json(options.params())))
-                history = messages_of(session=session, conversation_id=conv.id or 0)
-            message = Message(conversation_id=conv.id or 0, role=MessageRole.user, content=text)
-            session.add(message)
-            session.flush()
-            conv_id = conv.id or 0
-        return Turn(self.deps, TurnSetup(user_id, conv_id, options, [*history, message], providers))
+            conv = None if conversation_id is None else get_owned(session=session, user_id=user_id,
+                                                                   conversation_id=conversation_id)
+            history = [] if conv is None else messages_of(session=session, conversation_id=conv.id or 0)
+            # Before the first write: on SQLite the hold is taken on its own connection.
+            reserved = self._consume(session, user_id, options, providers, [m.content for m in history] + [text])
+            with self._releasing(reserved):
+                if conv is None:
+                    conv = create_conversation(session=session, user_id=user_id, conv_in=ConversationCreate(
+                        provider=options.provider, model=options.model, system_prompt=options.system_prompt,
+                        params=params_json(options.params()),
+                        title=title_from(text, self.settings.chat.title_chars)))
+                else:
+                    update_settings(session=session, conv=conv, conv_in=ConversationUpdate(
+                        provider=options.provider, model=options.model, system_prompt=options.system_prompt,
+                        params=params_json(options.params())))
+                message = Message(conversation_id=conv.id or 0, role=MessageRole.user, content=text)
+                session.add(message)
+                session.flush()
+                conv_id = conv.id or 0
+        return Turn(self.deps, TurnSetup(user_id, conv_id, options, [*history, message], providers, reserved))
 
     def regenerate(self, *, user_id: int, conversation_id: int, options: TurnOptions,
                    providers: ProviderChooser | None = None) -> Turn:
@@ -87,10 +93,12 @@ class ConversationManager:
             history = messages_of(session=session, conversation_id=conversation_id)
             if not history or history[-1].role != MessageRole.assistant:
                 raise ValidationError(Msg("chat.nothing_to_regenerate"))
-            self._consume(session, user_id, options)
-            session.delete(history[-1])
+            reserved = self._consume(session, user_id, options, providers, [m.content for m in history[:-1]])
+            with self._releasing(reserved):
+                session.delete(history[-1])
         # A regenerated reply must be new: the cache is skipped (its fresh answer replaces the entry).
-        return Turn(self.deps, TurnSetup(user_id, conversation_id, options, history[:-1], providers, use_cache=False))
+        return Turn(self.deps, TurnSetup(user_id, conversation_id, options, history[:-1], providers, reserved,
+                                         use_cache=False))
 
     def edit_last(self, *, user_id: int, conversation_id: int, text: str, options: TurnOptions,
                   providers: ProviderChooser | None = None) -> Turn:
@@ -103,14 +111,15 @@ class ConversationManager:
             last_user = next((m for m in reversed(history) if m.role == MessageRole.user), None)
             if last_user is None:
                 raise ValidationError(Msg("chat.nothing_to_edit"))
-            self._consume(session, user_id, options)
-            last_user.content = text
-            session.add(last_user)
-            later = delete(Message).where(col(Message.conversation_id) == conversation_id,
-                                          col(Message.id) > (last_user.id or 0))
-            session.exec(later)  # type: ignore[call-overload]
             kept = [m for m in history if (m.id or 0) <= (last_user.id or 0)]
-        return Turn(self.deps, TurnSetup(user_id, conversation_id, options, kept, providers))
+            reserved = self._consume(session, user_id, options, providers, [m.content for m in kept[:-1]] + [text])
+            with self._releasing(reserved):
+                last_user.content = text
+                session.add(last_user)
+                later = delete(Message).where(col(Message.conversation_id) == conversation_id,
+                                              col(Message.id) > (last_user.id or 0))
+                session.exec(later)  # type: ignore[call-overload]
+        return Turn(self.deps, TurnSetup(user_id, conversation_id, options, kept, providers, reserved))
 
     def ask(self, *, user_id: int, conversation: list[ChatMessage], options: TurnOptions,
             providers: ProviderChooser | None = None, token_name: str | None = None,
@@ -125,38 +134,69 @@ class ConversationManager:
         conversation = [ChatMessage(m.role, sanitize(m.content, max_chars=limit)) for m in conversation]
         providers = self._checked(options, providers or self.providers_for(user_id))
         history = [Message(conversation_id=0, role=MessageRole(m.role), content=m.content) for m in conversation]
-        conv_id = None
         with session_scope(self.engine) as session:
-            self._consume(session, user_id, options, source=UsageSource.api, token_name=token_name,
-                          count_request=count_request, known=limits)
-            if self.settings.api.store_conversations:
-                last = next(m.content for m in reversed(conversation) if m.role == "user")
-                conv = create_conversation(session=session, user_id=user_id, conv_in=ConversationCreate(
-                    provider=options.provider, model=options.model, system_prompt=options.system_prompt,
-                    params=params_json(options.params()), title=title_from(last, self.settings.chat.title_chars)))
-                conv_id = conv.id
-                for message in history:
-                    message.conversation_id = conv.id or 0
-                    session.add(message)
-                session.flush()
-        return Turn(self.deps, TurnSetup(user_id, conv_id, options, history, providers,
+            reserved = self._consume(session, user_id, options, providers, [m.content for m in conversation],
+                                     source=UsageSource.api, token_name=token_name, count_request=count_request,
+                                     known=limits)
+            with self._releasing(reserved):
+                conv_id = self._keep_api_conversation(session, user_id, options, history)
+        return Turn(self.deps, TurnSetup(user_id, conv_id, options, history, providers, reserved,
                                          source=UsageSource.api, token_name=token_name, trim=False))
 
-    def _consume(self, session: Session, user_id: int, options: TurnOptions, *, source: UsageSource = UsageSource.ui,
-                 token_name: str | None = None, count_request: bool = True,
-                 known: tuple[LimitDefaults, bool] | None = None) -> None:
-        """Take a request slot; a refusal is recorded (for the dashboards) and raised."""
+    def _keep_api_conversation(self, session: Session, user_id: int, options: TurnOptions,
+                               history: list[Message]) -> int | None:
+        if not self.settings.api.store_conversations:
+            return None
+        last = next(m.content for m in reversed(history) if m.role == MessageRole.user)
+        conv = create_conversation(session=session, user_id=user_id, conv_in=ConversationCreate(
+            provider=options.provider, model=options.model, system_prompt=options.system_prompt,
+            params=params_json(options.params()), title=title_from(last, self.settings.chat.title_chars)))
+        for message in history:
+            message.conversation_id = conv.id or 0
+            session.add(message)
+        session.flush()
+        return conv.id
+
+    @contextmanager
+    def _releasing(self, reserved: Reserved) -> Iterator[None]:
+        """Release the hold if storing the request fails (no turn will settle it)."""
         try:
-            limits, exempt = self.limiter.check_budget(session, user_id, known)
-            if count_request and not exempt:
-                self.limiter.consume_request(user_id, limits)
+            yield
+        except BaseException:
+            self.limiter.budgets.release(reserved.hold)
+            raise
+
+    def _consume(self, session: Session, user_id: int, options: TurnOptions, providers: ProviderChooser,
+                 prompt: list[str], *,
+                 source: UsageSource = UsageSource.ui, token_name: str | None = None, count_request: bool = True,
+                 known: tuple[LimitDefaults, bool] | None = None) -> Reserved:
+        """Hold the call's worst case against the user's budgets and take a request slot; a refusal is recorded
+        (for the dashboards) and raised, and nothing stays held."""
+        hold = None
+        try:
+            limits = self.limiter.limits_for(session, user_id, known)
+            hold = self.limiter.budgets.reserve(
+                user_id=user_id, limits=limits[0], exempt=limits[1], provider=options.provider, model=options.model,
+                prompt_tokens=self._prompt_tokens(providers, options, prompt), max_tokens=options.max_tokens)
+            if count_request and not limits[1]:
+                self.limiter.consume_request(user_id, limits[0])
         except RateLimited:
+            self.limiter.budgets.release(hold)
             with session_scope(self.engine) as own:  # its own transaction: the caller's is rolled back
                 record_usage(session=own, user_id=user_id, conversation_id=None, provider=options.provider,
                              model=options.model, usage=Usage(0, 0), status=UsageStatus.refused,
                              error_kind="rate_limited", ttft_ms=None, total_ms=None, settings=self.settings,
                              source=source, token_name=token_name)
             raise
+        return Reserved(limits, hold)
+
+    def _prompt_tokens(self, providers: ProviderChooser, options: TurnOptions, texts: list[str]) -> int:
+        """The prompt's tokens as the model counts them, at most its context window (the chat trims to fit)."""
+        counter = providers.choose(options.provider).provider
+        catalog = self.settings.providers.get(options.provider)
+        info = catalog.models.get(options.model) if catalog else None
+        counted = sum(counter.count_tokens(t) + PER_MESSAGE_OVERHEAD for t in [options.system_prompt, *texts] if t)
+        return min(counted, info.context_window) if info else counted
 
     def _checked(self, options: TurnOptions, providers: ProviderChooser) -> ProviderChooser:
         """providers, once the chosen provider can answer for this user; ValidationError saying why not."""

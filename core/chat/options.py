@@ -9,9 +9,10 @@ from sqlalchemy.engine import Engine
 
 from core.chat.cache import ResponseCache
 from core.chat.choice import ProviderChooser
-from core.config import Settings
+from core.config import LimitDefaults, Settings
 from core.models import Message, MessageStatus, UsageSource
 from core.providers.base import Usage
+from core.usage import Budgets, Hold
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,15 @@ class TurnDeps:
     settings: Settings
     cache: ResponseCache
     clock: Callable[[], float]
+    budgets: Budgets  # holds each provider call's worst case before it, settles it after
+
+
+@dataclass(frozen=True)
+class Reserved:
+    """What the manager checked before storing the request: the user's limits and the first call's hold."""
+
+    limits: tuple[LimitDefaults, bool]  # (limits, exempt)
+    hold: Hold | None  # None: no budget applies (unlimited, exempt)
 
 
 @dataclass(frozen=True)
@@ -46,6 +56,7 @@ class TurnSetup:
     options: TurnOptions
     history: list[Message]  # loaded in the transaction that stored the user's message (or sent by the API)
     providers: ProviderChooser  # the chosen provider was checked with it: its key is not resolved again
+    reserved: Reserved  # the first attempt's hold; a fallback attempt takes its own
     use_cache: bool = True
     source: UsageSource = UsageSource.ui
     token_name: str | None = None  # the API token that asked

@@ -11,11 +11,11 @@ from core.chat.cache import CachedReply, cache_key
 from core.chat.context import PER_MESSAGE_OVERHEAD, build_context
 from core.chat.options import TurnDeps, TurnOutcome, TurnSetup
 from core.db import session_scope
-from core.errors import ProviderError, ProviderUnavailable, ValidationError
+from core.errors import ProviderError, ProviderUnavailable, RateLimited, ValidationError
 from core.i18n import Msg
-from core.models import Conversation, Message, MessageRole, MessageStatus, UsageStatus
+from core.models import Conversation, Message, MessageRole, MessageStatus, UsageEvent, UsageStatus
 from core.providers.base import ChatRequest, Finished, Provider, TextDelta, Usage
-from core.usage import record_usage
+from core.usage import Hold, record_usage
 
 
 @dataclass
@@ -24,6 +24,8 @@ class _Attempt:
     model: str
     started: float
     prompt_tokens: int = 0
+    hold: Hold | None = None  # its budget hold, settled with its usage event
+    settled: bool = False
     first_token: float | None = None
     parts: list[str] = field(default_factory=list)
 
@@ -38,6 +40,7 @@ class Turn:
         self._attempt: _Attempt | None = None
         self._fallback_from: str | None = None
         self._gen: Iterator[str] | None = None
+        self._hold = setup.reserved.hold  # taken by the manager for the first attempt
 
     def deltas(self) -> Iterator[str]:
         if self._gen is None:
@@ -55,8 +58,18 @@ class Turn:
             else:
                 self._finish(MessageStatus.interrupted, attempt.provider, attempt.model,
                              error=Msg("chat.stopped"), kind="stopped")
+        self._release_unsettled()
         assert self.outcome is not None
         return self.outcome
+
+    def _release_unsettled(self) -> None:
+        """A hold no usage event settled (the turn never reached a provider, or failed storing): released."""
+        attempt, budgets = self._attempt, self.deps.budgets
+        if attempt is not None and attempt.hold is not None and not attempt.settled:
+            attempt.settled = True
+            budgets.release(attempt.hold)
+        hold, self._hold = self._hold, None
+        budgets.release(hold)
 
     def _run(self) -> Generator[str, None, None]:
         """The chosen provider, then the fallback chain, until one answers or an error ends the turn."""
@@ -90,10 +103,17 @@ class Turn:
         """One provider's answer, from the cache or streamed; the error when it failed before any text."""
         try:
             request = self._request(provider, model)
+            prompt_tokens = _prompt_tokens(provider, request)
+            hold = self._take_hold(provider, model, prompt_tokens)
         except ValidationError as exc:
-            self._finish(MessageStatus.error, provider, model, error=exc.user_message, kind="invalid_request")
+            self._finish(MessageStatus.error, provider, model, error=exc.user_message, kind="invalid_request",
+                         record=False)
             return None
-        attempt = self._attempt = _Attempt(provider, model, self.deps.clock(), _prompt_tokens(provider, request))
+        except RateLimited as exc:  # a fallback would overrun a budget: it is not asked
+            self._finish(MessageStatus.error, provider, model, error=exc.user_message, kind="rate_limited",
+                         record=False)
+            return None
+        attempt = self._attempt = _Attempt(provider, model, self.deps.clock(), prompt_tokens, hold)
         key = self._cache_key(provider, request)
         cached = self.deps.cache.get(key) if key and self.setup.use_cache else None
         try:
@@ -137,6 +157,16 @@ class Turn:
         finally:
             stream.close()  # on stop, the provider stops generating / closes its connection
 
+    def _take_hold(self, provider: Provider, model: str, prompt_tokens: int) -> Hold | None:
+        """The manager's hold for the first attempt; a fallback attempt holds its own worst case."""
+        if self._hold is not None or self._attempt is None:
+            hold, self._hold = self._hold, None
+            return hold
+        limits, exempt = self.setup.reserved.limits
+        return self.deps.budgets.reserve(user_id=self.setup.user_id, limits=limits, exempt=exempt,
+                                         provider=provider.name, model=model, prompt_tokens=prompt_tokens,
+                                         max_tokens=self.setup.options.max_tokens)
+
     def _current(self) -> _Attempt:
         assert self._attempt is not None
         return self._attempt
@@ -156,11 +186,16 @@ class Turn:
 
     def _record_failed(self, attempt: _Attempt, exc: ProviderError) -> None:
         with session_scope(self.deps.engine) as session:
-            record_usage(session=session, user_id=self.setup.user_id, conversation_id=self.conversation_id,
+            event = record_usage(session=session, user_id=self.setup.user_id, conversation_id=self.conversation_id,
                          provider=attempt.provider.name, model=attempt.model, usage=Usage(0, 0),
                          status=UsageStatus.error, error_kind=exc.kind, ttft_ms=None,
                          total_ms=(self.deps.clock() - attempt.started) * 1000, settings=self.deps.settings,
                          source=self.setup.source, token_name=self.setup.token_name)
+            self._settle(session, attempt, event)
+
+    def _settle(self, session: Session, attempt: _Attempt, event: UsageEvent) -> None:
+        self.deps.budgets.settle(session, attempt.hold, event)
+        attempt.settled = True
 
     def _finish(self, status: MessageStatus, provider: Provider, model: str, *, usage: Usage | None = None,
                 error: str | None = None, kind: str | None = None, record: bool = True,
@@ -198,11 +233,13 @@ class Turn:
                 status: MessageStatus, kind: str | None, cache_hit: bool, now: float) -> None:
         # Priced and counted as the catalog model the turn asked for: providers report dated names
         # ("gpt-4o-mini-2024-07-18") that are in no price table, and a model must never be free by accident.
-        record_usage(session=session, user_id=self.setup.user_id, conversation_id=self.conversation_id,
+        event = record_usage(
+                     session=session, user_id=self.setup.user_id, conversation_id=self.conversation_id,
                      provider=provider.name, model=attempt.model, usage=usage, status=UsageStatus(status),
                      error_kind=kind, cache_hit=cache_hit, source=self.setup.source, token_name=self.setup.token_name,
                      ttft_ms=(attempt.first_token - attempt.started) * 1000 if attempt.first_token else None,
                      total_ms=(now - attempt.started) * 1000, settings=self.deps.settings)
+        self._settle(session, attempt, event)
 
 
 def _prompt_tokens(provider: Provider, request: ChatRequest) -> int:

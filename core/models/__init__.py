@@ -41,6 +41,8 @@ from core.models.history import (
 from core.models.keys import CredentialPublic, OrgSetting, ProviderCredential
 from core.models.usage import (
     TTFT_EDGES_MS,
+    BudgetCounter,
+    BudgetHold,
     LimitPolicy,
     LimitPolicyUpdate,
     UsageDaily,
@@ -50,7 +52,8 @@ from core.models.usage import (
 
 __all__ = [
     "DISPLAY_NAME_MAX", "EMAIL_MAX", "TOKEN_PREFIX", "TTFT_EDGES_MS", "USERNAME_MAX", "ApiToken", "ApiTokenPublic",
-    "AuditEvent", "AuditEventPublic", "CheckStatus", "Conversation", "ConversationCreate", "ConversationPublic",
+    "AuditEvent", "AuditEventPublic", "BudgetCounter", "BudgetHold",
+    "CheckStatus", "Conversation", "ConversationCreate", "ConversationPublic",
     "ConversationUpdate", "CredentialPublic", "LimitPolicy", "LimitPolicyUpdate", "Message", "MessageCreate",
     "MessagePublic", "MessageRole", "MessageStatus", "OrgSetting", "PreferencesPublic", "PromptPreset",
     "PromptPresetPublic", "ProviderCredential", "Role", "Theme", "UsageDaily", "UsageDailyError", "UsageEvent",

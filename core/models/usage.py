@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Index
+from sqlalchemy import BigInteger, Index
 from sqlmodel import Field, SQLModel
 
 from core.models.base import EnumText, UsageSource, UsageStatus, utcnow
@@ -30,6 +30,8 @@ class UsageEventBase(SQLModel):
     error_kind: str | None = Field(default=None, max_length=32)
     cache_hit: bool = Field(default=False)
     token_name: str | None = Field(default=None, max_length=60)  # the API token's name, for source = api
+    estimated: bool = Field(default=False)  # the provider reported no usage: tokens counted or estimated here
+    hold_id: str | None = Field(default=None, max_length=32, index=True)  # the budget hold this call settled
     created_at: datetime = Field(default_factory=utcnow, index=True)
 
 
@@ -58,6 +60,29 @@ class LimitPolicy(LimitPolicyBase, table=True):
     id: int | None = Field(default=None, primary_key=True)
     user_id: int = Field(foreign_key="user.id", unique=True, index=True)
     updated_at: datetime = Field(default_factory=utcnow)
+
+
+class BudgetCounter(SQLModel, table=True):
+    """One budget in one period: what was spent (settled) and what calls in flight hold.
+
+    scope names the budget ("user:7:usd", "user:7:tokens"); period is its UTC month ("2026-11") or day
+    ("2026-11-29"). Amounts are integers: tokens, or micro-dollars (price per 1M tokens x tokens, exactly).
+    """
+
+    scope: str = Field(primary_key=True, max_length=48)
+    period: str = Field(primary_key=True, max_length=10)
+    used: int = Field(default=0, sa_type=BigInteger)
+    held: int = Field(default=0, sa_type=BigInteger)
+
+
+class BudgetHold(SQLModel, table=True):
+    """A reservation against one or more budget counters, for one provider call; settled or expired."""
+
+    id: str = Field(primary_key=True, max_length=32)
+    user_id: int = Field(index=True)
+    parts: str  # JSON [[scope, period, amount], ...]
+    expires_at: datetime = Field(index=True)
+    created_at: datetime = Field(default_factory=utcnow)
 
 
 class RollupKey(SQLModel):

@@ -1,22 +1,22 @@
-"""Per-user limits: requests per minute/day in the shared `limits` limiter; tokens per day and budget
-per month from the durable usage records of the current UTC day and month."""
+"""Per-user limits: requests per minute/day in the shared `limits` limiter; tokens per day and budget per month
+reserved before each call and settled after it (core.usage.budget), counting calls still in flight."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from limits import RateLimitItem, parse
-from sqlalchemy import case
-from sqlmodel import Session, col, func, select
+from sqlmodel import Session, select
 
 from core.config import LimitDefaults, Settings, get_settings
 from core.errors import NotFound, RateLimited
 from core.i18n import Msg
 from core.limiter import moving_window
-from core.models import LimitPolicy, Role, UsageEvent, User
+from core.models import LimitPolicy, Role, User
+from core.usage.budget import Budgets
 
 
 @dataclass(frozen=True)
@@ -67,6 +67,7 @@ class RateLimitService:
         self.settings = settings or get_settings()
         self.limiter = moving_window(self.settings, storage_uri_override)
         self.clock = clock
+        self._budgets: Budgets | None = None
 
     def effective(self, session: Session, user: User) -> tuple[LimitDefaults, bool]:
         """The user's limits (role defaults overlaid by their own policy) and whether they are exempt."""
@@ -93,43 +94,22 @@ class RateLimitService:
             windows.append((parse(f"{limits.requests_per_day} per 1 day"), "day"))
         return windows
 
-    def _bounds(self) -> tuple[datetime, datetime, datetime, datetime]:
-        """Now, the start of today, the start of tomorrow and the start of this month (UTC)."""
-        now = datetime.fromtimestamp(self.clock(), UTC)
-        day = now.replace(hour=0, minute=0, second=0, microsecond=0)
-        return now, day, day + timedelta(days=1), day.replace(day=1)
+    @property
+    def budgets(self) -> Budgets:
+        """The budget ledger (created on first use: it opens the database, or Redis)."""
+        if self._budgets is None:
+            self._budgets = Budgets(self.settings, clock=self.clock)
+        return self._budgets
 
-    def usage_totals(self, session: Session, user_id: int) -> tuple[int, float]:
-        """Tokens used today and dollars spent this month (UTC), from the usage records: one index range scan."""
-        _, day, _, month = self._bounds()
-        today = col(UsageEvent.created_at) >= day
-        tokens = case((today, col(UsageEvent.tokens_in) + col(UsageEvent.tokens_out)), else_=0)
-        row = session.exec(
-            select(func.coalesce(func.sum(tokens), 0), func.coalesce(func.sum(UsageEvent.cost_usd), 0.0))
-            .where(UsageEvent.user_id == user_id, col(UsageEvent.created_at) >= month)
-        ).one()
-        return int(row[0]), float(row[1])
-
-    def check_budget(self, session: Session, user_id: int,
-                     known: tuple[LimitDefaults, bool] | None = None) -> tuple[LimitDefaults, bool]:
-        """The user's limits and exemption (known: already read for this request); RateLimited when today's
-        tokens or this month's budget are used up."""
-        if known is None:
-            user = session.get(User, user_id)
-            if user is None:
-                raise NotFound(Msg("users.not_found"))
-            known = self.effective(session, user)
-        limits, exempt = known
-        if exempt or not (limits.tokens_per_day or limits.budget_usd_per_month):
-            return limits, exempt  # nothing durable to check: no sums to read
-        now, _, tomorrow, month = self._bounds()
-        tokens, spent = self.usage_totals(session, user_id)
-        if limits.tokens_per_day and tokens >= limits.tokens_per_day:
-            raise RateLimited(tomorrow, now, Msg("limits.tokens_used", limit=limits.tokens_per_day))
-        if limits.budget_usd_per_month and spent >= limits.budget_usd_per_month:
-            next_month = (month + timedelta(days=32)).replace(day=1)
-            raise RateLimited(next_month, now, Msg("limits.budget_used", limit=f"{limits.budget_usd_per_month:,.2f}"))
-        return limits, exempt
+    def limits_for(self, session: Session, user_id: int,
+                   known: tuple[LimitDefaults, bool] | None = None) -> tuple[LimitDefaults, bool]:
+        """The user's limits and exemption (known: already read for this request)."""
+        if known is not None:
+            return known
+        user = session.get(User, user_id)
+        if user is None:
+            raise NotFound(Msg("users.not_found"))
+        return self.effective(session, user)
 
     def consume_request(self, user_id: int, limits: LimitDefaults) -> None:
         """Take one slot in each request window, or raise RateLimited saying when to try again."""
@@ -143,7 +123,7 @@ class RateLimitService:
 
     def check_and_consume(self, session: Session, user_id: int) -> None:
         """Take one request slot, or raise RateLimited saying when to try again (nothing consumed)."""
-        limits, exempt = self.check_budget(session, user_id)
+        limits, exempt = self.limits_for(session, user_id)
         if not exempt:
             self.consume_request(user_id, limits)
 
@@ -155,5 +135,5 @@ class RateLimitService:
         left = {"minute": limits.requests_per_minute, "day": limits.requests_per_day}
         for item, window in self.windows(limits):
             left[window] = self.limiter.get_window_stats(item, *request_counter(user_id)).remaining
-        tokens, spent = self.usage_totals(session, user_id)
-        return Quota(exempt, limits, left["minute"], left["day"], tokens, spent)
+        standing = self.budgets.standing(user_id, limits)  # calls in flight count: they hold their worst case
+        return Quota(exempt, limits, left["minute"], left["day"], standing.tokens_today, standing.usd_month)

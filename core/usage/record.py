@@ -31,7 +31,7 @@ def record_usage(
         user_id=user_id, conversation_id=conversation_id, source=source, provider=provider, model=model,
         tokens_in=usage.tokens_in, tokens_out=usage.tokens_out,
         cost_usd=cost_usd(provider, model, usage, settings), ttft_ms=ttft_ms, total_ms=total_ms,
-        status=status, error_kind=error_kind, cache_hit=cache_hit, token_name=token_name,
+        status=status, error_kind=error_kind, cache_hit=cache_hit, token_name=token_name, estimated=usage.estimated,
     )
     session.add(event)
     observe(provider=provider, model=model, status=status, tokens_in=usage.tokens_in, tokens_out=usage.tokens_out,

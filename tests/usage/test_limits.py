@@ -174,27 +174,33 @@ def _spend(session: Session, user_id: int, *, tokens: int = 0, cost: float = 0.0
     session.commit()
 
 
+def _hold(service: RateLimitService, session: Session, user_id: int, *, provider: str = "openai",
+          model: str = "gpt-4o", max_tokens: int = 1000) -> None:
+    limits, exempt = service.limits_for(session, user_id)
+    service.budgets.reserve(user_id=user_id, limits=limits, exempt=exempt, provider=provider, model=model,
+                            prompt_tokens=10, max_tokens=max_tokens)
+
+
 def test_monthly_budget_exhaustion_says_when_it_renews(engine, session, clock) -> None:
     service = RateLimitService(_settings(budget_usd_per_month=10.0), clock=clock)
     uid = _user(session, "ann")
     now = datetime.fromtimestamp(clock.now, UTC)
     _spend(session, uid, cost=4.0, when=now.replace(day=1) - timedelta(days=1))  # last month: not counted
-    _spend(session, uid, cost=9.99, when=now - timedelta(hours=1))
-    service.check_and_consume(session, uid)
-    _spend(session, uid, cost=0.01, when=now)
+    _spend(session, uid, cost=9.98, when=now - timedelta(hours=1))
+    _hold(service, session, uid)  # $0.010025 fits in the $0.02 left
     with pytest.raises(RateLimited) as info:
-        service.check_and_consume(session, uid)
-    assert "$10.00 budget" in info.value.user_message and "2026-12-01 00:00 UTC" in info.value.user_message
+        _hold(service, session, uid)
+    assert "of your $10.00 budget" in info.value.user_message and "2026-12-01 00:00 UTC" in info.value.user_message
 
 
 def test_daily_tokens_reset_at_utc_midnight(engine, session, clock) -> None:
     service = RateLimitService(_settings(tokens_per_day=1000), clock=clock)
     uid = _user(session, "ann")
-    _spend(session, uid, tokens=1000, when=datetime.fromtimestamp(clock.now, UTC))
+    _spend(session, uid, tokens=990, when=datetime.fromtimestamp(clock.now, UTC))
     with pytest.raises(RateLimited, match="1,000 tokens"):
-        service.check_and_consume(session, uid)
-    clock.advance(12 * 3600)  # past midnight UTC
-    service.check_and_consume(session, uid)
+        _hold(service, session, uid, provider="local", model="smollm2-135m-instruct", max_tokens=100)
+    clock.advance(12 * 3600)  # past midnight UTC: a new day's counter
+    _hold(service, session, uid, provider="local", model="smollm2-135m-instruct", max_tokens=100)
 
 
 def test_quota_summary_for_the_chat(engine, session, clock) -> None:

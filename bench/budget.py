@@ -1,0 +1,119 @@
+"""Cost of reserving and settling a budget per provider call, on each store: the database alone (SQLite, the
+embedded default; PostgreSQL) and Redis (with PostgreSQL for the usage records).
+
+A turn already writes its usage event in a transaction; the budget adds one reserve before the call and its
+settle inside (database) or after (Redis) that transaction. Measured per call over 1,000 calls spread over 200
+users, median of 5 runs: reserve alone, and (record + settle + commit) minus (record + commit), the baseline
+measured in the same run. Targets: <= 0.5 ms median on Redis, <= 2 ms on PostgreSQL.
+
+PostgreSQL: PARLEY_BENCH_DATABASE_URL / PARLEY_TEST_DATABASE_URL (a scratch database is created and dropped);
+Redis: PARLEY_BENCH_REDIS_URL / PARLEY_TEST_REDIS_URL. Usage: python bench/budget.py
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import redis  # noqa: E402
+from sqlalchemy import create_engine, text  # noqa: E402
+from sqlalchemy.engine import make_url  # noqa: E402
+from sqlmodel import Session  # noqa: E402
+
+from core import app as core_app  # noqa: E402
+from core import db  # noqa: E402
+from core.config import LimitDefaults, get_settings  # noqa: E402
+from core.models import UsageStatus, User  # noqa: E402
+from core.providers.base import Usage  # noqa: E402
+from core.usage import Budgets, record_usage  # noqa: E402
+
+CALLS, USERS, RUNS = 1000, 200, 5
+LIMITS = LimitDefaults(requests_per_minute=0, requests_per_day=0, tokens_per_day=10**9, budget_usd_per_month=10**6)
+
+
+def setup(database_url: str) -> list[int]:
+    os.environ["PARLEY_DATABASE_URL"] = database_url
+    get_settings.cache_clear()
+    db.reset_caches()
+    core_app.reset()
+    core_app.startup()
+    with Session(db.get_engine()) as session:
+        users = [User(username=f"b{uuid.uuid4().hex[:10]}", email=f"{i}@bench.local", display_name="b",
+                      password_hash="x") for i in range(USERS)]
+        session.add_all(users)
+        session.commit()
+        return [u.id or 0 for u in users]
+
+
+def one_run(budgets: Budgets, users: list[int]) -> tuple[float, float]:
+    """Median ms of reserve, and of settle's share of the usage transaction."""
+    engine, reserve, with_settle, without = budgets.engine, [], [], []
+    for i in range(CALLS):
+        uid = users[i % len(users)]
+        start = time.perf_counter()
+        hold = budgets.reserve(user_id=uid, limits=LIMITS, exempt=False, provider="openai", model="gpt-4o",
+                               prompt_tokens=200, max_tokens=512)
+        reserve.append(time.perf_counter() - start)
+        for settle, samples in ((True, with_settle), (False, without)):
+            start = time.perf_counter()
+            with Session(engine) as session:
+                event = record_usage(session=session, user_id=uid, conversation_id=None, provider="openai",
+                                     model="gpt-4o", usage=Usage(200, 100), status=UsageStatus.complete,
+                                     error_kind=None, ttft_ms=None, total_ms=None)
+                if settle:
+                    budgets.settle(session, hold, event)
+                session.commit()
+            samples.append(time.perf_counter() - start)
+    ms = 1000
+    return (statistics.median(reserve) * ms,
+            (statistics.median(with_settle) - statistics.median(without)) * ms)
+
+
+def bench(name: str, database_url: str, redis_url: str = "") -> None:
+    users = setup(database_url)
+    settings = get_settings().model_copy(update={"redis_url": redis_url})
+    if redis_url:
+        r = redis.Redis.from_url(redis_url)
+        for key in r.scan_iter("parley:budget:*"):
+            r.delete(key)
+    budgets = Budgets(settings, db.get_engine())
+    runs = [one_run(budgets, users) for _ in range(RUNS)]
+    reserve, settle = statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs)
+    print(f"{name:<34}{reserve:>10.3f}{settle:>10.3f}{reserve + settle:>10.3f}")
+
+
+def main() -> None:
+    tmp = tempfile.mkdtemp()
+    os.environ.update({"PARLEY_DATA_DIR": tmp, "PARLEY_ADMIN_PASSWORD": "Bench-pass-123",
+                       "PARLEY_LOG_LEVEL": "WARNING"})
+    print(f"{'store (ms per call, median)':<34}{'reserve':>10}{'settle':>10}{'total':>10}")
+    bench("SQLite (embedded default)", f"sqlite:///{tmp}/bench.db")
+    pg = os.environ.get("PARLEY_BENCH_DATABASE_URL") or os.environ.get("PARLEY_TEST_DATABASE_URL")
+    redis_url = os.environ.get("PARLEY_BENCH_REDIS_URL") or os.environ.get("PARLEY_TEST_REDIS_URL") or ""
+    if not pg:
+        print("PostgreSQL: set PARLEY_BENCH_DATABASE_URL to measure it")
+        return
+    admin = create_engine(make_url(pg).set(drivername="postgresql+psycopg"), isolation_level="AUTOCOMMIT")
+    name = f"parley_bench_{uuid.uuid4().hex[:8]}"
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        url = make_url(pg).set(database=name).render_as_string(hide_password=False)
+        bench("PostgreSQL (target 2 ms)", url)
+        if redis_url:
+            bench("Redis + PostgreSQL (target 0.5 ms)", url, redis_url)
+    finally:
+        db.reset_caches()
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+if __name__ == "__main__":
+    main()

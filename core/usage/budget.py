@@ -1,0 +1,182 @@
+"""Budgets reserved before each provider call and settled after it: a user's tokens per day and dollars per month.
+
+A call holds its worst case (prompt tokens counted, plus max_tokens; both at the model's prices) against every
+budget that applies; it is refused, naming the budget and when it renews, if any would go over. At finish, stop,
+error or disconnect the hold becomes the actual usage and the rest is released. So parallel calls, on any number
+of instances, can never spend past a budget: the UI and the API reserve through this same service.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import BigInteger, Engine, cast, func, select
+from sqlalchemy.sql.elements import ColumnElement
+from sqlmodel import Session, col
+
+from core.config import LimitDefaults, Settings, get_settings
+from core.db import get_engine
+from core.errors import RateLimited
+from core.i18n import Msg
+from core.models import UsageEvent
+from core.usage.ledger import DbLedger, Hold, Over, Part, new_hold
+from core.usage.ledger_redis import RedisLedger
+
+MICRO = 1_000_000  # dollars are counted in micro-dollars: price per 1M tokens x tokens, an integer
+
+
+@dataclass(frozen=True)
+class Standing:
+    """Where a user's budgets stand now: settled plus held by calls in flight (limits of 0: unlimited)."""
+
+    tokens_today: int
+    tokens_limit: int
+    usd_month: float
+    usd_limit: float
+    tokens_held: int = 0  # of tokens_today, held by calls in flight
+    usd_held: float = 0.0  # of usd_month, held by calls in flight
+
+
+def _month(now: datetime) -> datetime:
+    return now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+
+
+def _next_month(now: datetime) -> datetime:
+    return (_month(now) + timedelta(days=32)).replace(day=1)
+
+
+def _day(now: datetime) -> datetime:
+    return now.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def seed(scope: str, period: str) -> ColumnElement[int]:
+    """What the usage records already hold for a budget in a period (a counter's starting value)."""
+    _kind, owner, unit = scope.split(":")
+    start = datetime.fromisoformat(period + ("-01" if len(period) == 7 else "")).replace(tzinfo=UTC)
+    end = _next_month(start) if len(period) == 7 else start + timedelta(days=1)
+    spent = (func.sum(UsageEvent.cost_usd) * MICRO if unit == "usd"
+             else func.sum(col(UsageEvent.tokens_in) + col(UsageEvent.tokens_out)))
+    return (select(cast(func.coalesce(func.round(spent), 0), BigInteger))
+            .where(col(UsageEvent.user_id) == int(owner), col(UsageEvent.created_at) >= start,
+                   col(UsageEvent.created_at) < end)
+            .scalar_subquery())
+
+
+class Budgets:
+    """Reserve, settle and read a user's budgets (in Redis when REDIS_URL is set, else in the database)."""
+
+    REAP_EVERY = 10.0  # seconds between two looks for expired holds, per process
+
+    def __init__(self, settings: Settings | None = None, engine: Engine | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.settings = settings or get_settings()
+        self.engine = engine or get_engine(self.settings)
+        self.clock = clock
+        self.ledger: DbLedger | RedisLedger = (
+            RedisLedger(self.settings.redis_url, self.engine, seed, clock) if self.settings.redis_url
+            else DbLedger(self.engine, seed))
+        self._next_reap = 0.0
+        self._reaping = threading.Lock()
+
+    def _now(self) -> datetime:
+        return datetime.fromtimestamp(self.clock(), UTC)
+
+    def _parts(self, user_id: int, limits: LimitDefaults, tokens: int, micro: int) -> list[Part]:
+        now, parts = self._now(), []
+        if limits.tokens_per_day:
+            parts.append(Part(f"user:{user_id}:tokens", f"{now:%Y-%m-%d}", tokens, limits.tokens_per_day))
+        if limits.budget_usd_per_month and micro:  # a free model spends no money: only its tokens are held
+            parts.append(Part(f"user:{user_id}:usd", f"{now:%Y-%m}", micro,
+                              round(limits.budget_usd_per_month * MICRO)))
+        return parts
+
+    def worst_case(self, provider: str, model: str, prompt_tokens: int, max_tokens: int) -> tuple[int, int]:
+        """(tokens, micro-dollars) a call may use at most."""
+        catalog = self.settings.providers.get(provider)
+        info = catalog.models.get(model) if catalog else None
+        price_in, price_out = (info.price_in, info.price_out) if info else (0.0, 0.0)
+        return prompt_tokens + max_tokens, math.ceil(prompt_tokens * price_in + max_tokens * price_out)
+
+    def reserve(self, *, user_id: int, limits: LimitDefaults, exempt: bool, provider: str, model: str,
+                prompt_tokens: int, max_tokens: int) -> Hold | None:
+        """Hold the call's worst case against the user's budgets; RateLimited naming the one it would overrun."""
+        if exempt:
+            return None
+        tokens, micro = self.worst_case(provider, model, prompt_tokens, max_tokens)
+        parts = self._parts(user_id, limits, tokens, micro)
+        if not parts:
+            return None
+        self.reap_expired()
+        hold = new_hold(user_id, parts)
+        over = self.ledger.reserve(hold, timedelta(seconds=self.settings.limits.hold_ttl_seconds))
+        if over is not None:
+            raise self._refusal(over)
+        return hold
+
+    def _refusal(self, over: Over) -> RateLimited:
+        part, now = over.part, self._now()
+        left = max(0, part.limit - over.used - over.held)
+        if part.scope.endswith(":tokens"):
+            reason = Msg("limits.tokens_would_exceed", need=part.amount, left=left, limit=part.limit)
+            renews = _day(now) + timedelta(days=1)
+        else:
+            reason = Msg("limits.budget_would_exceed", need=_usd(part.amount), left=_usd(left),
+                         limit=_usd(part.limit))
+            renews = _next_month(now)
+        if over.held:
+            amount = f"{over.held:,}" if part.scope.endswith(":tokens") else "$" + _usd(over.held)
+            reason = Msg("limits.with_held", reason=reason, held=amount)
+        return RateLimited(renews, now, str(reason))
+
+    def settle(self, session: Session, hold: Hold | None, event: UsageEvent) -> None:
+        """The hold becomes the call's recorded usage (in the event's transaction); the rest is released."""
+        if hold is None:
+            return
+        event.hold_id = hold.id
+        self.ledger.settle(session, hold, self._actual(hold, event.tokens_in + event.tokens_out, event.cost_usd))
+
+    def release(self, hold: Hold | None) -> None:
+        """Nothing was spent (the call never reached a provider)."""
+        if hold is not None:
+            self.ledger.release(hold)
+
+    @staticmethod
+    def _actual(hold: Hold, tokens: int, cost_usd: float) -> dict[str, int]:
+        return {p.scope: tokens if p.scope.endswith(":tokens") else round(cost_usd * MICRO) for p in hold.parts}
+
+    def _spent(self, hold: Hold) -> dict[str, int] | None:
+        """What an expired hold's call recorded before its process died (Redis only: see the ledgers)."""
+        with Session(self.engine) as session:
+            event = session.execute(select(UsageEvent).where(col(UsageEvent.hold_id) == hold.id)).scalars().first()
+        return None if event is None else self._actual(hold, event.tokens_in + event.tokens_out, event.cost_usd)
+
+    def reap_expired(self, *, force: bool = False) -> int:
+        """Release holds whose process died, at most every REAP_EVERY seconds per process."""
+        now = time.monotonic()
+        if not force and now < self._next_reap:
+            return 0
+        if not self._reaping.acquire(blocking=False):
+            return 0
+        try:
+            self._next_reap = now + self.REAP_EVERY
+            return self.ledger.reap(self._spent)
+        finally:
+            self._reaping.release()
+
+    def standing(self, user_id: int, limits: LimitDefaults) -> Standing:
+        """Tokens today and dollars this month, counting what calls in flight hold."""
+        parts = self._parts(user_id, limits, 0, 1)
+        totals = self.ledger.read(parts) if parts else {}
+        tokens = totals.get(f"user:{user_id}:tokens", (0, 0))
+        micro = totals.get(f"user:{user_id}:usd", (0, 0))
+        return Standing(sum(tokens), limits.tokens_per_day, sum(micro) / MICRO, limits.budget_usd_per_month,
+                        tokens[1], micro[1] / MICRO)
+
+
+def _usd(micro: int) -> str:
+    return f"{micro / MICRO:,.2f}" if micro >= 10_000 or micro == 0 else f"{micro / MICRO:,.4f}"

@@ -1,0 +1,153 @@
+"""Budget counters with holds: reserve atomically before a provider call, settle to the actual usage after.
+
+Two stores behind one interface. The database (SQLite or PostgreSQL, no Redis): one conditional UPDATE per
+counter in one transaction, rows locked in a fixed order; a hold is a row, settled in the same transaction as its
+usage event. Redis (REDIS_URL): one Lua script checks and holds every counter at once; settled after the usage
+event commits. Either way the durable totals are the usage events: a counter that does not exist yet (new period,
+Redis restarted) is seeded from them, and a hold whose process died expires and is reconciled against them.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import Engine, delete, literal, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.sql.elements import ColumnElement
+from sqlmodel import Session, col
+
+from core.models import BudgetCounter, BudgetHold, utcnow
+
+
+@dataclass(frozen=True)
+class Part:
+    """One budget a call is held against: its counter, the amount held and the budget's limit."""
+
+    scope: str  # "user:7:usd", "user:7:tokens"
+    period: str  # "2026-11" or "2026-11-29" (UTC)
+    amount: int
+    limit: int
+
+
+@dataclass(frozen=True)
+class Hold:
+    id: str
+    user_id: int
+    parts: tuple[Part, ...]
+
+
+@dataclass(frozen=True)
+class Over:
+    """The first budget a reservation would overrun, and where it stands (settled, held by others)."""
+
+    part: Part
+    used: int
+    held: int
+
+
+# The usage already recorded for a budget in a period, for a counter that does not exist yet.
+Seed = Callable[[str, str], ColumnElement[int]]
+
+
+def new_hold(user_id: int, parts: Sequence[Part]) -> Hold:
+    return Hold(uuid.uuid4().hex, user_id, tuple(sorted(parts, key=lambda p: (p.scope, p.period))))
+
+
+class DbLedger:
+    """Counters and holds in the database; reserve is one short transaction of its own."""
+
+    def __init__(self, engine: Engine, seed: Seed) -> None:
+        self.engine, self.seed = engine, seed
+        self._postgres = engine.dialect.name == "postgresql"
+
+    def reserve(self, hold: Hold, ttl: timedelta) -> Over | None:
+        with Session(self.engine) as session:
+            for part in hold.parts:  # a fixed order: two reservations never wait for each other's rows
+                if not self._take(session, part):
+                    over = self._state(session, part)
+                    session.rollback()
+                    return over
+            session.add(BudgetHold(id=hold.id, user_id=hold.user_id, parts=_dump(hold), expires_at=utcnow() + ttl))
+            session.commit()
+        return None
+
+    def _take(self, session: Session, part: Part) -> bool:
+        if self._held(session, part):
+            return True
+        self._create(session, part)  # a new period (or the first call ever): seeded from the usage records
+        return self._held(session, part)
+
+    def _held(self, session: Session, part: Part) -> bool:
+        counter = _counter(part)
+        take = (update(BudgetCounter).where(counter, col(BudgetCounter.used) + col(BudgetCounter.held) + part.amount
+                                            <= part.limit)
+                .values(held=col(BudgetCounter.held) + part.amount))
+        return bool(session.connection().execute(take).rowcount)
+
+    def _create(self, session: Session, part: Part) -> None:
+        row = select(literal(part.scope), literal(part.period), self.seed(part.scope, part.period), literal(0))
+        columns = ["scope", "period", "used", "held"]
+        add = (postgresql.insert(BudgetCounter).from_select(columns, row).on_conflict_do_nothing() if self._postgres
+               else sqlite.insert(BudgetCounter).from_select(columns, row).on_conflict_do_nothing())
+        session.connection().execute(add)
+
+    def _state(self, session: Session, part: Part) -> Over:
+        counter = session.get(BudgetCounter, (part.scope, part.period))
+        return Over(part, counter.used if counter else 0, counter.held if counter else 0)
+
+    def settle(self, session: Session, hold: Hold, actual: dict[str, int]) -> None:
+        """Turn the hold into the actual amounts, in the caller's transaction (with its usage event)."""
+        gone = session.connection().execute(delete(BudgetHold).where(col(BudgetHold.id) == hold.id)).rowcount
+        for part in hold.parts:
+            release = part.amount if gone else 0  # 0: expired and released already (only the spend is added)
+            change = (update(BudgetCounter).where(_counter(part))
+                      .values(used=col(BudgetCounter.used) + actual.get(part.scope, 0),
+                              held=col(BudgetCounter.held) - release))
+            session.connection().execute(change)
+
+    def release(self, hold: Hold) -> None:
+        with Session(self.engine) as session:
+            self.settle(session, hold, {})
+            session.commit()
+
+    def read(self, parts: Sequence[Part]) -> dict[str, tuple[int, int]]:
+        """(settled, held) per scope, creating counters that do not exist yet."""
+        out = {}
+        with Session(self.engine) as session:
+            for part in parts:
+                counter = session.get(BudgetCounter, (part.scope, part.period))
+                if counter is None:
+                    self._create(session, part)
+                    session.commit()
+                    counter = session.get(BudgetCounter, (part.scope, part.period))
+                out[part.scope] = (counter.used, counter.held) if counter else (0, 0)
+        return out
+
+    def reap(self, spent: Callable[[Hold], dict[str, int] | None], limit: int = 100) -> int:  # noqa: ARG002
+        """Release holds past their expiry (their process died). Here a hold and its usage event are written in
+        one transaction, so an expired hold never has one: only the hold is released."""
+        with Session(self.engine) as session:
+            expired = session.execute(select(BudgetHold).where(col(BudgetHold.expires_at) < utcnow())
+                                      .limit(limit)).scalars().all()
+            holds = [_load(h.id, h.user_id, h.parts) for h in expired]
+        for hold in holds:
+            self.release(hold)
+        return len(holds)
+
+
+def _counter(part: Part) -> ColumnElement[bool]:
+    return (col(BudgetCounter.scope) == part.scope) & (col(BudgetCounter.period) == part.period)
+
+
+def _dump(hold: Hold) -> str:
+    return json.dumps([[p.scope, p.period, p.amount, p.limit] for p in hold.parts])
+
+
+def _load(hold_id: str, user_id: int, parts: str) -> Hold:
+    return Hold(hold_id, user_id, tuple(Part(s, p, int(a), int(lim)) for s, p, a, lim in json.loads(parts)))
+
+

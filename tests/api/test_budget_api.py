@@ -1,0 +1,36 @@
+"""The API reserves through the chat's budgets: a request that could overrun is a 429 naming the budget, with
+nothing asked or stored; an answered one settles its hold to the recorded cost."""
+
+from __future__ import annotations
+
+import openai
+import pytest
+from sqlmodel import Session, col, func, select
+
+from core.models import BudgetHold, LimitPolicyUpdate, UsageEvent, UsageStatus
+from core.usage import Budgets, RateLimitService, set_user_limits
+from tests.fakes.provider_server import Reply
+
+
+def test_a_request_that_could_overrun_the_budget_is_429_naming_it(api, token, provider, session: Session, alice,
+                                                                   admin_id) -> None:
+    set_user_limits(session=session, actor_id=admin_id, user_id=alice,
+                    limits_in=LimitPolicyUpdate(budget_usd_per_month=0.01))
+    client = openai.OpenAI(api_key=token, base_url=api.base_url, max_retries=0, timeout=30)
+    with pytest.raises(openai.RateLimitError) as refused:  # 2,000 x $10/M = $0.02 could be spent
+        client.chat.completions.create(model="openai/gpt-4o", max_tokens=2000,
+                                       messages=[{"role": "user", "content": "An essay, please"}])
+    assert "could cost up to $0.02" in str(refused.value) and "$0.01 budget for this month" in str(refused.value)
+    assert provider.history == []
+    session.expire_all()
+    assert [e.status for e in session.exec(select(UsageEvent))] == [UsageStatus.refused]
+    provider.enqueue("openai", Reply(chunks=["Short."], tokens_in=8, tokens_out=2))
+    reply = client.chat.completions.create(model="openai/gpt-4o", max_tokens=200,
+                                           messages=[{"role": "user", "content": "Briefly"}])
+    assert reply.choices[0].message.content == "Short."
+    session.expire_all()
+    event = session.exec(select(UsageEvent).order_by(col(UsageEvent.id).desc())).first()
+    assert event is not None and event.hold_id and event.cost_usd == pytest.approx((8 * 2.5 + 2 * 10) / 1e6)
+    assert session.exec(select(func.count()).select_from(BudgetHold)).one() == 0
+    standing = Budgets().standing(alice, RateLimitService().limits_for(session, alice)[0])
+    assert standing.usd_month == pytest.approx(event.cost_usd, abs=1e-6) and standing.usd_held == 0
