@@ -23,10 +23,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import redis  # noqa: E402
-from sqlalchemy import create_engine, text  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
 from sqlmodel import Session  # noqa: E402
 
+from bench._util import bench_databases  # noqa: E402
 from core import app as core_app  # noqa: E402
 from core import db  # noqa: E402
 from core.config import LimitDefaults, get_settings  # noqa: E402
@@ -93,26 +92,19 @@ def main() -> None:
     tmp = tempfile.mkdtemp()
     os.environ.update({"PARLEY_DATA_DIR": tmp, "PARLEY_ADMIN_PASSWORD": "Bench-pass-123",
                        "PARLEY_LOG_LEVEL": "WARNING"})
-    print(f"{'store (ms per call, median)':<34}{'reserve':>10}{'settle':>10}{'total':>10}")
-    bench("SQLite (embedded default)", f"sqlite:///{tmp}/bench.db")
-    pg = os.environ.get("PARLEY_BENCH_DATABASE_URL") or os.environ.get("PARLEY_TEST_DATABASE_URL")
     redis_url = os.environ.get("PARLEY_BENCH_REDIS_URL") or os.environ.get("PARLEY_TEST_REDIS_URL") or ""
-    if not pg:
-        print("PostgreSQL: set PARLEY_BENCH_DATABASE_URL to measure it")
-        return
-    admin = create_engine(make_url(pg).set(drivername="postgresql+psycopg"), isolation_level="AUTOCOMMIT")
-    name = f"parley_bench_{uuid.uuid4().hex[:8]}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        url = make_url(pg).set(database=name).render_as_string(hide_password=False)
-        bench("PostgreSQL (target 2 ms)", url)
-        if redis_url:
-            bench("Redis + PostgreSQL (target 0.5 ms)", url, redis_url)
-    finally:
-        db.reset_caches()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    print(f"{'store (ms per call, median)':<34}{'reserve':>10}{'settle':>10}{'total':>10}")
+    with bench_databases() as dbs:
+        for backend, url in dbs:
+            if backend == "sqlite":
+                bench("SQLite (embedded default)", url)
+            else:
+                bench("PostgreSQL (target 2 ms)", url)
+                if redis_url:
+                    bench("Redis + PostgreSQL (target 0.5 ms)", url, redis_url)
+            db.reset_caches()
+    if len(dbs) == 1:
+        print("PostgreSQL and Redis: set PARLEY_BENCH_DATABASE_URL and PARLEY_BENCH_REDIS_URL to measure them")
 
 
 if __name__ == "__main__":

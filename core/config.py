@@ -39,6 +39,7 @@ class ModelInfo(BaseModel):
     context_window: int = 4096
     price_in: float = 0.0
     price_out: float = 0.0
+    price_cached_in: float | None = None  # input read from the provider's prompt cache; None: price_in
 
 
 class ProviderCatalog(BaseModel):

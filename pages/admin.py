@@ -1,24 +1,25 @@
-"""Admin: users (approve, disable/enable, role, password reset, limits, create). The audit trail is on Monitoring."""
+"""Admin: users (approve, disable/enable, role, password reset, limits, create), teams, organisation keys and
+API tokens. The audit trail is on Monitoring."""
 
 import streamlit as st
 
-from core.accounts import create_user, list_users
+from core.accounts import create_user, list_teams, list_users
 from core.api import list_all_tokens
 from core.keys import POLICY_DEFAULTS, list_keys, policy, set_policy
 from core.models import UserStatus
 from core.ui import admin as view
-from core.ui import keys, tokens
+from core.ui import keys, prices, teams, tokens
 from core.ui.actions import rerun_after, run_action, show_flash
 from core.ui.auth.guards import require_admin
 from core.ui.i18n import t
-from core.usage import get_user_limits
+from core.usage import get_user_limits, price_table
 
 admin = require_admin()
 st.title(t("nav.admin"))
 show_flash()
-users_tab, create_tab, org_tab, tokens_tab = st.tabs(
-    [t("admin.tab_users"), t("admin.tab_add"), t("admin.tab_org_keys"), t("admin.tab_tokens")], key="admin_tabs",
-    on_change="rerun")
+users_tab, create_tab, teams_tab, prices_tab, org_tab, tokens_tab = st.tabs(
+    [t("admin.tab_users"), t("admin.tab_add"), t("admin.tab_teams"), t("admin.tab_prices"), t("admin.tab_org_keys"),
+     t("admin.tab_tokens")], key="admin_tabs", on_change="rerun")
 
 with users_tab:
     users = run_action(lambda s: list_users(session=s, actor_id=admin.id)) or []
@@ -35,6 +36,25 @@ with create_tab:
     if (new := view.new_user_form()) is not None:
         rerun_after(lambda s: create_user(session=s, actor_id=admin.id, user_in=new),
                     t("admin.user_added", name=new.username.strip().lower()))
+
+with teams_tab:
+    all_teams = run_action(lambda s: list_teams(session=s, actor_id=admin.id)) or []
+    teams.team_table(all_teams)
+    everyone_users = run_action(lambda s: list_users(session=s, actor_id=admin.id)) or []
+    for team in all_teams:
+        with st.expander(t("teams.edit", team=team.name)):
+            if (asked_team := teams.team_form(team) or teams.members(team, everyone_users)) is not None:
+                teams.perform(asked_team, admin_id=admin.id)
+    with st.expander(t("teams.new")):
+        if (new_team := teams.team_form(None)) is not None:
+            teams.perform(new_team, admin_id=admin.id)
+
+with prices_tab:
+    st.caption(t("prices.intro"))
+    price_rows = run_action(lambda s: price_table(session=s, actor_id=admin.id)) or []
+    prices.price_table(price_rows)
+    if price_rows and (asked_price := prices.price_form(price_rows)) is not None:
+        prices.perform(asked_price, admin_id=admin.id)
 
 with org_tab:
     st.caption(t("keys.org_intro"))

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from core.accounts import get_preferences, list_presets
+from core.accounts import get_preferences, list_presets, teams_of
 from core.chat import chat_manager
 from core.config import get_settings
 from core.errors import AppError
@@ -28,16 +28,19 @@ if sidebar.needs_preferences():
 sidebar.conversation_list(run_action(lambda s: recent_conversations(session=s, user_id=user.id, limit=15)) or [])
 presets = run_action(lambda s: list_presets(session=s, user_id=user.id)) or []
 options = sidebar.model_settings(providers.options(), presets)
+team = sidebar.team_picker(run_action(lambda s: [(tm.id or 0, tm.name) for tm in teams_of(session=s, user_id=user.id)])
+                           or [])
 conv_id = sidebar.current_conversation()
 
 turn = None
 edited = composer.edit_form()
 try:
     if options and conv_id and messages.regenerate_requested():
-        turn = manager.regenerate(user_id=user.id, conversation_id=conv_id, options=options, providers=providers)
+        turn = manager.regenerate(user_id=user.id, conversation_id=conv_id, options=options, providers=providers,
+                                  team=team)
     elif options and conv_id and edited is not None:
         turn = manager.edit_last(user_id=user.id, conversation_id=conv_id, text=edited, options=options,
-                                 providers=providers)
+                                 providers=providers, team=team)
 except AppError as exc:
     st.error(tr(exc.user_message))
 
@@ -57,12 +60,12 @@ if turn is None:
     messages.last_message_actions(shown)
 
 resent = composer.draft_form()
-composer.quota_caption(run_action(lambda s: RateLimitService().quota(s, user.id).summary(), quiet=True))
+composer.quota_caption(run_action(lambda s: RateLimitService().quota(s, user.id, team).summary(), quiet=True))
 prompt = st.chat_input(t("chat.input_placeholder"), key="chat_input", submit_mode="stop", max_chars=None) or resent
 if prompt and turn is None and options:
     try:
         turn = manager.send(user_id=user.id, conversation_id=conv_id, text=prompt, options=options,
-                            providers=providers)
+                            providers=providers, team=team)
     except AppError as exc:  # refused (limit, size, provider): the message comes back as a draft
         composer.keep_draft(prompt, exc.user_message)
         st.rerun()

@@ -2,12 +2,12 @@
 
 import streamlit as st
 
-from core.accounts import audit_log, list_users
+from core.accounts import audit_log, list_teams, list_users
 from core.ui import monitoring as view
 from core.ui.actions import run_action
 from core.ui.auth.guards import require_admin
 from core.ui.i18n import t
-from core.usage import dashboard, events_csv
+from core.usage import chargeback_csv, dashboard, events_csv
 
 admin = require_admin()
 st.title(t("nav.monitoring"))
@@ -17,7 +17,8 @@ usage_tab, audit_tab = st.tabs([t("monitoring.tab_usage"), t("monitoring.tab_aud
 with usage_tab:
     start, end = view.range_picker("mon")
     users = run_action(lambda s: list_users(session=s, actor_id=admin.id)) or []
-    filters = view.filters(users, start, end)
+    all_teams = run_action(lambda s: list_teams(session=s, actor_id=admin.id)) or []
+    filters = view.filters(users, start, end, {tm.id: tm.name for tm in all_teams})
     data = run_action(lambda s: dashboard(session=s, actor_id=admin.id, filters=filters))
     if data is not None:
         tz = view.viewer_timezone()
@@ -31,6 +32,13 @@ with usage_tab:
             if csv_text is not None:
                 st.download_button(t("monitoring.download_csv"), csv_text, file_name="parley-usage.csv",
                                    mime="text/csv", key="mon_csv_download")
+        st.subheader(t("teams.chargeback"))
+        month = view.chargeback_month()
+        if st.button(t("teams.chargeback_prepare"), key="chargeback_prepare"):
+            chargeback = run_action(lambda s: chargeback_csv(session=s, actor_id=admin.id, month=month))
+            if chargeback is not None:
+                st.download_button(t("teams.chargeback_download"), chargeback, mime="text/csv",
+                                   file_name=f"parley-chargeback-{month:%Y-%m}.csv", key="chargeback_download")
 
 with audit_tab:
     criteria = view.audit_filters()

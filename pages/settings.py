@@ -8,6 +8,7 @@ from core.accounts import (
     list_presets,
     set_appearance,
     set_preferences,
+    teams_of,
     update_profile,
 )
 from core.api import list_tokens
@@ -67,7 +68,8 @@ with keys_tab:
 with tokens_tab:
     st.caption(t("tokens.intro", url=tokens.api_url()))
     tokens.new_token_notice()
-    asked_token = tokens.create_form() or tokens.token_table(
+    my_teams = run_action(lambda s: [(tm.id or 0, tm.name) for tm in teams_of(session=s, user_id=user.id)]) or []
+    asked_token = tokens.create_form(my_teams) or tokens.token_table(
         run_action(lambda s: list_tokens(session=s, user_id=user.id)) or [], owners=False)
     if asked_token is not None:
         tokens.perform(asked_token, actor_id=user.id)

@@ -16,6 +16,7 @@ from core import app as core_app
 from core import db, limiter
 from core.chat import cache, chat_manager
 from core.config import get_settings
+from core.usage import forget_prices
 
 PG_URL = os.environ.get("PARLEY_TEST_DATABASE_URL", "")
 REDIS_URL = os.environ.get("PARLEY_TEST_REDIS_URL", "")
@@ -68,6 +69,7 @@ def _reset_process_state() -> None:
     limiter.reset_storages()
     cache._memory_backend.cache_clear()
     chat_manager.cache_clear()
+    forget_prices()
 
 
 @pytest.fixture(params=BACKENDS)

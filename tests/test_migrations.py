@@ -14,10 +14,10 @@ from core import db
 from core.config import PROJECT_ROOT
 from core.models import User
 
-HEAD = "0010"
+HEAD = "0012"
 TABLES = {"user", "auditevent", "conversation", "message", "usageevent", "limitpolicy", "usagedaily",
           "usagedailyerror", "providercredential", "orgsetting", "userpreference", "promptpreset", "apitoken",
-          "budgetcounter", "budgethold"}
+          "budgetcounter", "budgethold", "team", "teammember", "priceoverride"}
 
 
 def test_upgrade_creates_tables_and_downgrade_removes_them(database_url: str) -> None:

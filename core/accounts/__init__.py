@@ -26,13 +26,29 @@ from core.accounts.preferences import (
     set_appearance,
     set_preferences,
 )
+from core.accounts.teams import (
+    add_member,
+    allows,
+    catalog_models,
+    charged_team,
+    check_allowed,
+    create_team,
+    delete_team,
+    list_teams,
+    remove_member,
+    set_default_team,
+    teams_of,
+    update_team,
+)
 from core.accounts.throttle import LoginThrottle
 from core.accounts.users import change_password, register_user, update_profile
 
 __all__ = [
-    "FirstAdmin", "LoginResult", "LoginThrottle", "audit_log", "authenticate", "bootstrap_admin", "build_credentials",
-    "change_password", "cookie_issued_at", "cookie_token", "create_user", "delete_preset", "get_preferences",
-    "hash_password", "is_admin", "list_presets", "list_users", "record_audit", "register_user", "require_admin",
-    "reset_password", "revoke_sessions", "save_preset", "set_appearance", "set_preferences", "set_role", "set_status",
-    "update_profile", "validate_session", "verify_password",
+    "FirstAdmin", "LoginResult", "LoginThrottle", "add_member", "allows", "audit_log", "authenticate",
+    "bootstrap_admin", "build_credentials", "catalog_models", "change_password", "charged_team", "check_allowed",
+    "cookie_issued_at", "cookie_token", "create_team", "create_user", "delete_preset", "delete_team",
+    "get_preferences", "hash_password", "is_admin", "list_presets", "list_teams", "list_users", "record_audit",
+    "register_user", "remove_member", "require_admin", "reset_password", "revoke_sessions", "save_preset",
+    "set_appearance", "set_default_team", "set_preferences", "set_role", "set_status", "teams_of", "update_profile",
+    "update_team", "validate_session", "verify_password",
 ]

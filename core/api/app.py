@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from core.accounts import charged_team
 from core.api import completions as api
 from core.api.errors import (
     ApiError,
@@ -68,6 +69,9 @@ class BodyLimit:
         return str(Msg("api.too_large", kb=self.max_bytes // 1024))
 
 
+TEAM_HEADER = "x-parley-team"
+
+
 def create_api(settings: Settings | None = None) -> FastAPI:
     """The /v1 app: chat completions (plain and streamed), models, errors in OpenAI's shape."""
     settings = settings or get_settings()
@@ -107,12 +111,16 @@ def create_api(settings: Settings | None = None) -> FastAPI:
         try:
             with session_scope() as session:
                 caller = authenticate_token(session=session, token=token.strip(), settings=settings)
-                caller_limits = limits.service.effective_for(session, caller.user_id, caller.role)
+                # The team charged: the X-Parley-Team header (id or name), else the token's, else the default.
+                team = charged_team(session=session, user_id=caller.user_id,
+                                    requested=request.headers.get(TEAM_HEADER) or caller.team_id)
+                caller_limits = limits.service.effective_for(session, caller.user_id, caller.role, team)
         except AuthError as exc:
             limits.record_auth_failure(client)  # never says which part was wrong, never echoes the token
             raise ApiError(401, str(exc.user_message), code="invalid_api_key") from None
         limits.publish(request, caller.user_id, *caller_limits)
         request.state.caller_limits = caller_limits
+        request.state.team_id = team.id if team is not None else None
         return caller
 
     CallerDep = Annotated[Caller, Depends(authenticated)]  # noqa: N806  (FastAPI's dependency alias)
@@ -139,7 +147,7 @@ def create_api(settings: Settings | None = None) -> FastAPI:
         options, conversation = api.turn_inputs(body, ref, settings)
         turn = manager.ask(user_id=caller.user_id, conversation=conversation, options=options, providers=providers,
                            token_name=caller.token_name, count_request=False,  # slowapi took the request slot
-                           limits=request.state.caller_limits)
+                           limits=request.state.caller_limits, team=request.state.team_id)
         if not body.stream:
             outcome = run_to_end(turn)
             problem = api.failure(outcome)

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session, col, func, select
 
-from core.accounts import record_audit, require_admin
+from core.accounts import charged_team, record_audit, require_admin
 from core.config import Settings, get_settings
 from core.errors import AuthError, NotFound, PermissionDenied, ValidationError
 from core.i18n import Msg
@@ -41,6 +41,7 @@ class Caller:
     role: Role
     token_id: int
     token_name: str
+    team_id: int | None = None  # the team this token charges (else the header's, else the user's default)
 
 
 def token_hash(token: str, settings: Settings | None = None) -> str:
@@ -56,10 +57,12 @@ def _clean_name(raw: str) -> str:
 
 
 def create_token(*, session: Session, user_id: int, name: str, expires_at: datetime | None = None,
-                 settings: Settings | None = None) -> NewToken:
-    """A new token for the user; its value is in the result only, now."""
+                 settings: Settings | None = None, team_id: int | None = None) -> NewToken:
+    """A new token for the user (bound to one of their teams, if given); its value is in the result only, now."""
     settings = settings or get_settings()
     name = _clean_name(name)
+    if team_id is not None:
+        charged_team(session=session, user_id=user_id, requested=team_id)  # PermissionDenied unless a member
     now = utcnow()
     if expires_at is not None and not now < expires_at <= now + timedelta(days=settings.api.max_token_days):
         raise ValidationError(Msg("tokens.bad_expiry", days=settings.api.max_token_days))
@@ -69,7 +72,7 @@ def create_token(*, session: Session, user_id: int, name: str, expires_at: datet
         raise ValidationError(Msg("tokens.too_many", max=settings.api.max_tokens_per_user))
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     row = ApiToken(user_id=user_id, name=name, last4=token[-4:], token_hash=token_hash(token, settings),
-                   expires_at=expires_at, created_at=now)
+                   expires_at=expires_at, created_at=now, team_id=team_id)
     session.add(row)
     session.flush()
     record_audit(session=session, actor_id=user_id, action="tokens.create", target=name)
@@ -133,4 +136,4 @@ def authenticate_token(*, session: Session, token: str, settings: Settings | Non
         row.last_used_at = now
         session.add(row)
         session.commit()
-    return Caller(user.id or 0, user.username, user.role, row.id or 0, row.name)
+    return Caller(user.id or 0, user.username, user.role, row.id or 0, row.name, row.team_id)

@@ -13,6 +13,11 @@ PER_MESSAGE_OVERHEAD = 4  # role markers and separators in every chat template
 SAFETY_MARGIN = 16
 
 
+def prompt_tokens(provider: Provider, texts: Sequence[str]) -> int:
+    """The tokens a prompt of these texts (system prompt and messages) takes, as the provider counts them."""
+    return sum(provider.count_tokens(t) + PER_MESSAGE_OVERHEAD for t in texts if t)
+
+
 def _message_tokens(message: Message, provider: Provider) -> int:
     # Provider-reported usage is exact for replies; user messages are counted (or estimated).
     if message.role == MessageRole.assistant and message.tokens_out and message.provider == provider.name:

@@ -9,9 +9,10 @@ from contextlib import contextmanager
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, delete
 
+from core.accounts import charged_team, check_allowed
 from core.chat.cache import ResponseCache, build_cache
 from core.chat.choice import ProviderChoice, ProviderChooser, ProviderFactory
-from core.chat.context import PER_MESSAGE_OVERHEAD
+from core.chat.context import prompt_tokens
 from core.chat.options import Reserved, TurnDeps, TurnOptions, TurnSetup
 from core.chat.turn import Turn
 from core.config import LimitDefaults, Settings, get_settings
@@ -39,6 +40,8 @@ from core.providers.base import ChatMessage, Usage
 from core.usage import RateLimitService, record_usage
 from core.validation import clean_message, sanitize
 
+TeamChoice = int | str | None  # the team to charge, by id or name; None: the user's default team
+
 
 class ConversationManager:
     """Runs chat turns; one per process. Providers come from key resolution (or a test factory)."""
@@ -58,7 +61,7 @@ class ConversationManager:
         return ProviderChooser(user_id, settings=self.settings, engine=self.engine, factory=self._factory, role=role)
 
     def send(self, *, user_id: int, conversation_id: int | None, text: str, options: TurnOptions,
-             providers: ProviderChooser | None = None) -> Turn:
+             providers: ProviderChooser | None = None, team: TeamChoice = None) -> Turn:
         """Store the user's message (creating the conversation if needed) and return the reply's Turn."""
         text = clean_message(text, max_chars=self.settings.chat.max_input_chars)
         providers = self._checked(options, providers or self.providers_for(user_id))
@@ -67,7 +70,8 @@ class ConversationManager:
                                                                    conversation_id=conversation_id)
             history = [] if conv is None else messages_of(session=session, conversation_id=conv.id or 0)
             # Before the first write: on SQLite the hold is taken on its own connection.
-            reserved = self._consume(session, user_id, options, providers, [m.content for m in history] + [text])
+            reserved = self._consume(session, user_id, options, providers, [m.content for m in history] + [text],
+                                     team=team)
             with self._releasing(reserved):
                 if conv is None:
                     conv = create_conversation(session=session, user_id=user_id, conv_in=ConversationCreate(
@@ -85,7 +89,7 @@ class ConversationManager:
         return Turn(self.deps, TurnSetup(user_id, conv_id, options, [*history, message], providers, reserved))
 
     def regenerate(self, *, user_id: int, conversation_id: int, options: TurnOptions,
-                   providers: ProviderChooser | None = None) -> Turn:
+                   providers: ProviderChooser | None = None, team: TeamChoice = None) -> Turn:
         """Replace the last reply with a new one."""
         providers = self._checked(options, providers or self.providers_for(user_id))
         with session_scope(self.engine) as session:
@@ -93,7 +97,8 @@ class ConversationManager:
             history = messages_of(session=session, conversation_id=conversation_id)
             if not history or history[-1].role != MessageRole.assistant:
                 raise ValidationError(Msg("chat.nothing_to_regenerate"))
-            reserved = self._consume(session, user_id, options, providers, [m.content for m in history[:-1]])
+            reserved = self._consume(session, user_id, options, providers, [m.content for m in history[:-1]],
+                                     team=team)
             with self._releasing(reserved):
                 session.delete(history[-1])
         # A regenerated reply must be new: the cache is skipped (its fresh answer replaces the entry).
@@ -101,7 +106,7 @@ class ConversationManager:
                                          use_cache=False))
 
     def edit_last(self, *, user_id: int, conversation_id: int, text: str, options: TurnOptions,
-                  providers: ProviderChooser | None = None) -> Turn:
+                  providers: ProviderChooser | None = None, team: TeamChoice = None) -> Turn:
         """Change the last user message, drop what followed it, and answer again."""
         text = clean_message(text, max_chars=self.settings.chat.max_input_chars)
         providers = self._checked(options, providers or self.providers_for(user_id))
@@ -112,7 +117,8 @@ class ConversationManager:
             if last_user is None:
                 raise ValidationError(Msg("chat.nothing_to_edit"))
             kept = [m for m in history if (m.id or 0) <= (last_user.id or 0)]
-            reserved = self._consume(session, user_id, options, providers, [m.content for m in kept[:-1]] + [text])
+            reserved = self._consume(session, user_id, options, providers, [m.content for m in kept[:-1]] + [text],
+                                     team=team)
             with self._releasing(reserved):
                 last_user.content = text
                 session.add(last_user)
@@ -123,12 +129,14 @@ class ConversationManager:
 
     def ask(self, *, user_id: int, conversation: list[ChatMessage], options: TurnOptions,
             providers: ProviderChooser | None = None, token_name: str | None = None,
-            count_request: bool = True, limits: tuple[LimitDefaults, bool] | None = None) -> Turn:
+            count_request: bool = True, limits: tuple[LimitDefaults, bool] | None = None,
+            team: TeamChoice = None) -> Turn:
         """An API request: the whole context comes with it (system prompt in options) and must fit the model.
 
         Kept as a conversation only with api.store_conversations; its usage is recorded either way.
         count_request=False: the caller (slowapi) already took the request slot in the shared counters.
-        limits: the user's limits and exemption, when the caller read them for this request.
+        limits: the user's limits and exemption, when the caller read them for this request (as a member of team).
+        team: the team to charge (id or name; default: the user's default team).
         """
         limit = self.settings.api.max_body_kb * 1024
         conversation = [ChatMessage(m.role, sanitize(m.content, max_chars=limit)) for m in conversation]
@@ -137,7 +145,7 @@ class ConversationManager:
         with session_scope(self.engine) as session:
             reserved = self._consume(session, user_id, options, providers, [m.content for m in conversation],
                                      source=UsageSource.api, token_name=token_name, count_request=count_request,
-                                     known=limits)
+                                     known=limits, team=team)
             with self._releasing(reserved):
                 conv_id = self._keep_api_conversation(session, user_id, options, history)
         return Turn(self.deps, TurnSetup(user_id, conv_id, options, history, providers, reserved,
@@ -169,15 +177,18 @@ class ConversationManager:
     def _consume(self, session: Session, user_id: int, options: TurnOptions, providers: ProviderChooser,
                  prompt: list[str], *,
                  source: UsageSource = UsageSource.ui, token_name: str | None = None, count_request: bool = True,
-                 known: tuple[LimitDefaults, bool] | None = None) -> Reserved:
-        """Hold the call's worst case against the user's budgets and take a request slot; a refusal is recorded
-        (for the dashboards) and raised, and nothing stays held."""
+                 known: tuple[LimitDefaults, bool] | None = None, team: TeamChoice = None) -> Reserved:
+        """Check the team's allow-list, hold the call's worst case against the user's and the team's budgets and
+        take a request slot; a refusal is recorded (for the dashboards) and raised, and nothing stays held."""
+        charged = charged_team(session=session, user_id=user_id, requested=team)
+        check_allowed(charged, options.provider, options.model)
         hold = None
         try:
-            limits = self.limiter.limits_for(session, user_id, known)
+            limits = self.limiter.limits_for(session, user_id, known, charged)
             hold = self.limiter.budgets.reserve(
                 user_id=user_id, limits=limits[0], exempt=limits[1], provider=options.provider, model=options.model,
-                prompt_tokens=self._prompt_tokens(providers, options, prompt), max_tokens=options.max_tokens)
+                prompt_tokens=self._prompt_tokens(providers, options, prompt), max_tokens=options.max_tokens,
+                team=charged)
             if count_request and not limits[1]:
                 self.limiter.consume_request(user_id, limits[0])
         except RateLimited:
@@ -186,16 +197,16 @@ class ConversationManager:
                 record_usage(session=own, user_id=user_id, conversation_id=None, provider=options.provider,
                              model=options.model, usage=Usage(0, 0), status=UsageStatus.refused,
                              error_kind="rate_limited", ttft_ms=None, total_ms=None, settings=self.settings,
-                             source=source, token_name=token_name)
+                             source=source, token_name=token_name, team_id=charged.id if charged else None)
             raise
-        return Reserved(limits, hold)
+        return Reserved(limits, hold, charged)
 
     def _prompt_tokens(self, providers: ProviderChooser, options: TurnOptions, texts: list[str]) -> int:
         """The prompt's tokens as the model counts them, at most its context window (the chat trims to fit)."""
         counter = providers.choose(options.provider).provider
         catalog = self.settings.providers.get(options.provider)
         info = catalog.models.get(options.model) if catalog else None
-        counted = sum(counter.count_tokens(t) + PER_MESSAGE_OVERHEAD for t in [options.system_prompt, *texts] if t)
+        counted = prompt_tokens(counter, [options.system_prompt, *texts])
         return min(counted, info.context_window) if info else counted
 
     def _checked(self, options: TurnOptions, providers: ProviderChooser) -> ProviderChooser:

@@ -10,7 +10,7 @@ from sqlalchemy.engine import Engine
 from core.chat.cache import ResponseCache
 from core.chat.choice import ProviderChooser
 from core.config import LimitDefaults, Settings
-from core.models import Message, MessageStatus, UsageSource
+from core.models import Message, MessageStatus, Team, UsageSource
 from core.providers.base import Usage
 from core.usage import Budgets, Hold
 
@@ -45,6 +45,7 @@ class Reserved:
 
     limits: tuple[LimitDefaults, bool]  # (limits, exempt)
     hold: Hold | None  # None: no budget applies (unlimited, exempt)
+    team: Team | None = None  # the team charged (its allow-list and budgets apply to fallbacks too)
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,10 @@ from dataclasses import dataclass, field
 
 from sqlmodel import Session, col, update
 
+from core.accounts import allows
 from core.chat.cache import CachedReply, cache_key
-from core.chat.context import PER_MESSAGE_OVERHEAD, build_context
+from core.chat.context import build_context
+from core.chat.context import prompt_tokens as count_prompt
 from core.chat.options import TurnDeps, TurnOutcome, TurnSetup
 from core.db import session_scope
 from core.errors import ProviderError, ProviderUnavailable, RateLimited, ValidationError
@@ -95,7 +97,8 @@ class Turn:
             if name == options.provider:
                 continue
             choice = providers.choose(name)
-            models = choice.provider.list_models()
+            team = self.setup.reserved.team
+            models = [m for m in choice.provider.list_models() if allows(team, name, m)]  # the team's allow-list
             if choice.unavailable_reason is None and models:
                 yield choice.provider, models[0]
 
@@ -103,7 +106,7 @@ class Turn:
         """One provider's answer, from the cache or streamed; the error when it failed before any text."""
         try:
             request = self._request(provider, model)
-            prompt_tokens = _prompt_tokens(provider, request)
+            prompt_tokens = count_prompt(provider, [request.system, *(m.content for m in request.messages)])
             hold = self._take_hold(provider, model, prompt_tokens)
         except ValidationError as exc:
             self._finish(MessageStatus.error, provider, model, error=exc.user_message, kind="invalid_request",
@@ -165,7 +168,7 @@ class Turn:
         limits, exempt = self.setup.reserved.limits
         return self.deps.budgets.reserve(user_id=self.setup.user_id, limits=limits, exempt=exempt,
                                          provider=provider.name, model=model, prompt_tokens=prompt_tokens,
-                                         max_tokens=self.setup.options.max_tokens)
+                                         max_tokens=self.setup.options.max_tokens, team=self.setup.reserved.team)
 
     def _current(self) -> _Attempt:
         assert self._attempt is not None
@@ -190,8 +193,11 @@ class Turn:
                          provider=attempt.provider.name, model=attempt.model, usage=Usage(0, 0),
                          status=UsageStatus.error, error_kind=exc.kind, ttft_ms=None,
                          total_ms=(self.deps.clock() - attempt.started) * 1000, settings=self.deps.settings,
-                         source=self.setup.source, token_name=self.setup.token_name)
+                         source=self.setup.source, token_name=self.setup.token_name, team_id=self._team_id())
             self._settle(session, attempt, event)
+
+    def _team_id(self) -> int | None:
+        return self.setup.reserved.team.id if self.setup.reserved.team is not None else None
 
     def _settle(self, session: Session, attempt: _Attempt, event: UsageEvent) -> None:
         self.deps.budgets.settle(session, attempt.hold, event)
@@ -237,11 +243,8 @@ class Turn:
                      session=session, user_id=self.setup.user_id, conversation_id=self.conversation_id,
                      provider=provider.name, model=attempt.model, usage=usage, status=UsageStatus(status),
                      error_kind=kind, cache_hit=cache_hit, source=self.setup.source, token_name=self.setup.token_name,
+                     team_id=self._team_id(),
                      ttft_ms=(attempt.first_token - attempt.started) * 1000 if attempt.first_token else None,
                      total_ms=(now - attempt.started) * 1000, settings=self.deps.settings)
         self._settle(session, attempt, event)
 
-
-def _prompt_tokens(provider: Provider, request: ChatRequest) -> int:
-    texts = [request.system, *(m.content for m in request.messages)]
-    return sum(provider.count_tokens(t) + PER_MESSAGE_OVERHEAD for t in texts if t)

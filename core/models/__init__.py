@@ -39,12 +39,14 @@ from core.models.history import (
     MessagePublic,
 )
 from core.models.keys import CredentialPublic, OrgSetting, ProviderCredential
+from core.models.teams import Team, TeamCreate, TeamMember, TeamPublic, TeamUpdate
 from core.models.usage import (
     TTFT_EDGES_MS,
     BudgetCounter,
     BudgetHold,
     LimitPolicy,
     LimitPolicyUpdate,
+    PriceOverride,
     UsageDaily,
     UsageDailyError,
     UsageEvent,
@@ -55,8 +57,9 @@ __all__ = [
     "AuditEvent", "AuditEventPublic", "BudgetCounter", "BudgetHold",
     "CheckStatus", "Conversation", "ConversationCreate", "ConversationPublic",
     "ConversationUpdate", "CredentialPublic", "LimitPolicy", "LimitPolicyUpdate", "Message", "MessageCreate",
-    "MessagePublic", "MessageRole", "MessageStatus", "OrgSetting", "PreferencesPublic", "PromptPreset",
-    "PromptPresetPublic", "ProviderCredential", "Role", "Theme", "UsageDaily", "UsageDailyError", "UsageEvent",
+    "MessagePublic", "MessageRole", "MessageStatus", "OrgSetting", "PreferencesPublic", "PriceOverride", "PromptPreset",
+    "PromptPresetPublic", "ProviderCredential", "Role", "Team", "TeamCreate", "TeamMember", "TeamPublic",
+    "TeamUpdate", "Theme", "UsageDaily", "UsageDailyError", "UsageEvent",
     "UsageSource", "UsageStatus", "User", "UserCreate", "UserPreference", "UserPublic", "UserStatus", "UserUpdate",
     "as_utc", "metadata", "utcnow",
 ]

@@ -20,6 +20,7 @@ class ApiTokenBase(SQLModel):
     last_used_at: datetime | None = None  # to the minute: not written on every request
     expires_at: datetime | None = None
     revoked_at: datetime | None = None
+    team_id: int | None = None  # requests with this token are charged to this team (the owner must belong to it)
 
 
 class ApiToken(ApiTokenBase, table=True):

@@ -23,6 +23,7 @@ class UsageEventBase(SQLModel):
     model: str = Field(max_length=128)
     tokens_in: int = 0
     tokens_out: int = 0
+    tokens_cached: int = 0  # of tokens_in, read from the provider's prompt cache
     cost_usd: float = 0.0
     ttft_ms: float | None = None
     total_ms: float | None = None
@@ -32,6 +33,7 @@ class UsageEventBase(SQLModel):
     token_name: str | None = Field(default=None, max_length=60)  # the API token's name, for source = api
     estimated: bool = Field(default=False)  # the provider reported no usage: tokens counted or estimated here
     hold_id: str | None = Field(default=None, max_length=32, index=True)  # the budget hold this call settled
+    team_id: int | None = Field(default=None, index=True)  # the team charged (kept when the team is deleted)
     created_at: datetime = Field(default_factory=utcnow, index=True)
 
 
@@ -62,6 +64,18 @@ class LimitPolicy(LimitPolicyBase, table=True):
     updated_at: datetime = Field(default_factory=utcnow)
 
 
+class PriceOverride(SQLModel, table=True):
+    """An admin's prices for one catalog model (USD per 1M tokens), over config.yaml's; changes are audited."""
+
+    provider: str = Field(primary_key=True, max_length=64)
+    model: str = Field(primary_key=True, max_length=128)
+    price_in: float
+    price_out: float
+    price_cached_in: float | None = None
+    updated_at: datetime = Field(default_factory=utcnow)
+    updated_by: int | None = Field(default=None, foreign_key="user.id")
+
+
 class BudgetCounter(SQLModel, table=True):
     """One budget in one period: what was spent (settled) and what calls in flight hold.
 
@@ -86,13 +100,14 @@ class BudgetHold(SQLModel, table=True):
 
 
 class RollupKey(SQLModel):
-    """The key columns every daily rollup shares: one row per UTC day, user, provider, model and source."""
+    """The key columns every daily rollup shares: one row per UTC day, user, provider, model, source and team."""
 
     day: date = Field(primary_key=True)
     user_id: int = Field(primary_key=True)
     provider: str = Field(primary_key=True, max_length=64)
     model: str = Field(primary_key=True, max_length=128)
     source: str = Field(primary_key=True, max_length=8)
+    team_id: int = Field(default=0, primary_key=True)  # 0: no team
 
 
 class UsageDaily(RollupKey, table=True):

@@ -38,7 +38,10 @@ class AnthropicProvider(Provider):
                 final = stream.get_final_message()
         except (anthropic.AnthropicError, httpx.HTTPError) as exc:
             raise map_sdk_error(exc, anthropic, LABEL, self.credentials.api_key) from None
-        usage = Usage(final.usage.input_tokens, final.usage.output_tokens)
+        # Anthropic counts cache reads and writes apart from input_tokens: all of them were input.
+        cached = final.usage.cache_read_input_tokens or 0
+        written = final.usage.cache_creation_input_tokens or 0
+        usage = Usage(final.usage.input_tokens + cached + written, final.usage.output_tokens, cached_in=cached)
         yield Finished(usage=usage, model=final.model or request.model, stop_reason=final.stop_reason)
 
     def validate_key(self, api_key: str) -> KeyCheck:

@@ -33,6 +33,7 @@ class Usage:
     tokens_in: int
     tokens_out: int
     estimated: bool = False  # True when the provider reported nothing and we counted
+    cached_in: int = 0  # of tokens_in, read from the provider's prompt cache (priced as it reports them)
 
 
 @dataclass(frozen=True)

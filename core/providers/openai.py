@@ -76,7 +76,9 @@ class _StreamState:
         self.model = chunk.get("model") or self.model
         usage = chunk.get("usage")
         if usage:
-            self.usage = Usage(int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0))
+            cached = (usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0
+            self.usage = Usage(int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0),
+                               cached_in=int(cached))
         for choice in chunk.get("choices") or ():
             self.stop = choice.get("finish_reason") or self.stop
             text = (choice.get("delta") or {}).get("content")

@@ -38,18 +38,21 @@ def _midnight(day: date) -> datetime:
     return datetime.combine(day, time(0), UTC)
 
 
-def filters(users: list[UserPublic], start: datetime, end: datetime) -> UsageFilter:
+def filters(users: list[UserPublic], start: datetime, end: datetime,
+            teams: dict[int, str] | None = None) -> UsageFilter:
     settings = get_settings()
     models = sorted({m for p in settings.providers.values() for m in p.models})
-    cols = st.columns(4)
+    cols = st.columns(5)
     by_name = {u.username: u.id for u in users}
     every = labels({"": t("common.all")})
     user = cols[0].selectbox(t("common.user"), ["", *by_name], key="mon_user", format_func=every)
     model = cols[1].selectbox(t("common.model"), ["", *models], key="mon_model", format_func=every)
     provider = cols[2].selectbox(t("common.provider"), ["", *settings.providers], key="mon_provider", format_func=every)
     source = cols[3].selectbox(t("monitoring.source"), ["", "ui", "api"], key="mon_source", format_func=every)
+    team_labels = {-1: t("common.all"), 0: t("teams.none"), **(teams or {})}
+    team = cols[4].selectbox(t("teams.filter"), list(team_labels), key="mon_team", format_func=labels(team_labels))
     return UsageFilter(start=start, end=end, user_id=by_name.get(user), model=model or None,
-                       provider=provider or None, source=source or None)
+                       provider=provider or None, source=source or None, team_id=None if team == -1 else team)
 
 
 def kpi_tiles(d: Dashboard) -> None:
@@ -86,10 +89,22 @@ def chart_grid(d: Dashboard, tz: str, *, per_user: bool = True) -> None:
                           key="chart_cost_user")
     right.plotly_chart(charts.cost_bars(d.cost_by_model, t("charts.cost_by_model")), width="stretch",
                        key="chart_cost_model")
+    if per_user and d.cost_by_team:
+        st.plotly_chart(charts.cost_by_team_over_time(d.cost_by_team, tz, t("teams.cost_by_team"), t("teams.none")),
+                        width="stretch", key="chart_cost_team")
     left, right = st.columns(2)
     latency = charts.latency_over_time(d.latency, tz, d.approximate, t("charts.ttft"), t("charts.approx_note"))
     left.plotly_chart(latency, width="stretch", key="chart_latency")
     right.plotly_chart(charts.errors_over_time(d.errors, tz, t("charts.errors")), width="stretch", key="chart_errors")
+
+
+def chargeback_month() -> date:
+    """The UTC month a chargeback covers (this month or one of the eleven before it)."""
+    today = datetime.now(UTC).date().replace(day=1)
+    months = [today]
+    for _ in range(11):
+        months.append((months[-1] - timedelta(days=1)).replace(day=1))
+    return st.selectbox(t("teams.chargeback_month"), months, key="chargeback_month", format_func=lambda m: f"{m:%Y-%m}")
 
 
 def top_users(d: Dashboard) -> None:

@@ -37,6 +37,7 @@ MODEL = "chat_model"
 TEMPERATURE = "chat_temperature"
 MAX_TOKENS = "chat_max_tokens"
 SYSTEM = "chat_system_prompt"
+TEAM = "chat_team"  # the team the chat is charged to
 PENDING = "chat_pending"
 DRAFT = "chat_draft"
 DRAFT_ERROR = "chat_draft_error"

@@ -26,6 +26,7 @@ class TokenRequest:
     name: str = ""
     expires_on: date | None = None
     token_id: int | None = None
+    team_id: int | None = None  # the team its requests are charged to (None: the header's, else the default)
 
 
 def api_url() -> str:
@@ -42,15 +43,20 @@ def new_token_notice() -> None:
         st.code(token, language=None)
 
 
-def create_form() -> TokenRequest | None:
+def create_form(teams: list[tuple[int, str]] | None = None) -> TokenRequest | None:
+    """A new token's name, expiry and (when the user belongs to several teams) the team it charges."""
     with st.form("token_form", clear_on_submit=True):
-        cols = st.columns([3, 2])
+        cols = st.columns([3, 2, 2] if teams and len(teams) > 1 else [3, 2])
         name = cols[0].text_input(t("tokens.name"), max_chars=60, key="token_name")
         expires = cols[1].date_input(t("tokens.expiry"), value=None, min_value=utcnow().date() + timedelta(days=1),
                                      key="token_expiry")
+        team = None
+        if teams and len(teams) > 1:
+            names = {0: t("tokens.team_default"), **dict(teams)}
+            team = cols[2].selectbox(t("teams.pick"), list(names), key="token_team", format_func=labels(names)) or None
         if not st.form_submit_button(t("tokens.create"), key="token_create", type="primary"):
             return None
-    return TokenRequest("create", name=name, expires_on=expires if isinstance(expires, date) else None)
+    return TokenRequest("create", name=name, expires_on=expires if isinstance(expires, date) else None, team_id=team)
 
 
 def token_table(tokens: list[ApiTokenPublic], *, owners: bool) -> TokenRequest | None:
@@ -80,7 +86,8 @@ def perform(asked: TokenRequest, *, actor_id: int) -> None:
     """Create (the token is kept for one run, to be shown once) or revoke."""
     if asked.action == "create":
         expires = datetime.combine(asked.expires_on + timedelta(days=1), time(0), UTC) if asked.expires_on else None
-        created = run_action(lambda s: create_token(session=s, user_id=actor_id, name=asked.name, expires_at=expires))
+        created = run_action(lambda s: create_token(session=s, user_id=actor_id, name=asked.name, expires_at=expires,
+                                                    team_id=asked.team_id))
         if created is not None:
             st.session_state[state.NEW_TOKEN] = created.token
             st.rerun()

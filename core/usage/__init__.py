@@ -4,15 +4,17 @@ admins' overrides, and what the dashboards and /metrics read from it."""
 from core.usage import charts
 from core.usage.budget import Budgets, Standing
 from core.usage.dashboard import Dashboard, Kpis, authorize, dashboard
-from core.usage.export import events_csv
+from core.usage.export import chargeback_csv, events_csv
 from core.usage.ledger import Hold
 from core.usage.limits import REQUEST_SCOPE, Quota, RateLimitService, request_counter
 from core.usage.overrides import clear_user_limits, get_user_limits, set_user_limits
+from core.usage.prices import Price, PriceRow, clear_price, forget_prices, price_of, price_table, set_price
 from core.usage.query import UsageFilter
 from core.usage.record import cost_usd, record_usage
 
 __all__ = [
-    "REQUEST_SCOPE", "Budgets", "Dashboard", "Hold", "Kpis", "Quota", "RateLimitService", "Standing", "UsageFilter",
-    "authorize", "charts", "clear_user_limits", "cost_usd", "dashboard", "events_csv", "get_user_limits",
-    "record_usage", "request_counter", "set_user_limits",
+    "REQUEST_SCOPE", "Budgets", "Dashboard", "Hold", "Kpis", "Price", "PriceRow", "Quota", "RateLimitService",
+    "Standing", "UsageFilter", "clear_price", "forget_prices", "price_of", "price_table", "set_price",
+    "authorize", "chargeback_csv", "charts", "clear_user_limits", "cost_usd", "dashboard", "events_csv",
+    "get_user_limits", "record_usage", "request_counter", "set_user_limits",
 ]

@@ -23,9 +23,10 @@ from core.config import LimitDefaults, Settings, get_settings
 from core.db import get_engine
 from core.errors import RateLimited
 from core.i18n import Msg
-from core.models import UsageEvent
+from core.models import Team, UsageEvent
 from core.usage.ledger import DbLedger, Hold, Over, Part, new_hold
 from core.usage.ledger_redis import RedisLedger
+from core.usage.prices import price_of
 
 MICRO = 1_000_000  # dollars are counted in micro-dollars: price per 1M tokens x tokens, an integer
 
@@ -56,14 +57,14 @@ def _day(now: datetime) -> datetime:
 
 def seed(scope: str, period: str) -> ColumnElement[int]:
     """What the usage records already hold for a budget in a period (a counter's starting value)."""
-    _kind, owner, unit = scope.split(":")
+    kind, owner, unit = scope.split(":")
     start = datetime.fromisoformat(period + ("-01" if len(period) == 7 else "")).replace(tzinfo=UTC)
     end = _next_month(start) if len(period) == 7 else start + timedelta(days=1)
     spent = (func.sum(UsageEvent.cost_usd) * MICRO if unit == "usd"
              else func.sum(col(UsageEvent.tokens_in) + col(UsageEvent.tokens_out)))
+    whose = col(UsageEvent.team_id if kind == "team" else UsageEvent.user_id) == int(owner)
     return (select(cast(func.coalesce(func.round(spent), 0), BigInteger))
-            .where(col(UsageEvent.user_id) == int(owner), col(UsageEvent.created_at) >= start,
-                   col(UsageEvent.created_at) < end)
+            .where(whose, col(UsageEvent.created_at) >= start, col(UsageEvent.created_at) < end)
             .scalar_subquery())
 
 
@@ -86,8 +87,9 @@ class Budgets:
     def _now(self) -> datetime:
         return datetime.fromtimestamp(self.clock(), UTC)
 
-    def _parts(self, user_id: int, limits: LimitDefaults, tokens: int, micro: int) -> list[Part]:
-        now, parts = self._now(), []
+    def _parts(self, user_id: int, limits: LimitDefaults, tokens: int, micro: int,
+               team: Team | None = None) -> list[Part]:
+        now, parts = self._now(), self._team_parts(team, tokens, micro)
         if limits.tokens_per_day:
             parts.append(Part(f"user:{user_id}:tokens", f"{now:%Y-%m-%d}", tokens, limits.tokens_per_day))
         if limits.budget_usd_per_month and micro:  # a free model spends no money: only its tokens are held
@@ -95,33 +97,50 @@ class Budgets:
                               round(limits.budget_usd_per_month * MICRO)))
         return parts
 
+    def _team_parts(self, team: Team | None, tokens: int, micro: int) -> list[Part]:
+        """The team's monthly budgets, shared by its members: tokens, and dollars (for a paid model)."""
+        if team is None:
+            return []
+        month, parts = f"{self._now():%Y-%m}", []
+        if team.tokens_per_month:
+            parts.append(Part(f"team:{team.id}:tokens", month, tokens, team.tokens_per_month))
+        if team.budget_usd_per_month and micro:
+            parts.append(Part(f"team:{team.id}:usd", month, micro, round(team.budget_usd_per_month * MICRO)))
+        return parts
+
     def worst_case(self, provider: str, model: str, prompt_tokens: int, max_tokens: int) -> tuple[int, int]:
         """(tokens, micro-dollars) a call may use at most."""
-        catalog = self.settings.providers.get(provider)
-        info = catalog.models.get(model) if catalog else None
-        price_in, price_out = (info.price_in, info.price_out) if info else (0.0, 0.0)
+        price = price_of(provider, model, self.settings, self.engine)
+        price_in, price_out = (price.price_in, price.price_out) if price else (0.0, 0.0)
         return prompt_tokens + max_tokens, math.ceil(prompt_tokens * price_in + max_tokens * price_out)
 
     def reserve(self, *, user_id: int, limits: LimitDefaults, exempt: bool, provider: str, model: str,
-                prompt_tokens: int, max_tokens: int) -> Hold | None:
-        """Hold the call's worst case against the user's budgets; RateLimited naming the one it would overrun."""
-        if exempt:
-            return None
+                prompt_tokens: int, max_tokens: int, team: Team | None = None) -> Hold | None:
+        """Hold the call's worst case against the user's budgets and their team's; RateLimited naming the one it
+        would overrun. An exempt user (admins, when configured) is not held to their own limits, but a team's
+        budget is shared money: it still applies."""
         tokens, micro = self.worst_case(provider, model, prompt_tokens, max_tokens)
-        parts = self._parts(user_id, limits, tokens, micro)
+        parts = self._team_parts(team, tokens, micro) if exempt else self._parts(user_id, limits, tokens, micro, team)
         if not parts:
             return None
         self.reap_expired()
         hold = new_hold(user_id, parts)
         over = self.ledger.reserve(hold, timedelta(seconds=self.settings.limits.hold_ttl_seconds))
         if over is not None:
-            raise self._refusal(over)
+            raise self._refusal(over, team)
         return hold
 
-    def _refusal(self, over: Over) -> RateLimited:
+    def _refusal(self, over: Over, team: Team | None) -> RateLimited:
         part, now = over.part, self._now()
         left = max(0, part.limit - over.used - over.held)
-        if part.scope.endswith(":tokens"):
+        if part.scope.startswith("team:"):
+            name = team.name if team else ""
+            reason = (Msg("limits.team_tokens_would_exceed", need=part.amount, left=left, limit=part.limit, team=name)
+                      if part.scope.endswith(":tokens") else
+                      Msg("limits.team_budget_would_exceed", need=_usd(part.amount), left=_usd(left),
+                          limit=_usd(part.limit), team=name))
+            renews = _next_month(now)
+        elif part.scope.endswith(":tokens"):
             reason = Msg("limits.tokens_would_exceed", need=part.amount, left=left, limit=part.limit)
             renews = _day(now) + timedelta(days=1)
         else:
@@ -167,6 +186,15 @@ class Budgets:
             return self.ledger.reap(self._spent)
         finally:
             self._reaping.release()
+
+    def team_standing(self, team: Team) -> Standing:
+        """A team's month: tokens and dollars, counting what members' calls in flight hold."""
+        parts = self._team_parts(team, 0, 1)
+        totals = self.ledger.read(parts) if parts else {}
+        tokens = totals.get(f"team:{team.id}:tokens", (0, 0))
+        micro = totals.get(f"team:{team.id}:usd", (0, 0))
+        return Standing(sum(tokens), team.tokens_per_month, sum(micro) / MICRO, team.budget_usd_per_month,
+                        tokens[1], micro[1] / MICRO)
 
     def standing(self, user_id: int, limits: LimitDefaults) -> Standing:
         """Tokens today and dollars this month, counting what calls in flight hold."""

@@ -57,3 +57,11 @@ def latency_over_time(latency: list[dict[str, Any]], tz: str = "UTC", approximat
 
 def errors_over_time(errors: list[dict[str, Any]], tz: str = "UTC", title: str = "Errors by kind") -> go.Figure:
     return _stacked(errors, "kind", "count", title, tz)
+
+
+def cost_by_team_over_time(points: list[dict[str, Any]], tz: str = "UTC", title: str = "Cost by team",
+                           no_team: str = "No team") -> go.Figure:
+    named = [{**p, "team": p["team"] or no_team} for p in points]
+    fig = _stacked(named, "team", "cost", title, tz)
+    fig.update_layout(yaxis_title="USD")
+    return fig

@@ -10,7 +10,7 @@ from sqlalchemy import case, func, literal_column, select
 from sqlmodel import Session, col
 
 from core.accounts import require_admin
-from core.models import UsageEvent, User, as_utc
+from core.models import Team, UsageEvent, User, as_utc
 from core.usage.query import (
     DAILY,
     ERROR_STATUSES,
@@ -21,6 +21,7 @@ from core.usage.query import (
     event_where,
     measures,
     source,
+    team_column,
 )
 from core.usage.rollups import errors_daily, histogram_percentile, percentiles_daily
 
@@ -57,6 +58,7 @@ class Dashboard:
     latency: list[dict[str, Any]] = field(default_factory=list)  # bucket, p50, p95
     errors: list[dict[str, Any]] = field(default_factory=list)  # bucket, kind, count
     top_users: list[dict[str, Any]] = field(default_factory=list)
+    cost_by_team: list[dict[str, Any]] = field(default_factory=list)  # bucket, team ("" for none), cost
     approximate: bool = False  # daily views: percentiles interpolated from the rollup histogram
 
 
@@ -76,6 +78,19 @@ def _by_bucket_and_model(session: Session, f: UsageFilter) -> list[Any]:
     stmt = (select(bucket.label("bucket"), table.c.model, *measures(table is DAILY)).where(where)
             .group_by(bucket, table.c.model))
     return list(session.execute(stmt).all())
+
+def _by_bucket_and_team(session: Session, f: UsageFilter) -> list[Any]:
+    table, bucket, where = source(session, f)
+    team = team_column(table)
+    stmt = (select(bucket.label("bucket"), team.label("team_id"), func.sum(table.c.cost_usd).label("cost"))
+            .where(where).group_by(bucket, team))
+    return list(session.execute(stmt).all())
+
+
+def team_names(session: Session) -> dict[int, str]:
+    """Team ids to names; a deleted team shows as "#id", usage charged to no team as ""."""
+    return {0: "", **dict(session.execute(select(col(Team.id), col(Team.name))).all())}  # type: ignore[arg-type]
+
 
 def _percentiles(session: Session, f: UsageFilter, by_bucket: bool) -> list[Any]:
     """p50/p95 of time to first token (provider answers only), per bucket or overall, by window functions."""
@@ -134,6 +149,9 @@ def dashboard(*, session: Session, actor_id: int, filters: UsageFilter) -> Dashb
         series.append({"bucket": as_utc(r.bucket), "model": r.model, "requests": r.requests or 0,
                        "tokens_in": r.tokens_in or 0, "tokens_out": r.tokens_out or 0})
         by_model[r.model] = by_model.get(r.model, 0.0) + (r.cost or 0.0)
+    teams = team_names(session)
+    by_team = [{"bucket": as_utc(r.bucket), "team": teams.get(r.team_id, f"#{r.team_id}"), "cost": r.cost or 0.0}
+               for r in _by_bucket_and_team(session, filters)]
     daily = filters.bucket == "day"
     if daily:
         latency, histogram = percentiles_daily(session, filters)
@@ -155,4 +173,5 @@ def dashboard(*, session: Session, actor_id: int, filters: UsageFilter) -> Dashb
         latency=sorted(latency, key=lambda p: p["bucket"]),
         errors=sorted(errors, key=lambda e: (e["bucket"], e["kind"])),
         top_users=sorted(users, key=lambda u: (-u["requests"], u["user"]))[:20],
+        cost_by_team=sorted(by_team, key=lambda p: (p["bucket"], p["team"])),
     )

@@ -11,12 +11,13 @@ from datetime import UTC, datetime
 from limits import RateLimitItem, parse
 from sqlmodel import Session, select
 
+from core.accounts import charged_team
 from core.config import LimitDefaults, Settings, get_settings
 from core.errors import NotFound, RateLimited
 from core.i18n import Msg
 from core.limiter import moving_window
-from core.models import LimitPolicy, Role, User
-from core.usage.budget import Budgets
+from core.models import LimitPolicy, Role, Team, User
+from core.usage.budget import Budgets, Standing
 
 
 @dataclass(frozen=True)
@@ -29,10 +30,13 @@ class Quota:
     day_left: int
     tokens_used: int
     spent_usd: float
+    team: Standing | None = None  # the charged team's month, when it has a budget
+    team_name: str = ""
 
     def summary(self) -> Msg:
+        team = self._team_parts()
         if self.exempt:
-            return Msg("quota.none")
+            return Msg("quota.summary", parts=team) if team else Msg("quota.none")
         parts = []
         if self.limits.requests_per_minute:
             parts.append(Msg("quota.minute", left=self.minute_left, limit=self.limits.requests_per_minute))
@@ -41,7 +45,18 @@ class Quota:
         if self.limits.budget_usd_per_month:
             parts.append(Msg("quota.budget", spent=f"{self.spent_usd:,.2f}",
                              limit=f"{self.limits.budget_usd_per_month:,.2f}"))
+        parts += team
         return Msg("quota.summary", parts=parts) if parts else Msg("quota.none")
+
+    def _team_parts(self) -> list[Msg]:
+        t, parts = self.team, []
+        if t is not None and t.usd_limit:
+            parts.append(Msg("quota.team_budget", team=self.team_name, spent=f"{t.usd_month:,.2f}",
+                             limit=f"{t.usd_limit:,.2f}"))
+        if t is not None and t.tokens_limit:
+            parts.append(Msg("quota.team_tokens", team=self.team_name,
+                             left=_short(max(0, t.tokens_limit - t.tokens_today))))
+        return parts
 
 
 REQUEST_SCOPE = "llm"
@@ -69,14 +84,21 @@ class RateLimitService:
         self.clock = clock
         self._budgets: Budgets | None = None
 
-    def effective(self, session: Session, user: User) -> tuple[LimitDefaults, bool]:
-        """The user's limits (role defaults overlaid by their own policy) and whether they are exempt."""
-        return self.effective_for(session, user.id or 0, user.role)
+    def effective(self, session: Session, user: User, team: Team | None = None) -> tuple[LimitDefaults, bool]:
+        """The user's limits (role defaults, overlaid by the charged team's defaults for members, then by the
+        user's own policy) and whether they are exempt."""
+        return self.effective_for(session, user.id or 0, user.role, team)
 
-    def effective_for(self, session: Session, user_id: int, role: Role) -> tuple[LimitDefaults, bool]:
+    def effective_for(self, session: Session, user_id: int, role: Role,
+                      team: Team | None = None) -> tuple[LimitDefaults, bool]:
         """effective(), for a caller that already knows the user's id and role."""
         exempt = self.settings.limits.admins_exempt and role == Role.admin
         limits = self.settings.limits.for_role(role).model_copy()
+        if team is not None:
+            for field in LimitDefaults.model_fields:
+                value = getattr(team, f"member_{field}")
+                if value is not None:
+                    setattr(limits, field, value)
         policy = session.exec(select(LimitPolicy).where(LimitPolicy.user_id == user_id)).first()
         if policy is not None:
             for field in LimitDefaults.model_fields:
@@ -101,15 +123,15 @@ class RateLimitService:
             self._budgets = Budgets(self.settings, clock=self.clock)
         return self._budgets
 
-    def limits_for(self, session: Session, user_id: int,
-                   known: tuple[LimitDefaults, bool] | None = None) -> tuple[LimitDefaults, bool]:
-        """The user's limits and exemption (known: already read for this request)."""
+    def limits_for(self, session: Session, user_id: int, known: tuple[LimitDefaults, bool] | None = None,
+                   team: Team | None = None) -> tuple[LimitDefaults, bool]:
+        """The user's limits and exemption (known: already read for this request), as a member of team."""
         if known is not None:
             return known
         user = session.get(User, user_id)
         if user is None:
             raise NotFound(Msg("users.not_found"))
-        return self.effective(session, user)
+        return self.effective(session, user, team)
 
     def consume_request(self, user_id: int, limits: LimitDefaults) -> None:
         """Take one slot in each request window, or raise RateLimited saying when to try again."""
@@ -127,13 +149,18 @@ class RateLimitService:
         if not exempt:
             self.consume_request(user_id, limits)
 
-    def quota(self, session: Session, user_id: int) -> Quota:
+    def quota(self, session: Session, user_id: int, team: int | str | None = None) -> Quota:
+        """What the user has left now, as a member of the team their requests are charged to (team: its id or
+        name; None: their default team)."""
         user = session.get(User, user_id)
         if user is None:
             raise NotFound(Msg("users.not_found"))
-        limits, exempt = self.effective(session, user)
+        charged = charged_team(session=session, user_id=user_id, requested=team)
+        limits, exempt = self.effective(session, user, charged)
         left = {"minute": limits.requests_per_minute, "day": limits.requests_per_day}
         for item, window in self.windows(limits):
             left[window] = self.limiter.get_window_stats(item, *request_counter(user_id)).remaining
         standing = self.budgets.standing(user_id, limits)  # calls in flight count: they hold their worst case
-        return Quota(exempt, limits, left["minute"], left["day"], standing.tokens_today, standing.usd_month)
+        shared = self.budgets.team_standing(charged) if charged is not None else None
+        return Quota(exempt, limits, left["minute"], left["day"], standing.tokens_today, standing.usd_month, shared,
+                     charged.name if charged else "")

@@ -29,6 +29,7 @@ class UsageFilter:
     model: str | None = None
     provider: str | None = None
     source: str | None = None
+    team_id: int | None = None  # the team charged (0: requests charged to no team)
 
     @property
     def bucket(self) -> Bucket:
@@ -47,10 +48,15 @@ def event_where(f: UsageFilter) -> ColumnElement[bool]:
     c = EVENT.c
     clauses = [c.created_at >= f.start, c.created_at < f.end]
     for column, value in ((c.user_id, f.user_id), (c.model, f.model), (c.provider, f.provider),
-                          (c.source, f.source)):
+                          (c.source, f.source), (func.coalesce(c.team_id, 0), f.team_id)):
         if value is not None:
             clauses.append(column == value)
     return and_(*clauses)
+
+
+def team_column(table: Any) -> ColumnElement[int]:
+    """The charged team of an event (NULL: 0) or of a rollup row."""
+    return func.coalesce(table.c.team_id, 0) if table is EVENT else table.c.team_id
 
 
 def bucket_expr(dialect: str, size: Bucket) -> ColumnElement[Any]:
@@ -89,7 +95,7 @@ def source(session: Session, f: UsageFilter) -> tuple[Any, Any, ColumnElement[bo
 def daily_where(f: UsageFilter, table: Any) -> ColumnElement[bool]:
     first, last = f.days()
     clauses = [table.c.day >= first, table.c.day < last]
-    for name in ("user_id", "model", "provider", "source"):
+    for name in ("user_id", "model", "provider", "source", "team_id"):
         value = getattr(f, name)
         if value is not None:
             clauses.append(table.c[name] == value)

@@ -1,23 +1,23 @@
-"""Usage events and their cost from the config price table."""
+"""Usage events and their cost from the price table (config.yaml, overridden by admins)."""
 
 from __future__ import annotations
 
+from sqlalchemy import Engine
 from sqlmodel import Session
 
 from core.config import Settings, get_settings
 from core.models import UsageEvent, UsageSource, UsageStatus
 from core.providers.base import Usage
+from core.usage.prices import price_of
 from core.usage.telemetry import observe
 
 
-def cost_usd(provider: str, model: str, usage: Usage, settings: Settings | None = None) -> float:
-    """Cost of one call: tokens x price per million tokens (0 for models without a price)."""
-    settings = settings or get_settings()
-    catalog = settings.providers.get(provider)
-    info = catalog.models.get(model) if catalog else None
-    if info is None:
-        return 0.0
-    return round((usage.tokens_in * info.price_in + usage.tokens_out * info.price_out) / 1_000_000, 8)
+def cost_usd(provider: str, model: str, usage: Usage, settings: Settings | None = None,
+             engine: Engine | None = None) -> float:
+    """Cost of one call: tokens x price per million tokens (cached input at its own price; 0 for models without
+    a price)."""
+    price = price_of(provider, model, settings or get_settings(), engine)
+    return price.cost_usd(usage) if price is not None else 0.0
 
 
 def record_usage(
@@ -25,13 +25,16 @@ def record_usage(
     status: UsageStatus, error_kind: str | None, ttft_ms: float | None, total_ms: float | None,
     source: UsageSource = UsageSource.ui,
     cache_hit: bool = False, settings: Settings | None = None, token_name: str | None = None,
+    team_id: int | None = None,
 ) -> UsageEvent:
     """Add one usage event (committed with the turn's other writes)."""
     event = UsageEvent(
         user_id=user_id, conversation_id=conversation_id, source=source, provider=provider, model=model,
-        tokens_in=usage.tokens_in, tokens_out=usage.tokens_out,
-        cost_usd=cost_usd(provider, model, usage, settings), ttft_ms=ttft_ms, total_ms=total_ms,
+        tokens_in=usage.tokens_in, tokens_out=usage.tokens_out, tokens_cached=usage.cached_in,
+        cost_usd=cost_usd(provider, model, usage, settings, session.get_bind().engine), ttft_ms=ttft_ms,
+        total_ms=total_ms,
         status=status, error_kind=error_kind, cache_hit=cache_hit, token_name=token_name, estimated=usage.estimated,
+        team_id=team_id,
     )
     session.add(event)
     observe(provider=provider, model=model, status=status, tokens_in=usage.tokens_in, tokens_out=usage.tokens_out,

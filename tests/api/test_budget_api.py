@@ -34,3 +34,32 @@ def test_a_request_that_could_overrun_the_budget_is_429_naming_it(api, token, pr
     assert session.exec(select(func.count()).select_from(BudgetHold)).one() == 0
     standing = Budgets().standing(alice, RateLimitService().limits_for(session, alice)[0])
     assert standing.usd_month == pytest.approx(event.cost_usd, abs=1e-6) and standing.usd_held == 0
+
+
+def test_the_team_header_or_a_team_bound_token_picks_the_team_charged(api, token, provider, session: Session,
+                                                                       alice, admin_id) -> None:
+    from core.accounts import add_member, create_team
+    from core.api import create_token
+    from core.errors import PermissionDenied
+    from core.models import TeamCreate
+
+    first = create_team(session=session, actor_id=admin_id, team_in=TeamCreate(name="First")).id
+    second = create_team(session=session, actor_id=admin_id, team_in=TeamCreate(name="Second")).id
+    outside = create_team(session=session, actor_id=admin_id, team_in=TeamCreate(name="Outside")).id
+    for team in (first, second):
+        add_member(session=session, actor_id=admin_id, team_id=team, user_id=alice)
+    bound = create_token(session=session, user_id=alice, name="bound", team_id=second).token
+    with pytest.raises(PermissionDenied):
+        create_token(session=session, user_id=alice, name="nope", team_id=outside)
+    hello = [{"role": "user", "content": "Hi"}]
+    for key, headers in ((token, {}), (token, {"X-Parley-Team": "Second"}), (bound, {})):
+        provider.enqueue("openai", Reply(chunks=["ok"]))
+        client = openai.OpenAI(api_key=key, base_url=api.base_url, max_retries=0, timeout=30, default_headers=headers)
+        client.chat.completions.create(model="openai/gpt-4o-mini", messages=hello)
+    session.expire_all()
+    charged = [e.team_id for e in session.exec(select(UsageEvent).order_by(col(UsageEvent.id)))]
+    assert charged == [first, second, second]
+    client = openai.OpenAI(api_key=token, base_url=api.base_url, max_retries=0, timeout=30,
+                           default_headers={"X-Parley-Team": "Outside"})
+    with pytest.raises(openai.PermissionDeniedError, match="not a member of the team Outside"):
+        client.chat.completions.create(model="openai/gpt-4o-mini", messages=hello)

@@ -44,7 +44,7 @@ def test_admin_sees_monitoring_charts(live_server: LiveServer, browser: Browser)
     login(page, live_server.url, "admin", ADMIN_PASSWORD)
     page.get_by_role("link", name="Monitoring").click()
     wait_idle(page)
-    expect(page.locator(".js-plotly-plot")).to_have_count(6, timeout=20_000)
+    expect(page.locator(".js-plotly-plot")).to_have_count(7, timeout=20_000)  # cost by team included
     expect(page.get_by_text("Requests by model")).to_be_visible()
     expect(page.get_by_test_id("stMetric").filter(has_text="Requests")).to_contain_text(",")
     page.wait_for_timeout(800)  # let Plotly finish drawing before the picture

@@ -31,6 +31,7 @@ class Reply:
     drop_after: int | None = None  # send this many chunks, then cut the connection
     model: str | None = None
     include_usage: bool = True
+    cached_tokens: int = 0  # of tokens_in, reported as read from the provider's prompt cache
 
 
 class _QuietServer(ThreadingHTTPServer):
@@ -194,7 +195,8 @@ def _openai_events(reply: Reply, model: str) -> list[tuple[bool, bytes]]:
     events.append((False, _sse({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})))
     if reply.include_usage:
         usage = {"prompt_tokens": reply.tokens_in, "completion_tokens": reply.tokens_out,
-                 "total_tokens": reply.tokens_in + reply.tokens_out}
+                 "total_tokens": reply.tokens_in + reply.tokens_out,
+                 "prompt_tokens_details": {"cached_tokens": reply.cached_tokens}}
         events.append((False, _sse({**base, "choices": [], "usage": usage})))
     events.append((False, b"data: [DONE]\n\n"))
     return events
@@ -203,7 +205,8 @@ def _openai_events(reply: Reply, model: str) -> list[tuple[bool, bytes]]:
 def _anthropic_events(reply: Reply, model: str) -> list[tuple[bool, bytes]]:
     message = {"id": "msg_fake", "type": "message", "role": "assistant", "model": model, "content": [],
                "stop_reason": None, "stop_sequence": None,
-               "usage": {"input_tokens": reply.tokens_in, "output_tokens": 1}}
+               "usage": {"input_tokens": reply.tokens_in - reply.cached_tokens, "output_tokens": 1,
+                         "cache_read_input_tokens": reply.cached_tokens, "cache_creation_input_tokens": 0}}
     events = [
         (False, _sse({"type": "message_start", "message": message}, "message_start")),
         (False, _sse({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},

@@ -115,3 +115,24 @@ def test_other_users_conversation_in_url_is_not_opened(sqlite_app: Path) -> None
     assert not at.exception
     assert "top secret" not in " ".join(m.value for m in at.markdown)
     assert at.session_state["chat_conversation_id"] is None
+
+
+def test_the_sidebar_picks_the_team_charged_and_the_quota_shows_its_month(sqlite_app: Path) -> None:
+    from core.accounts import add_member, create_team
+    from core.models import TeamCreate, UsageEvent
+
+    with Session(get_engine()) as session:
+        admin = session.exec(select(User.id).where(User.username == "admin")).one()
+        first = create_team(session=session, actor_id=admin, team_in=TeamCreate(name="First")).id
+        second = create_team(session=session, actor_id=admin,
+                             team_in=TeamCreate(name="Second", budget_usd_per_month=25.0)).id
+        for team in (first, second):
+            add_member(session=session, actor_id=admin, team_id=team, user_id=admin)
+    at = _chat_as("admin", chat_temperature=0.0, chat_max_tokens=16).run()
+    assert at.selectbox(key="chat_team").value == first  # the default team
+    at.selectbox(key="chat_team").select(second).run()
+    assert any("team Second: $0.00 of $25.00 this month" in shown(c.value) for c in at.caption)
+    at.chat_input[0].set_value("Say hello.").run()
+    assert not at.exception and not at.error
+    with Session(get_engine()) as session:
+        assert session.exec(select(UsageEvent.team_id)).all() == [second]

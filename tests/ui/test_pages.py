@@ -164,3 +164,29 @@ def test_admin_sets_a_users_limits_on_the_admin_page(sqlite_app: Path) -> None:
     with Session(get_engine()) as session:
         policy = session.exec(select(LimitPolicy).where(LimitPolicy.user_id == user.id)).one()
     assert policy.requests_per_minute == 3 and policy.tokens_per_day is None
+
+
+def test_admin_creates_a_team_adds_a_member_and_overrides_a_price(sqlite_app: Path) -> None:
+    from core.models import PriceOverride, Team, TeamMember
+
+    user = _make_user("bob")
+    at = _as(_app("pages/admin.py"), "admin").run()
+    at.text_input(key="team_form_new_name").input("Research")
+    at.number_input(key="team_form_new_budget").set_value(50.0)
+    at.multiselect(key="team_form_new_models").select("openai/gpt-4o-mini")
+    at.button(key="FormSubmitter:team_form_new-Create team").click().run()
+    assert not at.exception and not at.error
+    with Session(get_engine()) as session:
+        team = session.exec(select(Team)).one()
+    assert (team.name, team.budget_usd_per_month, team.allowed()) == ("Research", 50.0, ["openai/gpt-4o-mini"])
+    at.selectbox(key=f"team_add_{team.id}").select("bob").run()
+    at.button(key=f"team_add_btn_{team.id}").click().run()
+    assert not at.exception and not at.error
+    at.selectbox(key="price_model").select("openai/gpt-4o").run()
+    at.number_input(key="price_in_openai_gpt-4o").set_value(3.0)
+    at.button(key="FormSubmitter:price_form_openai_gpt-4o-Save prices").click().run()
+    assert not at.exception and not at.error
+    with Session(get_engine()) as session:
+        assert session.exec(select(TeamMember.user_id).where(TeamMember.team_id == team.id)).all() == [user.id]
+        override = session.get(PriceOverride, ("openai", "gpt-4o"))
+    assert override is not None and (override.price_in, override.price_out) == (3.0, 10.0)

@@ -15,9 +15,10 @@ import redis
 from sqlalchemy import Engine
 from sqlmodel import Session, col, func, select
 
+from core.accounts import add_member, create_team
 from core.config import PROJECT_ROOT, LimitDefaults, Settings, get_settings
 from core.errors import RateLimited
-from core.models import BudgetHold, UsageEvent, UsageStatus
+from core.models import BudgetHold, TeamCreate, UsageEvent, UsageStatus, User
 from core.providers.base import Usage
 from core.usage import Budgets, record_usage
 from tests.conftest import REDIS_URL, add_user
@@ -174,11 +175,14 @@ from core.models import UsageStatus
 from core.providers.base import Usage
 from core.usage import Budgets, record_usage
 
+from core.accounts import charged_team
+
 uid, kind = int(sys.argv[1]), sys.argv[2]
-limits = (LimitDefaults(requests_per_minute=0, requests_per_day=0, tokens_per_day=0, budget_usd_per_month=1.0)
-          if kind == "usd" else
-          LimitDefaults(requests_per_minute=0, requests_per_day=0, tokens_per_day=20_000, budget_usd_per_month=0))
+limits = LimitDefaults(requests_per_minute=0, requests_per_day=0, tokens_per_day=20_000 if kind == "tokens" else 0,
+                       budget_usd_per_month=1.0 if kind == "usd" else 0)
 budgets, engine = Budgets(get_settings()), get_engine()
+with Session(engine) as s:
+    team = charged_team(session=s, user_id=uid) if kind == "team" else None  # a $1.00 team, shared by two users
 calls = []
 
 def worker(seed):
@@ -186,13 +190,13 @@ def worker(seed):
     while True:
         try:
             hold = budgets.reserve(user_id=uid, limits=limits, exempt=False, provider="openai", model="gpt-4o",
-                                   prompt_tokens=100, max_tokens=300)  # at most 400 tokens, $0.00325
+                                   prompt_tokens=100, max_tokens=300, team=team)  # at most 400 tokens, $0.00325
         except RateLimited:
-            standing = budgets.standing(uid, limits)
-            settled = (standing.usd_month - standing.usd_held if kind == "usd"
+            standing = budgets.team_standing(team) if team else budgets.standing(uid, limits)
+            settled = (standing.usd_month - standing.usd_held if kind != "tokens"
                        else standing.tokens_today - standing.tokens_held)
-            room = (1.0 - settled) if kind == "usd" else (20_000 - settled)
-            if room < (0.00325 if kind == "usd" else 400):
+            room = (1.0 - settled) if kind != "tokens" else (20_000 - settled)
+            if room < (0.00325 if kind != "tokens" else 400):
                 return  # spent: not even one more call fits, whatever the others settle to
             time.sleep(0.005)  # others' holds will settle below their worst case: try again
             continue
@@ -201,7 +205,7 @@ def worker(seed):
         with Session(engine) as session:
             event = record_usage(session=session, user_id=uid, conversation_id=None, provider="openai",
                                  model="gpt-4o", usage=usage, status=UsageStatus.complete, error_kind=None,
-                                 ttft_ms=None, total_ms=None)
+                                 ttft_ms=None, total_ms=None, team_id=team.id if team else None)
             budgets.settle(session, hold, event)
             session.commit()
         calls.append(1)
@@ -213,15 +217,15 @@ print(len(calls))
 """
 
 
-def _two_processes(uid: int, kind: str, env: dict[str, str]) -> int:
+def _two_processes(uids: list[int], kind: str, env: dict[str, str]) -> int:
     procs = [subprocess.Popen([sys.executable, "-c", WORKER, str(uid), kind], stdout=subprocess.PIPE,
-                              cwd=PROJECT_ROOT, text=True, env=env) for _ in range(2)]
+                              cwd=PROJECT_ROOT, text=True, env=env) for uid in uids]
     outs = [p.communicate(timeout=300)[0] for p in procs]
     assert all(p.returncode == 0 for p in procs), outs
     return sum(int(o.strip().splitlines()[-1]) for o in outs)
 
 
-@pytest.mark.parametrize("kind", ["usd", "tokens"])
+@pytest.mark.parametrize("kind", ["usd", "tokens", "team"])
 @pytest.mark.parametrize("backend", ["postgresql", "redis"])
 def test_two_processes_of_fifty_threads_never_overrun_a_budget(backend: str, kind: str, engine: Engine,
                                                                session: Session, database_url: str) -> None:
@@ -230,16 +234,22 @@ def test_two_processes_of_fifty_threads_never_overrun_a_budget(backend: str, kin
     if not database_url.startswith("postgresql"):
         pytest.skip("the database store is checked on PostgreSQL (SQLite serialises every writer anyway)")
     clear_redis_budgets()
-    uid = add_user(session, "ann")
+    uids = [add_user(session, "ann")] * 2
+    if kind == "team":  # two users, one process each, sharing their team's $1.00
+        uids = [uids[0], add_user(session, "bob")]
+        admin = session.exec(select(User.id).where(User.username == "admin")).one()
+        team = create_team(session=session, actor_id=admin, team_in=TeamCreate(name="Lab", budget_usd_per_month=1.0))
+        for uid in uids:
+            add_member(session=session, actor_id=admin, team_id=team.id, user_id=uid)
     env = {**os.environ, "PARLEY_DATABASE_URL": database_url, "PARLEY_REDIS_URL": "",
            "REDIS_URL": REDIS_URL if backend == "redis" else ""}
-    calls = _two_processes(uid, kind, env)
+    calls = _two_processes(uids, kind, env)
     spent_usd, tokens = session.exec(select(func.coalesce(func.sum(UsageEvent.cost_usd), 0.0),
                                             func.coalesce(func.sum(col(UsageEvent.tokens_in)
                                                                    + col(UsageEvent.tokens_out)), 0))
-                                     .where(UsageEvent.user_id == uid)).one()
+                                     .where(col(UsageEvent.user_id).in_(uids))).one()
     assert calls > 0 and session.exec(select(func.count()).select_from(BudgetHold)).one() == 0
-    if kind == "usd":
+    if kind != "tokens":
         assert 1.0 - 0.00325 <= spent_usd <= 1.0 + 1e-9  # never over; short by less than one call's worst case
     else:
         assert 20_000 - 400 <= tokens <= 20_000

@@ -91,7 +91,7 @@ def test_monitoring_page_renders_kpis_and_charts(sqlite_app: Path) -> None:
     _seed_usage()
     at = _page("pages/monitoring.py", "admin").run()
     assert not at.exception and not at.error
-    assert len(at.get("plotly_chart")) == 6
+    assert len(at.get("plotly_chart")) == 7  # requests, tokens, cost by user, by model, by team, latency, errors
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Requests"] == "12" and metrics["Cost"] == "$0.01"
 

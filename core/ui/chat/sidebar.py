@@ -119,3 +119,16 @@ def model_settings(options: list[ProviderOption], presets: list[PromptPresetPubl
     session = st.session_state
     return TurnOptions(provider=option.name, model=model, temperature=float(session[state.TEMPERATURE]),
                        max_tokens=int(session[state.MAX_TOKENS]), system_prompt=session[state.SYSTEM])
+
+
+def team_picker(teams: list[tuple[int, str]]) -> int | None:
+    """The team this chat is charged to: a choice when the user belongs to several (their default first)."""
+    if not teams:
+        return None
+    names = dict(teams)
+    if len(teams) == 1:
+        st.sidebar.caption(t("teams.charged", team=teams[0][1]))
+        return teams[0][0]
+    if st.session_state.get(state.TEAM) not in names:
+        st.session_state[state.TEAM] = teams[0][0]
+    return int(st.sidebar.selectbox(t("teams.pick"), list(names), key=state.TEAM, format_func=labels(names)))

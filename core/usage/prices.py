@@ -1,0 +1,135 @@
+"""Prices per model (USD per 1M tokens): config.yaml's catalog, overridden by admins (audited).
+
+Overrides are read through a short per-process cache, so pricing a call costs no query; a change reaches every
+instance within CACHE_SECONDS (at once in the instance that made it).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+
+from sqlalchemy import Engine, select
+from sqlmodel import Session
+
+from core.accounts import record_audit, require_admin
+from core.config import Settings, get_settings
+from core.db import get_engine
+from core.errors import NotFound, ValidationError
+from core.i18n import Msg
+from core.models import PriceOverride, utcnow
+from core.providers.base import Usage
+
+CACHE_SECONDS = 5.0
+PRICE_MAX = 10_000.0  # USD per 1M tokens: far above any model's, far below a typo's
+
+
+@dataclass(frozen=True)
+class Price:
+    price_in: float
+    price_out: float
+    price_cached_in: float | None = None  # None: cached input costs price_in
+    overridden: bool = False
+
+    def cost_usd(self, usage: Usage) -> float:
+        cached = min(usage.cached_in, usage.tokens_in)
+        cached_price = self.price_in if self.price_cached_in is None else self.price_cached_in
+        micro = (usage.tokens_in - cached) * self.price_in + cached * cached_price + usage.tokens_out * self.price_out
+        return round(micro / 1_000_000, 8)
+
+
+@dataclass(frozen=True)
+class PriceRow:
+    """One catalog model's price for the admin's table: config.yaml's and the override, if any."""
+
+    provider: str
+    model: str
+    config: Price
+    effective: Price
+
+
+_cache: dict[str, tuple[float, dict[tuple[str, str], Price]]] = {}
+_lock = threading.Lock()
+
+
+def _overrides(engine: Engine) -> dict[tuple[str, str], Price]:
+    key = engine.url.render_as_string(hide_password=True)
+    now = time.monotonic()
+    with _lock:
+        hit = _cache.get(key)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+    with Session(engine) as session:
+        rows = session.execute(select(PriceOverride)).scalars().all()
+        found = {(r.provider, r.model): Price(r.price_in, r.price_out, r.price_cached_in, True) for r in rows}
+    with _lock:
+        _cache[key] = (now + CACHE_SECONDS, found)
+    return found
+
+
+def forget_prices() -> None:
+    with _lock:
+        _cache.clear()
+
+
+def price_of(provider: str, model: str, settings: Settings | None = None, engine: Engine | None = None) -> Price | None:
+    """The model's price now (an admin's override, else config.yaml's); None for a model not in the catalog."""
+    settings = settings or get_settings()
+    catalog = settings.providers.get(provider)
+    info = catalog.models.get(model) if catalog else None
+    if info is None:
+        return None
+    override = _overrides(engine or get_engine(settings)).get((provider, model))
+    return override or Price(info.price_in, info.price_out, info.price_cached_in)
+
+
+def price_table(*, session: Session, actor_id: int, settings: Settings | None = None) -> list[PriceRow]:
+    require_admin(session=session, actor_id=actor_id)
+    settings = settings or get_settings()
+    overrides = {(r.provider, r.model): r for r in session.execute(select(PriceOverride)).scalars()}
+    rows = []
+    for provider, catalog in settings.providers.items():
+        for model, info in catalog.models.items():
+            config = Price(info.price_in, info.price_out, info.price_cached_in)
+            o = overrides.get((provider, model))
+            rows.append(PriceRow(provider, model, config,
+                                 Price(o.price_in, o.price_out, o.price_cached_in, True) if o else config))
+    return rows
+
+
+def set_price(*, session: Session, actor_id: int, provider: str, model: str, price_in: float, price_out: float,
+              price_cached_in: float | None = None, settings: Settings | None = None) -> None:
+    """Override a catalog model's prices (audited with the prices before and after)."""
+    require_admin(session=session, actor_id=actor_id)
+    settings = settings or get_settings()
+    catalog = settings.providers.get(provider)
+    if catalog is None or model not in catalog.models:
+        raise NotFound(Msg("prices.unknown_model", model=f"{provider}/{model}"[:200]))
+    values = [price_in, price_out, *([] if price_cached_in is None else [price_cached_in])]
+    if any(not 0 <= v <= PRICE_MAX for v in values):
+        raise ValidationError(Msg("prices.out_of_range", max=f"{PRICE_MAX:,.0f}"))
+    row = session.get(PriceOverride, (provider, model))
+    before = (row.price_in, row.price_out, row.price_cached_in) if row else None
+    row = row or PriceOverride(provider=provider, model=model, price_in=price_in, price_out=price_out)
+    row.price_in, row.price_out, row.price_cached_in = price_in, price_out, price_cached_in
+    row.updated_at, row.updated_by = utcnow(), actor_id
+    session.add(row)
+    record_audit(session=session, actor_id=actor_id, action="prices.set", target=f"{provider}/{model}",
+                 detail={"before": before, "after": [price_in, price_out, price_cached_in]})
+    session.commit()
+    forget_prices()
+
+
+def clear_price(*, session: Session, actor_id: int, provider: str, model: str) -> bool:
+    """Back to config.yaml's prices; False when there was no override."""
+    require_admin(session=session, actor_id=actor_id)
+    row = session.get(PriceOverride, (provider, model))
+    if row is None:
+        return False
+    session.delete(row)
+    record_audit(session=session, actor_id=actor_id, action="prices.clear", target=f"{provider}/{model}",
+                 detail={"before": [row.price_in, row.price_out, row.price_cached_in]})
+    session.commit()
+    forget_prices()
+    return True
