@@ -60,6 +60,7 @@ bench: install-dev
 	$(BIN)/python bench/history_scale.py
 	$(BIN)/python bench/api_gateway.py
 	$(BIN)/python bench/import_scale.py
+	$(BIN)/python bench/budget.py
 
 # Print a new master key for PARLEY_FERNET_KEYS (put it first, keep the old ones after it, then rotate).
 generate-key: install

@@ -73,17 +73,12 @@ def _by_user(session: Session, f: UsageFilter) -> list[Any]:
     return list(session.execute(stmt).all())
 
 
-def _by_bucket_and_model(session: Session, f: UsageFilter) -> list[Any]:
-    table, bucket, where = source(session, f)
-    stmt = (select(bucket.label("bucket"), table.c.model, *measures(table is DAILY)).where(where)
-            .group_by(bucket, table.c.model))
-    return list(session.execute(stmt).all())
-
-def _by_bucket_and_team(session: Session, f: UsageFilter) -> list[Any]:
+def _by_bucket_model_and_team(session: Session, f: UsageFilter) -> list[Any]:
+    """One scan for the series by model and the cost by team (a few thousand groups, reshaped in Python)."""
     table, bucket, where = source(session, f)
     team = team_column(table)
-    stmt = (select(bucket.label("bucket"), team.label("team_id"), func.sum(table.c.cost_usd).label("cost"))
-            .where(where).group_by(bucket, team))
+    stmt = (select(bucket.label("bucket"), table.c.model, team.label("team_id"), *measures(table is DAILY))
+            .where(where).group_by(bucket, table.c.model, team))
     return list(session.execute(stmt).all())
 
 
@@ -143,15 +138,18 @@ def dashboard(*, session: Session, actor_id: int, filters: UsageFilter) -> Dashb
         users.append({"user": names.get(r.user_id, f"#{r.user_id}"), "requests": r.requests or 0,
                       "tokens": (r.tokens_in or 0) + (r.tokens_out or 0), "cost_usd": r.cost or 0.0,
                       "errors": r.errors or 0, "refusals": r.refusals or 0})
-    series: list[dict[str, Any]] = []
+    series: dict[tuple[Any, str], dict[str, Any]] = {}
     by_model: dict[str, float] = {}
-    for r in _by_bucket_and_model(session, filters):
-        series.append({"bucket": as_utc(r.bucket), "model": r.model, "requests": r.requests or 0,
-                       "tokens_in": r.tokens_in or 0, "tokens_out": r.tokens_out or 0})
+    by_team: dict[tuple[Any, int], float] = {}
+    for r in _by_bucket_model_and_team(session, filters):
+        point = series.setdefault((r.bucket, r.model), {"bucket": as_utc(r.bucket), "model": r.model, "requests": 0,
+                                                        "tokens_in": 0, "tokens_out": 0})
+        point["requests"] += r.requests or 0
+        point["tokens_in"] += r.tokens_in or 0
+        point["tokens_out"] += r.tokens_out or 0
         by_model[r.model] = by_model.get(r.model, 0.0) + (r.cost or 0.0)
+        by_team[(r.bucket, r.team_id)] = by_team.get((r.bucket, r.team_id), 0.0) + (r.cost or 0.0)
     teams = team_names(session)
-    by_team = [{"bucket": as_utc(r.bucket), "team": teams.get(r.team_id, f"#{r.team_id}"), "cost": r.cost or 0.0}
-               for r in _by_bucket_and_team(session, filters)]
     daily = filters.bucket == "day"
     if daily:
         latency, histogram = percentiles_daily(session, filters)
@@ -167,11 +165,12 @@ def dashboard(*, session: Session, actor_id: int, filters: UsageFilter) -> Dashb
         errors = _errors(session, filters)
     return Dashboard(
         bucket=filters.bucket, kpis=kpis, approximate=daily,
-        series=sorted(series, key=lambda p: (p["bucket"], p["model"])),
+        series=sorted(series.values(), key=lambda p: (p["bucket"], p["model"])),
         cost_by_user=sorted(((u["user"], u["cost_usd"]) for u in users), key=lambda kv: -kv[1]),
         cost_by_model=sorted(by_model.items(), key=lambda kv: -kv[1]),
         latency=sorted(latency, key=lambda p: p["bucket"]),
         errors=sorted(errors, key=lambda e: (e["bucket"], e["kind"])),
         top_users=sorted(users, key=lambda u: (-u["requests"], u["user"]))[:20],
-        cost_by_team=sorted(by_team, key=lambda p: (p["bucket"], p["team"])),
+        cost_by_team=sorted(({"bucket": as_utc(b), "team": teams.get(t, f"#{t}"), "cost": c}
+                             for (b, t), c in by_team.items()), key=lambda p: (p["bucket"], p["team"])),
     )

@@ -14,8 +14,9 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
-from sqlalchemy import Engine, delete, literal, select, update
+from sqlalchemy import Engine, case, delete, func, insert, literal, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col
@@ -65,15 +66,56 @@ class DbLedger:
         self._postgres = engine.dialect.name == "postgresql"
 
     def reserve(self, hold: Hold, ttl: timedelta) -> Over | None:
+        row = insert(BudgetHold).values(id=hold.id, user_id=hold.user_id, parts=_dump(hold),
+                                        expires_at=utcnow() + ttl, created_at=utcnow())
         with Session(self.engine) as session:
+            if self._postgres:  # the usual case in one statement: hold every counter, and add the hold if all had room
+                if session.connection().execute(self._held_and_recorded(hold, ttl)).first() is not None:
+                    session.commit()
+                    return None
+            elif self._held_all(session, hold.parts):  # the usual case: every counter exists and has room
+                session.connection().execute(row)
+                session.commit()
+                return None
+            session.rollback()
             for part in hold.parts:  # a fixed order: two reservations never wait for each other's rows
                 if not self._take(session, part):
                     over = self._state(session, part)
                     session.rollback()
                     return over
-            session.add(BudgetHold(id=hold.id, user_id=hold.user_id, parts=_dump(hold), expires_at=utcnow() + ttl))
+            session.connection().execute(row)
             session.commit()
         return None
+
+    def _held_and_recorded(self, hold: Hold, ttl: timedelta) -> Any:
+        """PostgreSQL: UPDATE every counter and INSERT the hold in one statement (a data-modifying CTE); the hold
+        row is written only when every counter was updated, else the caller rolls the updates back."""
+        parts = hold.parts
+        amount = case(*((_counter(p), p.amount) for p in parts))
+        limit = case(*((_counter(p), p.limit) for p in parts))
+        taken = (update(BudgetCounter)
+                 .where(or_(*(_counter(p) for p in parts)),
+                        col(BudgetCounter.used) + col(BudgetCounter.held) + amount <= limit)
+                 .values(held=col(BudgetCounter.held) + amount)
+                 .returning(col(BudgetCounter.scope))
+                 .cte("taken"))
+        now = utcnow()
+        row = select(literal(hold.id), literal(hold.user_id), literal(_dump(hold)), literal(now + ttl), literal(now))
+        row = row.where(select(func.count()).select_from(taken).scalar_subquery() == len(parts))
+        return (postgresql.insert(BudgetHold).from_select(["id", "user_id", "parts", "expires_at", "created_at"], row)
+                .add_cte(taken).returning(col(BudgetHold.id)))
+
+    def _held_all(self, session: Session, parts: tuple[Part, ...]) -> bool:
+        """All parts held by one UPDATE (one round trip); False when a counter is missing or has no room."""
+        if len(parts) == 1:
+            return self._held(session, parts[0])
+        amount = case(*((_counter(p), p.amount) for p in parts))
+        limit = case(*((_counter(p), p.limit) for p in parts))
+        take = (update(BudgetCounter)
+                .where(or_(*(_counter(p) for p in parts)),
+                       col(BudgetCounter.used) + col(BudgetCounter.held) + amount <= limit)
+                .values(held=col(BudgetCounter.held) + amount))
+        return session.connection().execute(take).rowcount == len(parts)
 
     def _take(self, session: Session, part: Part) -> bool:
         if self._held(session, part):
@@ -102,12 +144,12 @@ class DbLedger:
     def settle(self, session: Session, hold: Hold, actual: dict[str, int]) -> None:
         """Turn the hold into the actual amounts, in the caller's transaction (with its usage event)."""
         gone = session.connection().execute(delete(BudgetHold).where(col(BudgetHold.id) == hold.id)).rowcount
-        for part in hold.parts:
-            release = part.amount if gone else 0  # 0: expired and released already (only the spend is added)
-            change = (update(BudgetCounter).where(_counter(part))
-                      .values(used=col(BudgetCounter.used) + actual.get(part.scope, 0),
-                              held=col(BudgetCounter.held) - release))
-            session.connection().execute(change)
+        # One UPDATE for every counter; a hold already gone (expired and released) only adds the spend.
+        spent = case(*((_counter(p), actual.get(p.scope, 0)) for p in hold.parts))
+        release = case(*((_counter(p), p.amount if gone else 0) for p in hold.parts))
+        change = (update(BudgetCounter).where(or_(*(_counter(p) for p in hold.parts)))
+                  .values(used=col(BudgetCounter.used) + spent, held=col(BudgetCounter.held) - release))
+        session.connection().execute(change)
 
     def release(self, hold: Hold) -> None:
         with Session(self.engine) as session:

@@ -21,7 +21,7 @@ from core.errors import RateLimited
 from core.models import BudgetHold, TeamCreate, UsageEvent, UsageStatus, User
 from core.providers.base import Usage
 from core.usage import Budgets, record_usage
-from tests.conftest import REDIS_URL, add_user
+from tests.conftest import PG_URL, REDIS_URL, add_user
 
 STORES = ["db"] + (["redis"] if REDIS_URL else [])
 DOLLAR = LimitDefaults(requests_per_minute=0, requests_per_day=0, tokens_per_day=0, budget_usd_per_month=1.0)
@@ -225,14 +225,13 @@ def _two_processes(uids: list[int], kind: str, env: dict[str, str]) -> int:
     return sum(int(o.strip().splitlines()[-1]) for o in outs)
 
 
+@pytest.mark.parametrize("database_url", ["postgresql"] if PG_URL else [], indirect=True)  # SQLite: one writer
 @pytest.mark.parametrize("kind", ["usd", "tokens", "team"])
 @pytest.mark.parametrize("backend", ["postgresql", "redis"])
 def test_two_processes_of_fifty_threads_never_overrun_a_budget(backend: str, kind: str, engine: Engine,
                                                                session: Session, database_url: str) -> None:
     if backend == "redis" and not REDIS_URL:
         pytest.skip("PARLEY_TEST_REDIS_URL not set")
-    if not database_url.startswith("postgresql"):
-        pytest.skip("the database store is checked on PostgreSQL (SQLite serialises every writer anyway)")
     clear_redis_budgets()
     uids = [add_user(session, "ann")] * 2
     if kind == "team":  # two users, one process each, sharing their team's $1.00
