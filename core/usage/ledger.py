@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy import Engine, case, delete, func, insert, literal, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.sql.dml import Update
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col
 
@@ -91,14 +92,7 @@ class DbLedger:
         """PostgreSQL: UPDATE every counter and INSERT the hold in one statement (a data-modifying CTE); the hold
         row is written only when every counter was updated, else the caller rolls the updates back."""
         parts = hold.parts
-        amount = case(*((_counter(p), p.amount) for p in parts))
-        limit = case(*((_counter(p), p.limit) for p in parts))
-        taken = (update(BudgetCounter)
-                 .where(or_(*(_counter(p) for p in parts)),
-                        col(BudgetCounter.used) + col(BudgetCounter.held) + amount <= limit)
-                 .values(held=col(BudgetCounter.held) + amount)
-                 .returning(col(BudgetCounter.scope))
-                 .cte("taken"))
+        taken = _take_all(parts).returning(col(BudgetCounter.scope)).cte("taken")
         now = utcnow()
         row = select(literal(hold.id), literal(hold.user_id), literal(_dump(hold)), literal(now + ttl), literal(now))
         row = row.where(select(func.count()).select_from(taken).scalar_subquery() == len(parts))
@@ -107,15 +101,7 @@ class DbLedger:
 
     def _held_all(self, session: Session, parts: tuple[Part, ...]) -> bool:
         """All parts held by one UPDATE (one round trip); False when a counter is missing or has no room."""
-        if len(parts) == 1:
-            return self._held(session, parts[0])
-        amount = case(*((_counter(p), p.amount) for p in parts))
-        limit = case(*((_counter(p), p.limit) for p in parts))
-        take = (update(BudgetCounter)
-                .where(or_(*(_counter(p) for p in parts)),
-                       col(BudgetCounter.used) + col(BudgetCounter.held) + amount <= limit)
-                .values(held=col(BudgetCounter.held) + amount))
-        return session.connection().execute(take).rowcount == len(parts)
+        return session.connection().execute(_take_all(parts)).rowcount == len(parts)
 
     def _take(self, session: Session, part: Part) -> bool:
         if self._held(session, part):
@@ -179,6 +165,16 @@ class DbLedger:
         for hold in holds:
             self.release(hold)
         return len(holds)
+
+
+def _take_all(parts: tuple[Part, ...]) -> Update:
+    """One UPDATE adding each part's amount to its counter's held, on the counters that have room for it."""
+    amount = case(*((_counter(p), p.amount) for p in parts))
+    limit = case(*((_counter(p), p.limit) for p in parts))
+    return (update(BudgetCounter)
+            .where(or_(*(_counter(p) for p in parts)),
+                   col(BudgetCounter.used) + col(BudgetCounter.held) + amount <= limit)
+            .values(held=col(BudgetCounter.held) + amount))
 
 
 def _counter(part: Part) -> ColumnElement[bool]:

@@ -18,6 +18,7 @@ from sqlmodel import Session, func, select
 from core.config import PROJECT_ROOT, get_settings
 from core.models import BudgetHold, Role, UsageEvent
 from core.usage import Budgets
+from tests.api.conftest import _free_port
 from tests.conftest import REDIS_URL
 from tests.fakes.provider_server import Reply
 from tests.usage.test_budget import clear_redis_budgets
@@ -36,12 +37,6 @@ uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning", l
 """
 
 TTL = 2
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _wait_for(port: int, proc: subprocess.Popen[bytes]) -> None:
