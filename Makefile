@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PORT   ?= 8501
 
-.PHONY: run test install install-dev migrate chromium lint typecheck bench generate-key rotate-keys clean
+.PHONY: run test install install-dev migrate chromium test-tools cluster backup lint typecheck bench generate-key rotate-keys clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,9 +41,33 @@ chromium:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium; }
 
+# What the cluster and backup tests drive: Debian's nginx, docker-compose (to validate compose.yaml; no daemon is
+# used) and PostgreSQL's client tools (pg_dump / pg_restore).
+test-tools:
+	@missing=""; \
+	command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing="$$missing nginx"; \
+	command -v docker-compose >/dev/null 2>&1 || missing="$$missing docker-compose"; \
+	command -v pg_dump >/dev/null 2>&1 || missing="$$missing postgresql-client"; \
+	if [ -n "$$missing" ]; then \
+	  echo "Installing Debian's$$missing for the cluster and backup tests..."; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	fi
+
 # The lint gate runs first: a broken import contract, a type error or a ruff finding fails the build.
-test: install-dev chromium lint
+test: install-dev chromium test-tools lint
 	$(BIN)/pytest
+
+# The team topology without Docker: nginx on :8080 in front of two instances on DATABASE_URL (PostgreSQL) and
+# REDIS_URL. Ctrl-C stops it all. With Docker: docker compose up (compose.yaml).
+cluster: install test-tools
+	$(BIN)/python deploy/cluster.py
+
+# One archive of the database, data/secrets.env and the vector store into data/backups (backup.dir), then the
+# retention (backup.keep_daily / keep_weekly). Restore: .venv/bin/python -m core.backup restore ARCHIVE
+backup: migrate
+	$(BIN)/python -m core.backup create
+	$(BIN)/python -m core.backup prune
 
 # ruff, mypy on all of core, and the architecture's import contracts (pyproject.toml, docs/architecture.md).
 lint: install-dev
@@ -61,6 +85,8 @@ bench: install-dev
 	$(BIN)/python bench/api_gateway.py
 	$(BIN)/python bench/import_scale.py
 	$(BIN)/python bench/budget.py
+	$(BIN)/python bench/backup_scale.py
+	$(BIN)/python bench/ui_load.py
 
 # Print a new master key for PARLEY_FERNET_KEYS (put it first, keep the old ones after it, then rotate).
 generate-key: install

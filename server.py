@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import gc
+import logging
+import os
+import signal
 import socket
+import threading
 from asyncio import base_events as asyncio_base_events
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from types import FrameType
 
 import streamlit as st
 from starlette.applications import Starlette
@@ -14,11 +20,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
+from core import lifecycle
 from core.api import create_api
 from core.app import startup
 from core.config import get_settings
 from core.health import health_checks, metrics_allowed
+from core.logging import log_event
 from core.ui.errors import report_unexpected
+from core.ui.runtime import navigation_only
 from core.usage.telemetry import render
 
 
@@ -35,11 +44,44 @@ def _set_nodelay(sock: socket.socket) -> None:
 
 
 asyncio_base_events._set_nodelay = _set_nodelay  # type: ignore[attr-defined]
+logger = logging.getLogger("parley.server")
+
+
+def _drain_on_sigterm() -> None:
+    """SIGTERM: report not-ready and start no new turn at once; let replies in flight finish (up to
+    drain_grace_seconds); then hand the signal to the server's own handler (uvicorn's graceful exit)."""
+    try:
+        server_handler = signal.getsignal(signal.SIGTERM)
+    except ValueError:  # not the main thread (an embedding server): nothing to take over
+        return
+    drained = threading.Event()
+
+    def on_sigterm(signum: int, frame: FrameType | None) -> None:
+        if drained.is_set() or lifecycle.draining():
+            if drained.is_set() and callable(server_handler):
+                server_handler(signum, frame)
+            return
+        lifecycle.drain()
+        log_event(logger, "draining", in_flight=lifecycle.in_flight())
+        threading.Thread(target=finish, name="parley-drain", daemon=True).start()
+
+    def finish() -> None:
+        left = lifecycle.wait_for_turns(get_settings().drain_grace_seconds)
+        log_event(logger, "drained", still_running=left)
+        drained.set()
+        os.kill(os.getpid(), signal.SIGTERM)  # back on the main thread: now the server stops
+
+    try:
+        signal.signal(signal.SIGTERM, on_sigterm)
+    except ValueError:
+        return
 
 
 @asynccontextmanager
 async def lifespan(_app: Starlette) -> AsyncIterator[None]:
     startup()  # migrations and the first admin before the first request
+    gc.freeze()  # start-up's objects (modules, models, catalogs) live as long as the process: never scan them again
+    _drain_on_sigterm()  # after the server installed its own handler, which it then gets the signal from
     yield
 
 
@@ -48,6 +90,22 @@ async def healthz(_request: Request) -> JSONResponse:
     checks = await run_in_threadpool(health_checks)  # database and Redis calls stay off the event loop
     healthy = all(v == "ok" for v in checks.values())
     return JSONResponse({"status": "ok" if healthy else "unavailable", **checks}, status_code=200 if healthy else 503)
+
+
+async def livez(_request: Request) -> JSONResponse:
+    """200 while the process serves requests at all (draining included): restart it only when this fails."""
+    return JSONResponse({"status": "alive"})
+
+
+async def readyz(_request: Request) -> JSONResponse:
+    """200 when this instance should get new users: not draining, and its database (and Redis) answer.
+    in_flight: the replies it is writing now (a drain waits for them)."""
+    if lifecycle.draining():
+        return JSONResponse({"status": "draining", "in_flight": lifecycle.in_flight()}, status_code=503)
+    checks = await run_in_threadpool(health_checks)
+    healthy = all(v == "ok" for v in checks.values())
+    body = {"status": "ok" if healthy else "unavailable", **checks, "in_flight": lifecycle.in_flight()}
+    return JSONResponse(body, status_code=200 if healthy else 503)
 
 
 async def metrics(request: Request) -> Response:
@@ -59,7 +117,9 @@ async def metrics(request: Request) -> Response:
     return Response(body, media_type=content_type)
 
 
-routes: list[BaseRoute] = [Route("/healthz", healthz), Route("/metrics", metrics)]
+routes: list[BaseRoute] = [Route("/healthz", healthz), Route("/livez", livez), Route("/readyz", readyz),
+                           Route("/metrics", metrics)]
 if get_settings().api.enabled:
     routes.append(Mount("/v1", app=create_api()))  # the OpenAI-compatible API (core/api)
+navigation_only()  # a reconnect to a fresh instance on /chat must still pass Home.py's login gate
 app = st.App("Home.py", routes=routes, lifespan=lifespan, on_script_error=report_unexpected)

@@ -7,6 +7,7 @@ import sys
 import threading
 
 from core.accounts import bootstrap_admin
+from core.chat import live
 from core.config import get_settings
 from core.db import ensure_migrated, get_engine, session_scope
 from core.history import purge_deleted
@@ -35,6 +36,9 @@ def startup() -> None:
             purged = purge_deleted(session=session, retention_days=settings.history.retention_days)
         if purged:
             log_event(logger, "deleted conversations purged", count=purged)
+        # Replies a dead instance left `streaming` become interrupted, now and from then on (every instance sweeps).
+        live.interrupt_stale(engine, settings.chat.stream_stale_seconds)
+        live.watch(engine, settings)
         if first is not None and first.generated_password:
             # Shown once on the console (never logged): the operator needs it to log in.
             banner = (
@@ -50,3 +54,4 @@ def startup() -> None:
 def reset() -> None:
     """Forget that start-up ran (tests switch databases)."""
     _started.clear()
+    live.forget()

@@ -85,6 +85,12 @@ class HistorySettings(BaseModel):
     max_import_mb: float = Field(default=50, gt=0)
 
 
+class BackupSettings(BaseModel):
+    dir: str = ""  # empty: <data_dir>/backups
+    keep_daily: int = Field(default=7, ge=0)
+    keep_weekly: int = Field(default=4, ge=0)
+
+
 class ChatSettings(BaseModel):
     default_provider: str = "local"
     fallback: list[str] = Field(default_factory=lambda: ["local"])
@@ -92,6 +98,10 @@ class ChatSettings(BaseModel):
     default_temperature: float = Field(default=0.7, ge=0, le=2)
     default_max_tokens: int = Field(default=512, ge=1)
     title_chars: int = Field(default=60, ge=10)
+    # A reply is stored while it streams: its text is flushed this often, and a reply no live process has
+    # touched for stream_stale_seconds (its instance died) becomes interrupted.
+    stream_flush_seconds: float = Field(default=1.0, gt=0, le=10)
+    stream_stale_seconds: float = Field(default=30.0, ge=2)
 
 
 class LimitDefaults(BaseModel):
@@ -130,6 +140,8 @@ class Settings(BaseModel):
     database_url: str = ""
     redis_url: str = ""
     registration: Literal["closed", "approval", "open"] = "approval"
+    # SIGTERM: not ready at once, no new turns, and up to this long for replies in flight to finish.
+    drain_grace_seconds: float = Field(default=30.0, ge=0, le=3600)
     cookie: CookieSettings = Field(default_factory=CookieSettings)
     login: LoginSettings = Field(default_factory=LoginSettings)
     password: PasswordSettings = Field(default_factory=PasswordSettings)
@@ -138,6 +150,7 @@ class Settings(BaseModel):
     cache: CacheSettings = Field(default_factory=CacheSettings)
     chat: ChatSettings = Field(default_factory=ChatSettings)
     history: HistorySettings = Field(default_factory=HistorySettings)
+    backup: BackupSettings = Field(default_factory=BackupSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     keys: KeysSettings = Field(default_factory=KeysSettings)

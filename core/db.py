@@ -43,7 +43,10 @@ def make_engine(url: str) -> Engine:
             private_dir(Path(path).parent)
             # 0600 from the start; SQLite gives its -wal and -shm files the database file's mode.
             os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
-        engine = create_engine(url, connect_args={"check_same_thread": False})
+        # Every UI session runs its script in its own thread: with 50 people on one instance, SQLAlchemy's default
+        # 5 + 10 connections left script runs waiting 30 s for one and failing (bench/ui_load.py). A SQLite
+        # connection is a file handle; writers still queue on SQLite's own lock (busy_timeout).
+        engine = create_engine(url, connect_args={"check_same_thread": False}, pool_size=20, max_overflow=80)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     # No automatic server-side prepares: after five runs psycopg would switch to a generic plan, and

@@ -102,6 +102,13 @@ class ProviderTimeout(ProviderError):
     fallback = True
 
 
+class ServiceDraining(AppError):
+    """Seen by the user: this instance is stopping (SIGTERM) and takes no new turns; another one will."""
+
+    user_message = Msg("chat.draining")
+    retry_after_seconds = 5
+
+
 class RateLimited(AppError):
     """Seen by the user before any provider call: one of their limits is reached; says when to retry."""
 

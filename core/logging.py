@@ -8,7 +8,7 @@ import logging
 import re
 import sys
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TextIO
 
 # Set by the UI layer per run so every line says whose action it was.
 log_user_id: contextvars.ContextVar[int | None] = contextvars.ContextVar("log_user_id", default=None)
@@ -64,11 +64,11 @@ def _mask_value(value: Any) -> Any:
     return mask_secrets(value) if isinstance(value, str) else value
 
 
-def configure_logging(level: str = "INFO") -> None:
-    """Route the root logger to stdout as JSON lines; idempotent."""
+def configure_logging(level: str = "INFO", *, stream: TextIO | None = None) -> None:
+    """Route the root logger to stdout (a CLI whose output is data: stderr) as JSON lines; idempotent."""
     root = logging.getLogger()
     if not any(getattr(h, "_parley", False) for h in root.handlers):
-        handler = logging.StreamHandler(sys.stdout)
+        handler = logging.StreamHandler(stream or sys.stdout)
         handler.setFormatter(JsonFormatter())
         handler._parley = True  # type: ignore[attr-defined]
         root.addHandler(handler)

@@ -13,7 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
 
-from core.errors import AppError, AuthError, NotFound, PermissionDenied, RateLimited, ValidationError
+from core.errors import AppError, AuthError, NotFound, PermissionDenied, RateLimited, ServiceDraining, ValidationError
 from core.logging import log_event
 
 logger = logging.getLogger(__name__)
@@ -49,6 +49,9 @@ def from_app_error(exc: AppError) -> ApiError:
     message = str(exc.user_message)
     if isinstance(exc, RateLimited):
         return ApiError(429, message, code="rate_limit_exceeded",
+                        headers={"Retry-After": str(exc.retry_after_seconds)})
+    if isinstance(exc, ServiceDraining):  # the load balancer / the SDK's retry reaches another instance
+        return ApiError(503, message, code="server_restarting",
                         headers={"Retry-After": str(exc.retry_after_seconds)})
     if isinstance(exc, AuthError):
         return ApiError(401, message, code="invalid_api_key")

@@ -6,15 +6,16 @@ picker, the chosen provider and any fallback all share it) and never outlives th
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from sqlalchemy.engine import Engine
 
+from core.accounts import allows
 from core.config import Settings
 from core.db import session_scope
 from core.keys import resolve_keys
-from core.models import Role
+from core.models import Role, Team
 from core.providers.base import Provider
 from core.providers.registry import build_provider, configured_providers
 
@@ -75,3 +76,17 @@ class ProviderChooser:
             resolution = found[name]
             provider = build_provider(name, resolution.credentials, self.settings)
             self._choices[name] = ProviderChoice(provider, resolution.reason or provider.unavailable_reason())
+
+
+def fallback_chain(providers: ProviderChooser, provider: str, model: str, fallback: list[str],
+                   team: Team | None) -> Iterator[tuple[Provider, str]]:
+    """The chosen provider and model, then (only if needed) the fallback chain's available ones that the team
+    allows, each with its first allowed model."""
+    yield providers.choose(provider).provider, model
+    for name in dict.fromkeys(fallback):
+        if name == provider:
+            continue
+        choice = providers.choose(name)
+        models = [m for m in choice.provider.list_models() if allows(team, name, m)]
+        if choice.unavailable_reason is None and models:
+            yield choice.provider, models[0]

@@ -26,9 +26,9 @@ def _message_tokens(message: Message, provider: Provider) -> int:
 
 
 def _usable(messages: Sequence[Message]) -> list[Message]:
-    # Failed replies with no text carry nothing for the model.
-    return [m for m in messages
-            if m.content and not (m.role == MessageRole.assistant and m.status == MessageStatus.error)]
+    # Failed replies carry nothing for the model; a reply still being written is not an answer yet.
+    skipped = (MessageStatus.error, MessageStatus.streaming)
+    return [m for m in messages if m.content and not (m.role == MessageRole.assistant and m.status in skipped)]
 
 
 def _merge_same_role(messages: list[ChatMessage]) -> list[ChatMessage]:

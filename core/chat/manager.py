@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, delete
 
+from core import lifecycle
 from core.accounts import charged_team, check_allowed
 from core.chat.cache import ResponseCache, build_cache
 from core.chat.choice import ProviderChoice, ProviderChooser, ProviderFactory
@@ -17,7 +18,7 @@ from core.chat.options import Reserved, TurnDeps, TurnOptions, TurnSetup
 from core.chat.turn import Turn
 from core.config import LimitDefaults, Settings, get_settings
 from core.db import get_engine, session_scope
-from core.errors import RateLimited, ValidationError
+from core.errors import RateLimited, ServiceDraining, ValidationError
 from core.history import (
     create_conversation,
     get_owned,
@@ -210,7 +211,11 @@ class ConversationManager:
         return min(counted, info.context_window) if info else counted
 
     def _checked(self, options: TurnOptions, providers: ProviderChooser) -> ProviderChooser:
-        """providers, once the chosen provider can answer for this user; ValidationError saying why not."""
+        """providers, once the chosen provider can answer for this user; ValidationError saying why not.
+
+        First of all: an instance that is stopping (SIGTERM) starts no new turn and stores nothing for one."""
+        if lifecycle.draining():
+            raise ServiceDraining()
         choice: ProviderChoice = providers.choose(options.provider)
         if choice.unavailable_reason:
             raise ValidationError(Msg("chat.cannot_answer", provider=choice.provider.label,

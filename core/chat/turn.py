@@ -5,17 +5,19 @@ from __future__ import annotations
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 
-from sqlmodel import Session, col, update
+from sqlmodel import Session
 
-from core.accounts import allows
+from core import lifecycle
+from core.chat import live
 from core.chat.cache import CachedReply, cache_key
+from core.chat.choice import fallback_chain
 from core.chat.context import build_context
 from core.chat.context import prompt_tokens as count_prompt
 from core.chat.options import TurnDeps, TurnOutcome, TurnSetup
 from core.db import session_scope
 from core.errors import ProviderError, ProviderUnavailable, RateLimited, ValidationError
 from core.i18n import Msg
-from core.models import Conversation, Message, MessageRole, MessageStatus, UsageEvent, UsageStatus
+from core.models import Message, MessageRole, MessageStatus, UsageEvent, UsageStatus
 from core.providers.base import ChatRequest, Finished, Provider, TextDelta, Usage
 from core.usage import Hold, record_usage
 
@@ -43,10 +45,13 @@ class Turn:
         self._fallback_from: str | None = None
         self._gen: Iterator[str] | None = None
         self._hold = setup.reserved.hold  # taken by the manager for the first attempt
+        self._counted = True  # in lifecycle's turns in flight until close(): a graceful stop waits for it
+        lifecycle.turn_started()
+        self._reply_id: int | None = None  # the reply's row while it streams (core.chat.live), flushed at:
+        self._flushed = 0.0
 
     def deltas(self) -> Iterator[str]:
-        if self._gen is None:
-            self._gen = self._run()
+        self._gen = self._gen or self._run()
         return self._gen
 
     def close(self) -> TurnOutcome:
@@ -61,6 +66,10 @@ class Turn:
                 self._finish(MessageStatus.interrupted, attempt.provider, attempt.model,
                              error=Msg("chat.stopped"), kind="stopped")
         self._release_unsettled()
+        live.closed(self.deps.engine, self._reply_id)
+        if self._counted:
+            self._counted = False
+            lifecycle.turn_ended()
         assert self.outcome is not None
         return self.outcome
 
@@ -75,7 +84,9 @@ class Turn:
 
     def _run(self) -> Generator[str, None, None]:
         """The chosen provider, then the fallback chain, until one answers or an error ends the turn."""
-        candidates = self._candidates()
+        options, team = self.setup.options, self.setup.reserved.team
+        candidates = fallback_chain(self.setup.providers, options.provider, options.model,
+                                    self.deps.settings.chat.fallback, team)
         current = next(candidates, None)
         while current is not None:
             failure = yield from self._try(*current)
@@ -89,32 +100,15 @@ class Turn:
             self._fallback_from = self._fallback_from or current[0].name
             current = following
 
-    def _candidates(self) -> Iterator[tuple[Provider, str]]:
-        """The chosen provider, then (only if needed) the fallback chain's available ones."""
-        options, providers = self.setup.options, self.setup.providers
-        yield providers.choose(options.provider).provider, options.model
-        for name in dict.fromkeys(self.deps.settings.chat.fallback):
-            if name == options.provider:
-                continue
-            choice = providers.choose(name)
-            team = self.setup.reserved.team
-            models = [m for m in choice.provider.list_models() if allows(team, name, m)]  # the team's allow-list
-            if choice.unavailable_reason is None and models:
-                yield choice.provider, models[0]
-
     def _try(self, provider: Provider, model: str) -> Generator[str, None, ProviderError | None]:
         """One provider's answer, from the cache or streamed; the error when it failed before any text."""
         try:
             request = self._request(provider, model)
             prompt_tokens = count_prompt(provider, [request.system, *(m.content for m in request.messages)])
             hold = self._take_hold(provider, model, prompt_tokens)
-        except ValidationError as exc:
-            self._finish(MessageStatus.error, provider, model, error=exc.user_message, kind="invalid_request",
-                         record=False)
-            return None
-        except RateLimited as exc:  # a fallback would overrun a budget: it is not asked
-            self._finish(MessageStatus.error, provider, model, error=exc.user_message, kind="rate_limited",
-                         record=False)
+        except (ValidationError, RateLimited) as exc:  # RateLimited: a fallback would overrun a budget, not asked
+            kind = "rate_limited" if isinstance(exc, RateLimited) else "invalid_request"
+            self._finish(MessageStatus.error, provider, model, error=exc.user_message, kind=kind, record=False)
             return None
         attempt = self._attempt = _Attempt(provider, model, self.deps.clock(), prompt_tokens, hold)
         key = self._cache_key(provider, request)
@@ -133,14 +127,17 @@ class Turn:
         return None
 
     def _replay(self, cached: CachedReply) -> Iterator[str]:
-        attempt = self._current()
+        attempt = self._attempt
+        assert attempt is not None
         attempt.first_token = self.deps.clock()
         attempt.parts.append(cached.text)
         yield cached.text
         self._finish(MessageStatus.complete, attempt.provider, cached.model, usage=Usage(0, 0), cache_hit=True)
 
     def _stream(self, request: ChatRequest, key: str | None) -> Iterator[str]:
-        attempt = self._current()
+        attempt = self._attempt
+        assert attempt is not None
+        self._open_reply(attempt)
         stream = attempt.provider.stream(request)
         try:
             for event in stream:
@@ -148,6 +145,7 @@ class Turn:
                     if attempt.first_token is None:
                         attempt.first_token = self.deps.clock()
                     attempt.parts.append(event.text)
+                    self._flush(attempt)
                     yield event.text
                 elif isinstance(event, Finished):
                     self._finish(MessageStatus.complete, attempt.provider, event.model, usage=event.usage,
@@ -160,6 +158,18 @@ class Turn:
         finally:
             stream.close()  # on stop, the provider stops generating / closes its connection
 
+    def _open_reply(self, attempt: _Attempt) -> None:  # its `streaming` row; a fallback attempt keeps it
+        if self.conversation_id is not None and self._reply_id is None:
+            self._reply_id = live.open_reply(self.deps.engine, self.deps.settings, self.conversation_id,
+                                             attempt.provider.name, attempt.model)
+            self._flushed = self.deps.clock()
+
+    def _flush(self, attempt: _Attempt) -> None:
+        now = self.deps.clock()
+        if self._reply_id is not None and now - self._flushed >= self.deps.settings.chat.stream_flush_seconds:
+            live.flush(self.deps.engine, self._reply_id, "".join(attempt.parts))
+            self._flushed = now
+
     def _take_hold(self, provider: Provider, model: str, prompt_tokens: int) -> Hold | None:
         """The manager's hold for the first attempt; a fallback attempt holds its own worst case."""
         if self._hold is not None or self._attempt is None:
@@ -169,10 +179,6 @@ class Turn:
         return self.deps.budgets.reserve(user_id=self.setup.user_id, limits=limits, exempt=exempt,
                                          provider=provider.name, model=model, prompt_tokens=prompt_tokens,
                                          max_tokens=self.setup.options.max_tokens, team=self.setup.reserved.team)
-
-    def _current(self) -> _Attempt:
-        assert self._attempt is not None
-        return self._attempt
 
     def _cache_key(self, provider: Provider, request: ChatRequest) -> str | None:
         # Only the chosen provider's answer is cached: a fallback reply should not stick.
@@ -227,13 +233,7 @@ class Turn:
                           status=status, provider=provider.name, model=model, fallback_from=self._fallback_from,
                           error=error, tokens_in=usage.tokens_in if usage else None,
                           tokens_out=usage.tokens_out if usage else None)
-        session.add(message)
-        # The conversation is not loaded in this session: nothing to synchronise, skip the ORM's search for it.
-        touch = (update(Conversation).where(col(Conversation.id) == self.conversation_id)
-                 .values(updated_at=message.created_at).execution_options(synchronize_session=False))
-        session.exec(touch)  # type: ignore[call-overload]
-        session.flush()
-        return message.id
+        return live.store_reply(session, self._reply_id, message)
 
     def _record(self, session: Session, attempt: _Attempt, provider: Provider, usage: Usage,
                 status: MessageStatus, kind: str | None, cache_hit: bool, now: float) -> None:

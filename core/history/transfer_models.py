@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from core.models import MessageRole, MessageStatus, as_utc
 from core.validation import sanitize
@@ -40,6 +40,12 @@ class MessageV1(BaseModel):
     provider: _text(64, one_line=True) | None = None  # type: ignore[valid-type]
     model: _text(128, one_line=True) | None = None  # type: ignore[valid-type]
     created_at: UtcDatetime | None = None
+
+    @field_validator("status")
+    @classmethod
+    def _not_live(cls, status: MessageStatus) -> MessageStatus:
+        # A reply that was being written when it was exported is a partial reply here: nobody is writing it.
+        return MessageStatus.interrupted if status == MessageStatus.streaming else status
 
 
 class ConversationV1(BaseModel):

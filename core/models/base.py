@@ -70,6 +70,9 @@ class MessageRole(StrEnum):
 
 
 class MessageStatus(StrEnum):
+    """`streaming`: being written right now (stored as it streams, so losing an instance loses at most ~1 s)."""
+
+    streaming = "streaming"
     complete = "complete"
     interrupted = "interrupted"
     error = "error"

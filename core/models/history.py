@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Index
+from sqlalchemy import Index, text
 from sqlmodel import Field, SQLModel, Text
 
 from core.models.base import EnumText, MessageRole, MessageStatus, utcnow
@@ -67,8 +67,14 @@ class MessageCreate(MessageBase):
 
 
 class Message(MessageBase, table=True):
+    # Only the rows being streamed: the reaper's look-up stays tiny at any history size.
+    __table_args__ = (Index("ix_message_streaming", "flushed_at", sqlite_where=text("status = 'streaming'"),
+                            postgresql_where=text("status = 'streaming'")),)
+
     id: int | None = Field(default=None, primary_key=True)
     conversation_id: int = Field(foreign_key="conversation.id", index=True)
+    # While streaming: when its process last flushed or vouched for it (a partial index finds the stale ones).
+    flushed_at: datetime | None = Field(default=None)
 
 
 class MessagePublic(MessageBase):

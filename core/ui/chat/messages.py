@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from core.i18n import Msg
 from core.models import MessagePublic, MessageRole, MessageStatus
 from core.ui import state
 from core.ui.chat.markdown import images_as_links
@@ -23,7 +24,10 @@ def render_message(message: MessagePublic) -> None:
         if message.fallback_from:
             parts.append(t("chat.fallback_note", provider=escape_markdown(message.fallback_from)))
         if message.status == MessageStatus.interrupted:
-            parts.append(t("chat.interrupted_note"))
+            lost = message.error == Msg("chat.instance_lost")  # its server stopped mid-reply (core.chat.live)
+            parts.append(tr(message.error) if lost else t("chat.interrupted_note"))
+        elif message.status == MessageStatus.streaming:
+            parts.append(t("chat.streaming_note"))
         if parts:
             st.caption(" · ".join(parts))
 

@@ -1,0 +1,198 @@
+"""`make cluster`: the team deployment without Docker — nginx in front of two Parley instances on local ports.
+
+Both instances use the PostgreSQL and Redis named by DATABASE_URL / REDIS_URL and share one set of secrets
+(generated once into data/secrets.env before they start, or taken from the environment). Ctrl-C stops everything
+this started, by PID. The cluster tests start the same topology through the Cluster class.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+TEMPLATE = ROOT / "deploy" / "nginx" / "parley.conf.template"
+NGINX_MAIN = """worker_processes 1;
+pid {run}/nginx.pid;
+error_log {run}/error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+    access_log {run}/access.log;
+    client_body_temp_path {run}/body;
+    proxy_temp_path {run}/proxy;
+    fastcgi_temp_path {run}/fastcgi;
+    uwsgi_temp_path {run}/uwsgi;
+    scgi_temp_path {run}/scgi;
+    include {run}/parley.conf;
+}}
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def nginx_binary() -> str:
+    found = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
+    if found is None:
+        raise RuntimeError("nginx is not installed: `make cluster` / `make test` install Debian's nginx")
+    return found
+
+
+def render_site(listen: str, upstreams: list[str]) -> str:
+    """The template with this cluster's addresses (the same names the nginx image substitutes)."""
+    text = TEMPLATE.read_text()
+    values = {"PARLEY_LISTEN": listen, "PARLEY_UPSTREAM_1": upstreams[0], "PARLEY_UPSTREAM_2": upstreams[1]}
+    for name, value in values.items():
+        text = text.replace("${" + name + "}", value)
+    return text
+
+
+def wait_http(url: str, proc: subprocess.Popen[bytes] | None, log: Path | None, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            tail = log.read_text(errors="replace")[-3000:] if log else ""
+            raise RuntimeError(f"{url}: process exited early\n{tail}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as resp:
+                if resp.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.3)
+    raise RuntimeError(f"{url} did not answer in {timeout} s")
+
+
+@dataclass
+class Instance:
+    name: str
+    port: int
+    log: Path
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+@dataclass
+class Cluster:
+    """nginx on `port` in front of two instances; start() / stop(), or a with-block."""
+
+    database_url: str
+    redis_url: str
+    data_dir: Path
+    port: int = 0
+    env: dict[str, str] = field(default_factory=dict)
+    instances: list[Instance] = field(default_factory=list)
+    nginx: subprocess.Popen[bytes] | None = None
+    run_dir: Path | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> Cluster:
+        return self.start()
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
+
+    def instance_env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PARLEY_") or k.startswith("PARLEY_TEST_")}
+        env.update({"DATABASE_URL": self.database_url, "REDIS_URL": self.redis_url,
+                    "PARLEY_DATA_DIR": str(self.data_dir)})
+        env.update(self.env)
+        return env
+
+    def start(self) -> Cluster:
+        self.port = self.port or free_port()
+        self.run_dir = Path(tempfile.mkdtemp(prefix="parley-cluster-"))
+        env = self.instance_env()
+        # Secrets first, once: two instances starting together must not each generate their own.
+        subprocess.run([sys.executable, "-c", "from core.app import startup; startup()"], cwd=ROOT, env=env,
+                       check=True)
+        for n in (1, 2):
+            self.instances.append(Instance(f"parley{n}", free_port(), self.run_dir / f"parley{n}.log"))
+        for instance in self.instances:
+            self.start_instance(instance)
+        for instance in self.instances:
+            assert instance.proc is not None
+            wait_http(f"{instance.url}/healthz", instance.proc, instance.log)
+        site = render_site(f"127.0.0.1:{self.port}", [f"127.0.0.1:{i.port}" for i in self.instances])
+        (self.run_dir / "parley.conf").write_text(site)
+        (self.run_dir / "nginx.conf").write_text(NGINX_MAIN.format(run=self.run_dir))
+        self.nginx = subprocess.Popen([nginx_binary(), "-p", str(self.run_dir), "-c", str(self.run_dir / "nginx.conf"),
+                                       "-g", "daemon off;"], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+        wait_http(f"{self.url}/healthz", self.nginx, self.run_dir / "error.log")
+        return self
+
+    def start_instance(self, instance: Instance) -> None:
+        cmd = [sys.executable, "-m", "streamlit", "run", "server.py", "--server.port", str(instance.port),
+               "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false",
+               "--server.fileWatcherType", "none"]
+        with instance.log.open("ab") as out:
+            instance.proc = subprocess.Popen(cmd, cwd=ROOT, env=self.instance_env(), stdout=out,
+                                             stderr=subprocess.STDOUT)
+
+    def restart(self, instance: Instance) -> None:
+        """Start a stopped (or killed) instance again on its port."""
+        self.start_instance(instance)
+        assert instance.proc is not None
+        wait_http(f"{instance.url}/healthz", instance.proc, instance.log)
+
+    def stop(self) -> None:
+        """Stop what this started, by PID: nginx, then each instance (SIGTERM, then SIGKILL after 30 s)."""
+        procs = ([self.nginx] if self.nginx else []) + [i.proc for i in self.instances if i.proc]
+        for proc in procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in procs:
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        if self.run_dir is not None:
+            shutil.rmtree(self.run_dir, ignore_errors=True)
+
+
+def main() -> int:
+    database_url = os.environ.get("DATABASE_URL", "")
+    redis_url = os.environ.get("REDIS_URL", "")
+    if not database_url.startswith(("postgresql", "postgres")) or not redis_url:
+        print("make cluster needs DATABASE_URL (PostgreSQL) and REDIS_URL, e.g.\n"
+              "  DATABASE_URL=postgresql://postgres@127.0.0.1:5432/parley REDIS_URL=redis://127.0.0.1:6379/0 "
+              "make cluster", file=sys.stderr)
+        return 2
+    port = int(os.environ.get("PORT", "8080"))
+    cluster = Cluster(database_url, redis_url, Path(os.environ.get("PARLEY_DATA_DIR") or ROOT / "data"), port=port)
+    cluster.start()
+    print(f"\n  Parley cluster on http://localhost:{port} (nginx) -> "
+          + ", ".join(f"{i.name} on :{i.port}" for i in cluster.instances)
+          + f"\n  Instance logs: {cluster.run_dir}. Ctrl-C stops all of it.\n", flush=True)
+    try:
+        while all(i.proc and i.proc.poll() is None for i in cluster.instances) and cluster.nginx \
+                and cluster.nginx.poll() is None:
+            time.sleep(1)
+        print("a process of the cluster exited; stopping the rest", file=sys.stderr)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        cluster.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
