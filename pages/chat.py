@@ -1,12 +1,15 @@
 """Chat: stream a conversation with the chosen model; stop keeps the partial reply."""
 
+from dataclasses import replace
+
 import streamlit as st
 
 from core.accounts import get_preferences, list_presets, teams_of
-from core.chat import chat_manager
+from core.chat import chat_manager, sources_of
 from core.config import get_settings
 from core.errors import AppError
 from core.history import read_conversation, recent_conversations
+from core.knowledge import list_knowledge_bases
 from core.models import MessagePublic, PreferencesPublic
 from core.ui.actions import run_action
 from core.ui.auth.guards import require_user
@@ -30,6 +33,9 @@ presets = run_action(lambda s: list_presets(session=s, user_id=user.id)) or []
 options = sidebar.model_settings(providers.options(), presets)
 team = sidebar.team_picker(run_action(lambda s: [(tm.id or 0, tm.name) for tm in teams_of(session=s, user_id=user.id)])
                            or [])
+bases = run_action(lambda s: [(kb.id, kb.name) for kb in list_knowledge_bases(session=s, user_id=user.id)]) or []
+if options is not None:
+    options = replace(options, knowledge_bases=sidebar.knowledge_picker(bases))
 conv_id = sidebar.current_conversation()
 
 turn = None
@@ -54,8 +60,9 @@ if not shown and turn is None:
     st.title(t("nav.chat"))
     st.caption(t("chat.intro"))
 messages.focus_callout(shown)
+cited = run_action(lambda s: sources_of(s, [m.id for m in shown if m.role == "assistant"]), quiet=True) or {}
 for message in shown:
-    messages.render_message(message)
+    messages.render_message(message, cited.get(message.id))
 if turn is None:
     messages.last_message_actions(shown)
 

@@ -14,10 +14,11 @@ from core import db
 from core.config import PROJECT_ROOT
 from core.models import User
 
-HEAD = "0013"
+HEAD = "0014"
 TABLES = {"user", "auditevent", "conversation", "message", "usageevent", "limitpolicy", "usagedaily",
           "usagedailyerror", "providercredential", "orgsetting", "userpreference", "promptpreset", "apitoken",
-          "budgetcounter", "budgethold", "team", "teammember", "priceoverride"}
+          "budgetcounter", "budgethold", "team", "teammember", "priceoverride", "knowledgebase", "kbdocument", "chunk",
+          "embeddingcache", "messagesource"}
 
 
 def test_upgrade_creates_tables_and_downgrade_removes_them(database_url: str) -> None:

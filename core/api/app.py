@@ -154,7 +154,7 @@ def create_api(settings: Settings | None = None) -> FastAPI:
             if problem is not None:
                 problem.headers.update(limits.headers(request))
                 raise problem
-            return JSONResponse(api.complete(outcome, ref), headers=limits.headers(request))
+            return JSONResponse(api.complete(outcome, ref, turn.setup.sources), headers=limits.headers(request))
         stream = TurnStream(turn).start(executor)
         first = stream.first(timeout=_first_event_timeout(settings))
         problem = api.failure(first.outcome) if isinstance(first, Done) else None

@@ -24,6 +24,7 @@ from core.api.streaming import Delta, Done, Event, TurnStream
 from core.chat import ProviderChooser, TurnOptions, TurnOutcome
 from core.config import Settings
 from core.i18n import Msg
+from core.knowledge import Hit
 from core.models import MessageStatus
 from core.providers.base import ChatMessage
 
@@ -77,7 +78,7 @@ def turn_inputs(body: CompletionRequest, ref: ModelRef, settings: Settings) -> t
         provider=ref.provider, model=ref.model,
         temperature=settings.chat.default_temperature if body.temperature is None else body.temperature,
         max_tokens=body.reply_limit or settings.chat.default_max_tokens, system_prompt=system,
-        stop=tuple(body.stop_sequences))
+        stop=tuple(body.stop_sequences), knowledge_bases=tuple(body.knowledge_bases or ()))
     conversation = [ChatMessage(m.role, m.text) for m in body.messages if m.role in ("user", "assistant")]
     return options, conversation
 
@@ -96,11 +97,16 @@ def failure(outcome: TurnOutcome) -> ApiError | None:
     return ApiError(PROVIDER_STATUS.get(kind, 502), outcome.error or "provider error", code=kind)
 
 
-def complete(outcome: TurnOutcome, ref: ModelRef) -> dict[str, object]:
+def complete(outcome: TurnOutcome, ref: ModelRef, sources: tuple[Hit, ...] = ()) -> dict[str, object]:
     usage = outcome.usage
-    return completion_body(cid=completion_id(), model=f"{outcome.provider}/{outcome.model}" if outcome.provider
+    body = completion_body(cid=completion_id(), model=f"{outcome.provider}/{outcome.model}" if outcome.provider
                            else ref.id, text=outcome.text, finish=finish_reason(outcome),
                            tokens_in=usage.tokens_in if usage else 0, tokens_out=usage.tokens_out if usage else 0)
+    if sources:  # what the reply's [n] citations point at
+        body["sources"] = [{"n": n, "document": h.document_name, "document_id": h.document_id,
+                            "knowledge_base_id": h.kb_id, "page": h.page, "section": h.section, "snippet": h.text}
+                           for n, h in enumerate(sources, start=1)]
+    return body
 
 
 def _sse(payload: object) -> str:

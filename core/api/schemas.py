@@ -49,6 +49,9 @@ class CompletionRequest(BaseModel):
     stream_options: StreamOptions | None = None
     user: str | None = Field(default=None, max_length=256)
     n: int = Field(default=1, ge=1, le=1)  # one choice: anything else is refused, not silently ignored
+    # Parley's extra body field: answer from these knowledge bases (ids), with numbered sources; the response's
+    # `sources` lists them (openai SDK: extra_body={"knowledge_bases": [3]}).
+    knowledge_bases: list[int] | None = Field(default=None, max_length=20)
 
     @field_validator("stop")
     @classmethod

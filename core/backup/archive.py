@@ -25,8 +25,8 @@ FORMAT = "parley-backup"
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 CHUNK = 1 << 20
-# Derived tables: SQLite's full-text index (rebuilt from message by its triggers) and its shadow tables.
-SKIPPED_PREFIXES = ("message_fts", "sqlite_")
+# Derived tables: SQLite's full-text indexes (kept from message and chunk by triggers) and their shadow tables.
+SKIPPED_PREFIXES = ("message_fts", "chunk_fts", "sqlite_")
 
 
 class BackupError(AppError):

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from core.chat.options import TurnSetup
+from core.chat.sources import system_with_sources
 from core.errors import ValidationError
 from core.i18n import Msg
 from core.models import Message, MessageRole, MessageStatus
-from core.providers.base import ChatMessage, Provider
+from core.providers.base import ChatMessage, ChatRequest, Provider
 
 PER_MESSAGE_OVERHEAD = 4  # role markers and separators in every chat template
 SAFETY_MARGIN = 16
@@ -67,3 +69,14 @@ def build_context(history: Sequence[Message], provider: Provider, model: str, ma
     while chosen and chosen[0].role != MessageRole.user:  # every provider wants the user to speak first
         chosen.pop(0)
     return _merge_same_role([ChatMessage(str(m.role), m.content) for m in chosen])  # type: ignore[arg-type]
+
+
+def build_request(setup: TurnSetup, provider: Provider, model: str) -> ChatRequest:
+    """The provider request of a turn: the system prompt with the turn's knowledge-base sources (half of what the
+    window leaves after the reply's room at most), then the newest messages that fit."""
+    options = setup.options
+    room = (provider.context_window(model) - options.max_tokens - SAFETY_MARGIN) // 2
+    system = system_with_sources(options.system_prompt, setup.sources, provider, room)
+    messages = build_context(setup.history, provider, model, options.max_tokens, system, trim=setup.trim)
+    return ChatRequest(model=model, messages=messages, system=system, temperature=options.temperature,
+                       max_tokens=options.max_tokens, stop=options.stop)

@@ -15,6 +15,7 @@ from core.chat.cache import ResponseCache, build_cache
 from core.chat.choice import ProviderChoice, ProviderChooser, ProviderFactory
 from core.chat.context import prompt_tokens
 from core.chat.options import Reserved, TurnDeps, TurnOptions, TurnSetup
+from core.chat.sources import indexing_notice
 from core.chat.turn import Turn
 from core.config import LimitDefaults, Settings, get_settings
 from core.db import get_engine, session_scope
@@ -28,6 +29,7 @@ from core.history import (
     update_settings,
 )
 from core.i18n import Msg
+from core.knowledge import Hit, Knowledge
 from core.models import (
     ConversationCreate,
     ConversationUpdate,
@@ -56,6 +58,7 @@ class ConversationManager:
         self.deps = TurnDeps(self.engine, self.settings, cache or build_cache(self.settings), clock,
                              self.limiter.budgets)
         self._factory = provider_factory
+        self.knowledge = Knowledge(engine=self.engine, settings=self.settings)
 
     def providers_for(self, user_id: int, role: Role | None = None) -> ProviderChooser:
         """The providers this user may use now; share it between the picker and the turn it starts."""
@@ -66,13 +69,14 @@ class ConversationManager:
         """Store the user's message (creating the conversation if needed) and return the reply's Turn."""
         text = clean_message(text, max_chars=self.settings.chat.max_input_chars)
         providers = self._checked(options, providers or self.providers_for(user_id))
+        sources, notice = self._sources(user_id, options, text)
         with session_scope(self.engine) as session:
             conv = None if conversation_id is None else get_owned(session=session, user_id=user_id,
                                                                    conversation_id=conversation_id)
             history = [] if conv is None else messages_of(session=session, conversation_id=conv.id or 0)
             # Before the first write: on SQLite the hold is taken on its own connection.
-            reserved = self._consume(session, user_id, options, providers, [m.content for m in history] + [text],
-                                     team=team)
+            reserved = self._consume(session, user_id, options, providers,
+                                     [m.content for m in history] + [text, *(h.text for h in sources)], team=team)
             with self._releasing(reserved):
                 if conv is None:
                     conv = create_conversation(session=session, user_id=user_id, conv_in=ConversationCreate(
@@ -87,7 +91,8 @@ class ConversationManager:
                 session.add(message)
                 session.flush()
                 conv_id = conv.id or 0
-        return Turn(self.deps, TurnSetup(user_id, conv_id, options, [*history, message], providers, reserved))
+        return Turn(self.deps, TurnSetup(user_id, conv_id, options, [*history, message], providers, reserved,
+                                         sources=sources, notice=notice))
 
     def regenerate(self, *, user_id: int, conversation_id: int, options: TurnOptions,
                    providers: ProviderChooser | None = None, team: TeamChoice = None) -> Turn:
@@ -98,19 +103,22 @@ class ConversationManager:
             history = messages_of(session=session, conversation_id=conversation_id)
             if not history or history[-1].role != MessageRole.assistant:
                 raise ValidationError(Msg("chat.nothing_to_regenerate"))
-            reserved = self._consume(session, user_id, options, providers, [m.content for m in history[:-1]],
-                                     team=team)
+            question = next((m.content for m in reversed(history) if m.role == MessageRole.user), "")
+            sources, notice = self._sources(user_id, options, question)
+            reserved = self._consume(session, user_id, options, providers,
+                                     [m.content for m in history[:-1]] + [h.text for h in sources], team=team)
             with self._releasing(reserved):
                 session.delete(history[-1])
         # A regenerated reply must be new: the cache is skipped (its fresh answer replaces the entry).
         return Turn(self.deps, TurnSetup(user_id, conversation_id, options, history[:-1], providers, reserved,
-                                         use_cache=False))
+                                         use_cache=False, sources=sources, notice=notice))
 
     def edit_last(self, *, user_id: int, conversation_id: int, text: str, options: TurnOptions,
                   providers: ProviderChooser | None = None, team: TeamChoice = None) -> Turn:
         """Change the last user message, drop what followed it, and answer again."""
         text = clean_message(text, max_chars=self.settings.chat.max_input_chars)
         providers = self._checked(options, providers or self.providers_for(user_id))
+        sources, notice = self._sources(user_id, options, text)
         with session_scope(self.engine) as session:
             get_owned(session=session, user_id=user_id, conversation_id=conversation_id)
             history = messages_of(session=session, conversation_id=conversation_id)
@@ -118,15 +126,16 @@ class ConversationManager:
             if last_user is None:
                 raise ValidationError(Msg("chat.nothing_to_edit"))
             kept = [m for m in history if (m.id or 0) <= (last_user.id or 0)]
-            reserved = self._consume(session, user_id, options, providers, [m.content for m in kept[:-1]] + [text],
-                                     team=team)
+            reserved = self._consume(session, user_id, options, providers,
+                                     [m.content for m in kept[:-1]] + [text, *(h.text for h in sources)], team=team)
             with self._releasing(reserved):
                 last_user.content = text
                 session.add(last_user)
                 later = delete(Message).where(col(Message.conversation_id) == conversation_id,
                                               col(Message.id) > (last_user.id or 0))
                 session.exec(later)  # type: ignore[call-overload]
-        return Turn(self.deps, TurnSetup(user_id, conversation_id, options, kept, providers, reserved))
+        return Turn(self.deps, TurnSetup(user_id, conversation_id, options, kept, providers, reserved,
+                                         sources=sources, notice=notice))
 
     def ask(self, *, user_id: int, conversation: list[ChatMessage], options: TurnOptions,
             providers: ProviderChooser | None = None, token_name: str | None = None,
@@ -143,14 +152,18 @@ class ConversationManager:
         conversation = [ChatMessage(m.role, sanitize(m.content, max_chars=limit)) for m in conversation]
         providers = self._checked(options, providers or self.providers_for(user_id))
         history = [Message(conversation_id=0, role=MessageRole(m.role), content=m.content) for m in conversation]
+        question = next((m.content for m in reversed(conversation) if m.role == "user"), "")
+        sources, notice = self._sources(user_id, options, question)
         with session_scope(self.engine) as session:
-            reserved = self._consume(session, user_id, options, providers, [m.content for m in conversation],
+            reserved = self._consume(session, user_id, options, providers,
+                                     [m.content for m in conversation] + [h.text for h in sources],
                                      source=UsageSource.api, token_name=token_name, count_request=count_request,
                                      known=limits, team=team)
             with self._releasing(reserved):
                 conv_id = self._keep_api_conversation(session, user_id, options, history)
         return Turn(self.deps, TurnSetup(user_id, conv_id, options, history, providers, reserved,
-                                         source=UsageSource.api, token_name=token_name, trim=False))
+                                         source=UsageSource.api, token_name=token_name, trim=False,
+                                         sources=sources, notice=notice))
 
     def _keep_api_conversation(self, session: Session, user_id: int, options: TurnOptions,
                                history: list[Message]) -> int | None:
@@ -201,6 +214,14 @@ class ConversationManager:
                              source=source, token_name=token_name, team_id=charged.id if charged else None)
             raise
         return Reserved(limits, hold, charged)
+
+    def _sources(self, user_id: int, options: TurnOptions, question: str) -> tuple[tuple[Hit, ...], str | None]:
+        """The passages for question from the options' knowledge bases (NotFound for one the user may not read:
+        nothing is stored), and a notice when some of their documents are still being indexed."""
+        if not options.knowledge_bases or not question.strip():
+            return (), None
+        found = self.knowledge.search(user_id=user_id, kb_ids=list(options.knowledge_bases), query=question)
+        return tuple(found.hits), indexing_notice(found.still_indexing)
 
     def _prompt_tokens(self, providers: ProviderChooser, options: TurnOptions, texts: list[str]) -> int:
         """The prompt's tokens as the model counts them, at most its context window (the chat trims to fit)."""

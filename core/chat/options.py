@@ -10,6 +10,7 @@ from sqlalchemy.engine import Engine
 from core.chat.cache import ResponseCache
 from core.chat.choice import ProviderChooser
 from core.config import LimitDefaults, Settings
+from core.knowledge import Hit
 from core.models import Message, MessageStatus, Team, UsageSource
 from core.providers.base import Usage
 from core.usage import Budgets, Hold
@@ -23,6 +24,7 @@ class TurnOptions:
     max_tokens: int = 512
     system_prompt: str = ""
     stop: tuple[str, ...] = ()
+    knowledge_bases: tuple[int, ...] = ()  # answer from these (numbered sources in the prompt, cited as [n])
 
     def params(self) -> dict[str, float | int]:
         return {"temperature": self.temperature, "max_tokens": self.max_tokens}
@@ -62,6 +64,8 @@ class TurnSetup:
     source: UsageSource = UsageSource.ui
     token_name: str | None = None  # the API token that asked
     trim: bool = True  # chat: drop the oldest messages that do not fit; API: everything must fit
+    sources: tuple[Hit, ...] = ()  # passages retrieved from the options' knowledge bases, best first
+    notice: str | None = None  # e.g. documents of those knowledge bases still being indexed
 
 
 @dataclass

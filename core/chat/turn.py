@@ -11,9 +11,10 @@ from core import lifecycle
 from core.chat import live
 from core.chat.cache import CachedReply, cache_key
 from core.chat.choice import fallback_chain
-from core.chat.context import build_context
+from core.chat.context import build_request
 from core.chat.context import prompt_tokens as count_prompt
 from core.chat.options import TurnDeps, TurnOutcome, TurnSetup
+from core.chat.sources import store_sources
 from core.db import session_scope
 from core.errors import ProviderError, ProviderUnavailable, RateLimited, ValidationError
 from core.i18n import Msg
@@ -103,7 +104,7 @@ class Turn:
     def _try(self, provider: Provider, model: str) -> Generator[str, None, ProviderError | None]:
         """One provider's answer, from the cache or streamed; the error when it failed before any text."""
         try:
-            request = self._request(provider, model)
+            request = build_request(self.setup, provider, model)
             prompt_tokens = count_prompt(provider, [request.system, *(m.content for m in request.messages)])
             hold = self._take_hold(provider, model, prompt_tokens)
         except (ValidationError, RateLimited) as exc:  # RateLimited: a fallback would overrun a budget, not asked
@@ -186,13 +187,6 @@ class Turn:
             return cache_key(self.setup.user_id, provider.name, request)
         return None
 
-    def _request(self, provider: Provider, model: str) -> ChatRequest:
-        options = self.setup.options
-        messages = build_context(self.setup.history, provider, model, options.max_tokens, options.system_prompt,
-                                 trim=self.setup.trim)
-        return ChatRequest(model=model, messages=messages, system=options.system_prompt,
-                           temperature=options.temperature, max_tokens=options.max_tokens, stop=options.stop)
-
     def _record_failed(self, attempt: _Attempt, exc: ProviderError) -> None:
         with session_scope(self.deps.engine) as session:
             event = record_usage(session=session, user_id=self.setup.user_id, conversation_id=self.conversation_id,
@@ -233,7 +227,9 @@ class Turn:
                           status=status, provider=provider.name, model=model, fallback_from=self._fallback_from,
                           error=error, tokens_in=usage.tokens_in if usage else None,
                           tokens_out=usage.tokens_out if usage else None)
-        return live.store_reply(session, self._reply_id, message)
+        reply_id = live.store_reply(session, self._reply_id, message)
+        store_sources(session, reply_id, self.setup.sources)  # the numbered sources its [n] citations point at
+        return reply_id
 
     def _record(self, session: Session, attempt: _Attempt, provider: Provider, usage: Usage,
                 status: MessageStatus, kind: str | None, cache_hit: bool, now: float) -> None:

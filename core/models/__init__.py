@@ -39,6 +39,17 @@ from core.models.history import (
     MessagePublic,
 )
 from core.models.keys import CredentialPublic, OrgSetting, ProviderCredential
+from core.models.knowledge import (
+    Chunk,
+    DocumentStatus,
+    EmbeddingCache,
+    KbDocument,
+    KbDocumentPublic,
+    KnowledgeBase,
+    KnowledgeBasePublic,
+    MessageSource,
+    Sharing,
+)
 from core.models.teams import Team, TeamCreate, TeamMember, TeamPublic, TeamUpdate
 from core.models.usage import (
     TTFT_EDGES_MS,
@@ -55,10 +66,12 @@ from core.models.usage import (
 __all__ = [
     "DISPLAY_NAME_MAX", "EMAIL_MAX", "TOKEN_PREFIX", "TTFT_EDGES_MS", "USERNAME_MAX", "ApiToken", "ApiTokenPublic",
     "AuditEvent", "AuditEventPublic", "BudgetCounter", "BudgetHold",
-    "CheckStatus", "Conversation", "ConversationCreate", "ConversationPublic",
-    "ConversationUpdate", "CredentialPublic", "LimitPolicy", "LimitPolicyUpdate", "Message", "MessageCreate",
-    "MessagePublic", "MessageRole", "MessageStatus", "OrgSetting", "PreferencesPublic", "PriceOverride", "PromptPreset",
-    "PromptPresetPublic", "ProviderCredential", "Role", "Team", "TeamCreate", "TeamMember", "TeamPublic",
+    "CheckStatus", "Chunk", "Conversation", "ConversationCreate", "ConversationPublic",
+    "ConversationUpdate", "CredentialPublic", "DocumentStatus", "EmbeddingCache", "KbDocument", "KbDocumentPublic",
+    "KnowledgeBase", "KnowledgeBasePublic", "LimitPolicy", "LimitPolicyUpdate", "Message", "MessageCreate",
+    "MessagePublic", "MessageRole", "MessageSource", "MessageStatus", "OrgSetting", "PreferencesPublic",
+    "PriceOverride", "PromptPreset",
+    "PromptPresetPublic", "ProviderCredential", "Role", "Sharing", "Team", "TeamCreate", "TeamMember", "TeamPublic",
     "TeamUpdate", "Theme", "UsageDaily", "UsageDailyError", "UsageEvent",
     "UsageSource", "UsageStatus", "User", "UserCreate", "UserPreference", "UserPublic", "UserStatus", "UserUpdate",
     "as_utc", "metadata", "utcnow",

@@ -24,6 +24,7 @@ class PageSpec:
 PAGES = [
     PageSpec("pages/chat.py", "nav.chat", ":material/chat:"),
     PageSpec("pages/history.py", "nav.history", ":material/history:"),
+    PageSpec("pages/knowledge.py", "nav.knowledge", ":material/library_books:"),
     PageSpec("pages/settings.py", "nav.settings", ":material/settings:"),
     PageSpec("pages/monitoring.py", "nav.monitoring", ":material/monitoring:", admin_only=True),
     PageSpec("pages/admin.py", "nav.admin", ":material/admin_panel_settings:", admin_only=True),

@@ -38,6 +38,7 @@ TEMPERATURE = "chat_temperature"
 MAX_TOKENS = "chat_max_tokens"
 SYSTEM = "chat_system_prompt"
 TEAM = "chat_team"  # the team the chat is charged to
+KNOWLEDGE = "chat_knowledge_bases"  # the knowledge bases answers come from
 PENDING = "chat_pending"
 DRAFT = "chat_draft"
 DRAFT_ERROR = "chat_draft_error"

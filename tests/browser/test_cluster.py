@@ -107,10 +107,11 @@ def test_compose_file_is_valid_and_lists_the_shared_secrets(tmp_path: Path) -> N
     done = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     rendered = done.stdout
-    for service in ("nginx:", "parley1:", "parley2:", "postgres:", "redis:", "backup:"):
+    for service in ("nginx:", "parley1:", "parley2:", "postgres:", "redis:", "chroma:", "backup:"):
         assert f"  {service}" in rendered
     assert "image: postgres:16" in rendered and "image: redis:7" in rendered
-    assert rendered.count("condition: service_healthy") >= 4 and "/readyz" in rendered
+    assert rendered.count("condition: service_healthy") >= 6 and "/readyz" in rendered
+    assert "CHROMA_URL: http://chroma:8000" in rendered
     assert "DATABASE_URL: postgresql://parley:pw@postgres:5432/parley" in rendered
     assert "parley.conf.template:/etc/nginx/templates/parley.conf.template" in rendered
 

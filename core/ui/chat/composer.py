@@ -67,6 +67,8 @@ def stream_turn(turn: Turn, options: TurnOptions) -> None:
     st.session_state.pop(state.FOCUS, None)
     sync_url()  # before streaming: a stopped script sends nothing more to the browser
     with st.chat_message("assistant"):
+        if turn.setup.notice:
+            st.info(tr(turn.setup.notice))
         if options.provider == "local":
             with st.spinner(t("chat.loading_local")):
                 warm_up("local")

@@ -2,22 +2,26 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 import streamlit as st
 
 from core.i18n import Msg
-from core.models import MessagePublic, MessageRole, MessageStatus
+from core.models import MessagePublic, MessageRole, MessageSource, MessageStatus
 from core.ui import state
 from core.ui.chat.markdown import images_as_links
 from core.ui.i18n import t, tr
 from core.validation import escape_markdown
 
 
-def render_message(message: MessagePublic) -> None:
+def render_message(message: MessagePublic, sources: list[MessageSource] | None = None) -> None:
     with st.chat_message(message.role.value):
         if message.content:
             st.markdown(images_as_links(message.content))  # HTML stays escaped, images are links: never trusted
         if message.role != MessageRole.assistant:
             return
+        if sources:
+            render_sources(sources)
         if message.status == MessageStatus.error:
             st.error(tr(message.error) or t("chat.provider_failed"))
         parts = [escape_markdown(p) for p in (message.provider, message.model) if p]  # imported names are data
@@ -30,6 +34,20 @@ def render_message(message: MessagePublic) -> None:
             parts.append(t("chat.streaming_note"))
         if parts:
             st.caption(" · ".join(parts))
+
+
+def render_sources(sources: list[MessageSource]) -> None:
+    """The reply's numbered sources; each opens its document at the cited passage (Knowledge page)."""
+    with st.expander(t("knowledge.sources", n=len(sources)), expanded=False):
+        for source in sources:
+            where = f"p. {source.page}" if source.page else source.section
+            title = escape_markdown(f"[{source.n}] {source.document_name}" + (f" · {where}" if where else ""))
+            if source.document_id:
+                query = urlencode({"doc": source.document_id, "start": source.start, "end": source.end})
+                st.markdown(f"[{title}](knowledge?{query})")
+            else:
+                st.markdown(title)
+            st.caption(escape_markdown(source.snippet[:300] + ("…" if len(source.snippet) > 300 else "")))
 
 
 def focus_callout(messages: list[MessagePublic]) -> None:

@@ -132,3 +132,15 @@ def team_picker(teams: list[tuple[int, str]]) -> int | None:
     if st.session_state.get(state.TEAM) not in names:
         st.session_state[state.TEAM] = teams[0][0]
     return int(st.sidebar.selectbox(t("teams.pick"), list(names), key=state.TEAM, format_func=labels(names)))
+
+
+def knowledge_picker(bases: list[tuple[int, str]]) -> tuple[int, ...]:
+    """The knowledge bases the next answers come from (none: the model alone)."""
+    if not bases:
+        return ()
+    names = dict(bases)
+    kept = [kb for kb in st.session_state.get(state.KNOWLEDGE, []) if kb in names]
+    st.session_state[state.KNOWLEDGE] = kept
+    chosen = st.sidebar.multiselect(t("knowledge.ask_from"), list(names), key=state.KNOWLEDGE,
+                                    format_func=labels(names), placeholder=t("knowledge.ask_from_placeholder"))
+    return tuple(int(kb) for kb in chosen)

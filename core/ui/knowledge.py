@@ -1,0 +1,143 @@
+"""Knowledge page widgets: pick or create a knowledge base, upload documents (indexed in the background with a
+progress bar), delete, share; and the document viewer a citation opens, the cited passage highlighted."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from core.errors import AppError
+from core.knowledge import create_knowledge_base, documents_of, knowledge, share_knowledge_base
+from core.models import DocumentStatus, KbDocument, KbDocumentPublic, KnowledgeBasePublic, Sharing, UserPublic
+from core.ui.actions import database, rerun_after, run_action
+from core.ui.i18n import t, tr
+from core.validation import escape_markdown
+
+KB = "knowledge_kb"
+UPLOADS = "knowledge_uploads"
+
+
+def pick(bases: list[KnowledgeBasePublic], user: UserPublic) -> KnowledgeBasePublic | None:
+    """The knowledge base the page shows; a form to create one."""
+    with st.expander(t("knowledge.create"), expanded=not bases), st.form("knowledge_create", clear_on_submit=True):
+        name = st.text_input(t("knowledge.name"), max_chars=100)
+        description = st.text_input(t("knowledge.description"), max_chars=500)
+        if st.form_submit_button(t("knowledge.create_button"), type="primary"):
+            rerun_after(lambda s: create_knowledge_base(session=s, user_id=user.id, name=name,
+                                                        description=description), t("knowledge.created"))
+    if not bases:
+        st.caption(t("knowledge.none"))
+        return None
+    by_id = {kb.id: kb for kb in bases}
+    if st.session_state.get(KB) not in by_id:
+        st.session_state[KB] = bases[0].id
+    names = {kb.id: kb.name if kb.owner_id == user.id else f"{kb.name} · {t('knowledge.shared_with_you')}"
+             for kb in bases}
+    chosen = st.selectbox(t("knowledge.pick"), list(by_id), key=KB, format_func=names.__getitem__)
+    return by_id[chosen]
+
+
+def upload(kb: KnowledgeBasePublic, user: UserPublic) -> None:
+    files = st.file_uploader(t("knowledge.upload"), accept_multiple_files=True, key=f"{UPLOADS}_{kb.id}",
+                             help=t("knowledge.upload_help"))
+    if files and st.button(t("knowledge.index"), type="primary"):
+        for file in files:
+            try:
+                knowledge().upload(user_id=user.id, kb_id=kb.id, name=file.name, raw=file.getvalue())
+            except AppError as exc:  # refused: nothing stored for this file; the others go on
+                st.error(f"{escape_markdown(file.name)}: {tr(exc.user_message)}")
+            else:
+                st.toast(t("knowledge.queued", name=file.name))
+
+
+@st.fragment(run_every=1.0)
+def _progress(kb_id: int, user_id: int) -> None:
+    """While documents are indexing: their progress, refreshed every second without rerunning the page."""
+    documents = run_action(lambda s: documents_of(session=s, user_id=user_id, kb_id=kb_id), quiet=True) or []
+    busy = [d for d in documents if d.status == DocumentStatus.indexing]
+    for document in busy:
+        st.progress(document.progress, text=t("knowledge.indexing", name=document.name))
+    if not busy and st.session_state.get(f"knowledge_busy_{kb_id}"):
+        st.session_state[f"knowledge_busy_{kb_id}"] = False
+        st.rerun()  # the table shows the final status
+    st.session_state[f"knowledge_busy_{kb_id}"] = bool(busy)
+
+
+def documents(kb: KnowledgeBasePublic, user: UserPublic) -> None:
+    listed = run_action(lambda s: documents_of(session=s, user_id=user.id, kb_id=kb.id)) or []
+    _progress(kb.id, user.id)
+    if not listed:
+        st.caption(t("knowledge.no_documents"))
+        return
+    st.dataframe([_row(d) for d in listed], hide_index=True, width="stretch", key=f"knowledge_docs_{kb.id}")
+    if kb.owner_id != user.id:
+        return
+    with st.popover(t("knowledge.delete_document")):
+        names = {d.id: d.name for d in listed}
+        doomed = st.selectbox(t("knowledge.document"), list(names), format_func=names.__getitem__, key="kb_del_doc")
+        if st.button(t("common.delete"), key="kb_del_doc_button", type="primary"):
+            _act(lambda: knowledge().delete_document(user_id=user.id, document_id=doomed), t("knowledge.deleted"))
+
+
+def _row(d: KbDocumentPublic) -> dict[str, object]:
+    status = t(f"knowledge.status_{d.status.value}")
+    if d.status == DocumentStatus.failed and d.error:
+        status = f"{status}: {tr(d.error)}"
+    return {t("knowledge.document"): d.name, t("knowledge.col_status"): status,
+            t("knowledge.col_pages"): d.pages or "–", t("knowledge.col_chunks"): d.chunks,
+            t("knowledge.col_size"): f"{d.size_bytes / 1024:,.1f} KiB"}
+
+
+def manage(kb: KnowledgeBasePublic, user: UserPublic, teams: list[tuple[int, str]]) -> None:
+    """Share (owner or admin) and delete."""
+    if kb.owner_id != user.id and user.role != "admin":
+        st.caption(t("knowledge.read_only_note"))
+        return
+    with st.expander(t("knowledge.share")):
+        labels = {s: t(f"knowledge.sharing_{s.value}") for s in Sharing}
+        sharing = st.radio(t("knowledge.share"), list(Sharing), index=list(Sharing).index(kb.sharing),
+                           format_func=labels.__getitem__, horizontal=True, key=f"kb_share_{kb.id}") or kb.sharing
+        team_names = dict(teams)
+        team_id = None
+        if sharing == Sharing.team:
+            team_id = st.selectbox(t("knowledge.sharing_team"), list(team_names), format_func=team_names.__getitem__,
+                                   key=f"kb_team_{kb.id}") if team_names else None
+        if st.button(t("common.save"), key=f"kb_share_save_{kb.id}"):
+            rerun_after(lambda s: share_knowledge_base(session=s, actor_id=user.id, kb_id=kb.id, sharing=sharing,
+                                                       team_id=team_id), t("knowledge.shared"))
+    with st.popover(t("knowledge.delete_kb")):
+        st.warning(t("knowledge.delete_kb_warning", name=escape_markdown(kb.name)))
+        if st.button(t("common.delete"), key=f"kb_delete_{kb.id}", type="primary"):
+            _act(lambda: knowledge().delete_knowledge_base(actor_id=user.id, kb_id=kb.id), t("knowledge.deleted"))
+
+
+def _act(action, success: str) -> None:  # type: ignore[no-untyped-def]
+    try:
+        action()
+    except AppError as exc:
+        st.error(tr(exc.user_message))
+        return
+    st.session_state["parley_flash"] = success
+    st.rerun()
+
+
+def viewer(document_id: int, start: int, end: int, user: UserPublic) -> None:
+    """The cited document at its page or section, the cited passage highlighted (opened from a [n] citation)."""
+    with database() as session:
+        document = session.get(KbDocument, document_id)
+        try:
+            if document is None:
+                raise LookupError
+            documents_of(session=session, user_id=user.id, kb_id=document.kb_id)  # may this user read it?
+        except (AppError, LookupError):
+            st.error(t("knowledge.source_gone"))
+            return
+        text = document.text
+    start, end = max(0, min(start, len(text))), max(0, min(end, len(text)))
+    before_at = max(text.rfind("\n\n", 0, max(0, start - 600)), 0)
+    after_at = text.find("\n\n", min(len(text), end + 600))
+    st.subheader(document.name)
+    if text[before_at:start].strip():
+        st.markdown(escape_markdown(text[before_at:start]))
+    st.success(escape_markdown(text[start:end]) or t("knowledge.source_gone"), icon=":material/format_quote:")
+    if text[end:after_at if after_at > 0 else len(text)].strip():
+        st.markdown(escape_markdown(text[end:after_at if after_at > 0 else len(text)]))
