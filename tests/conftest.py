@@ -16,7 +16,7 @@ from core import app as core_app
 from core import db, limiter
 from core.chat import cache, chat_manager
 from core.config import get_settings
-from core.knowledge import forget_clients, forget_knowledge
+from core.knowledge import forget_clients
 from core.usage import forget_prices
 
 PG_URL = os.environ.get("PARLEY_TEST_DATABASE_URL", "")
@@ -71,7 +71,6 @@ def _reset_process_state() -> None:
     cache._memory_backend.cache_clear()
     chat_manager.cache_clear()
     forget_prices()
-    forget_knowledge()
     forget_clients()
 
 

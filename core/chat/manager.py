@@ -14,6 +14,7 @@ from core.accounts import charged_team, check_allowed
 from core.chat.cache import ResponseCache, build_cache
 from core.chat.choice import ProviderChoice, ProviderChooser, ProviderFactory
 from core.chat.context import prompt_tokens
+from core.chat.embedding import embedder_resolver
 from core.chat.options import Reserved, TurnDeps, TurnOptions, TurnSetup
 from core.chat.sources import indexing_notice
 from core.chat.turn import Turn
@@ -58,7 +59,8 @@ class ConversationManager:
         self.deps = TurnDeps(self.engine, self.settings, cache or build_cache(self.settings), clock,
                              self.limiter.budgets)
         self._factory = provider_factory
-        self.knowledge = Knowledge(engine=self.engine, settings=self.settings)
+        self.knowledge = Knowledge(engine=self.engine, settings=self.settings,
+                                   embedder_for=embedder_resolver(self.engine, self.settings))
 
     def providers_for(self, user_id: int, role: Role | None = None) -> ProviderChooser:
         """The providers this user may use now; share it between the picker and the turn it starts."""

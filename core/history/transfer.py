@@ -24,9 +24,10 @@ from core.history.transfer_models import (
     ConversationV1,
     ExportV1,
     MessageV1,
+    SourceV1,
 )
 from core.i18n import Msg
-from core.models import Conversation, Message, utcnow
+from core.models import Conversation, Message, MessageSource, utcnow
 
 
 def _owned(session: Session, user_id: int, ids: list[int] | None) -> list[Conversation]:
@@ -40,15 +41,29 @@ def _messages(session: Session, conv_id: int | None) -> list[Message]:
     return list(session.exec(select(Message).where(Message.conversation_id == conv_id).order_by(col(Message.id))))
 
 
+def _sources(session: Session, messages: list[Message]) -> dict[int, list[SourceV1]]:
+    """The numbered sources answers cited, by message id."""
+    ids = [m.id for m in messages if m.id is not None]
+    found: dict[int, list[SourceV1]] = {}
+    for row in session.exec(select(MessageSource).where(col(MessageSource.message_id).in_(ids or [-1]))
+                            .order_by(col(MessageSource.message_id), col(MessageSource.n))):
+        found.setdefault(row.message_id, []).append(SourceV1(n=row.n, document=row.document_name, page=row.page,
+                                                             section=row.section, snippet=row.snippet))
+    return found
+
+
 def export_json(*, session: Session, user_id: int, conversation_ids: list[int] | None = None) -> str:
     """The user's conversations (all, or the given ones) as a versioned JSON document."""
-    convs = [ConversationV1(
-        title=c.title, provider=c.provider, model=c.model, system_prompt=c.system_prompt,
-        params=conversation_params(c), pinned=c.pinned, archived=c.archived, created_at=c.created_at,
-        updated_at=c.updated_at,
-        messages=[MessageV1(role=m.role, content=m.content, status=m.status, provider=m.provider, model=m.model,
-                            created_at=m.created_at) for m in _messages(session, c.id)],
-    ) for c in _owned(session, user_id, conversation_ids)]
+    convs = []
+    for c in _owned(session, user_id, conversation_ids):
+        messages = _messages(session, c.id)
+        cited = _sources(session, messages)
+        convs.append(ConversationV1(
+            title=c.title, provider=c.provider, model=c.model, system_prompt=c.system_prompt,
+            params=conversation_params(c), pinned=c.pinned, archived=c.archived, created_at=c.created_at,
+            updated_at=c.updated_at,
+            messages=[MessageV1(role=m.role, content=m.content, status=m.status, provider=m.provider, model=m.model,
+                                created_at=m.created_at, sources=cited.get(m.id or 0, [])) for m in messages]))
     doc = ExportV1(schema=SCHEMA, version=VERSION, exported_at=utcnow(), conversations=convs)
     return doc.model_dump_json(by_alias=True, indent=2)
 
@@ -59,10 +74,14 @@ def export_markdown(*, session: Session, user_id: int, conversation_ids: list[in
         lines = [f"# {c.title}", "", f"_{c.provider} · {c.model} · {c.created_at:%Y-%m-%d %H:%M} UTC_", ""]
         if c.system_prompt:
             lines += [f"> System: {c.system_prompt}", ""]
-        for m in _messages(session, c.id):
+        messages = _messages(session, c.id)
+        cited = _sources(session, messages)
+        for m in messages:
             who = "You" if m.role == "user" else f"Assistant ({m.model or c.model})"
             note = "" if m.status == "complete" else f" _[{m.status}]_"
             lines += [f"**{who}:**{note}", "", m.content, ""]
+            lines += [f"[{s.n}] {s.document}" + (f", p. {s.page}" if s.page else f", {s.section}" if s.section else "")
+                      for s in cited.get(m.id or 0, [])] + ([""] if cited.get(m.id or 0) else [])
         parts.append("\n".join(lines))
     return "\n---\n\n".join(parts)
 

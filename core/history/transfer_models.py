@@ -33,6 +33,18 @@ class ParamsV1(BaseModel):
     max_tokens: int = Field(default=512, ge=1, le=1_000_000)
 
 
+class SourceV1(BaseModel):
+    """A numbered source an answer cited (knowledge bases): where it came from and the quoted passage."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    n: int = Field(ge=1, le=1000)
+    document: _text(200, one_line=True)  # type: ignore[valid-type]
+    page: int | None = Field(default=None, ge=1)
+    section: _text(300, one_line=True) = ""  # type: ignore[valid-type]
+    snippet: _text(2000) = ""  # type: ignore[valid-type]
+
+
 class MessageV1(BaseModel):
     role: MessageRole
     content: _text(1_000_000)  # type: ignore[valid-type]
@@ -40,6 +52,7 @@ class MessageV1(BaseModel):
     provider: _text(64, one_line=True) | None = None  # type: ignore[valid-type]
     model: _text(128, one_line=True) | None = None  # type: ignore[valid-type]
     created_at: UtcDatetime | None = None
+    sources: list[SourceV1] = Field(default_factory=list, max_length=50)
 
     @field_validator("status")
     @classmethod

@@ -6,14 +6,13 @@ from __future__ import annotations
 import hashlib
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor, wait
-from functools import lru_cache
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, delete, select
 
 from core.accounts import record_audit
-from core.config import Settings, get_settings
-from core.db import get_engine, session_scope
+from core.config import Settings
+from core.db import session_scope
 from core.errors import NotFound, ValidationError
 from core.i18n import Msg
 from core.knowledge.bases import get_owned, managed_knowledge_base, readable_ids
@@ -142,17 +141,3 @@ class Knowledge:
             allowed = readable_ids(session=session, user_id=user_id, kb_ids=kb_ids)
             return retrieve(session, self.store, self.embedder_for, allowed, query, k=k or settings.top_k,
                             mode=mode, candidates=settings.candidates, diversity=settings.diversity)
-
-
-@lru_cache(maxsize=4)
-def _knowledge(url: str) -> Knowledge:
-    return Knowledge(engine=get_engine(), settings=get_settings())
-
-
-def knowledge() -> Knowledge:
-    """This process's Knowledge for the configured database."""
-    return _knowledge(get_settings().sqlalchemy_url)
-
-
-def forget_knowledge() -> None:
-    _knowledge.cache_clear()

