@@ -27,13 +27,6 @@ The espresso machine is descaled every Monday.
 
 
 @pytest.fixture
-def server() -> Iterator[FakeProviderServer]:
-    srv = FakeProviderServer().start()
-    yield srv
-    srv.stop()
-
-
-@pytest.fixture
 def settings(engine: Engine, server: FakeProviderServer) -> Iterator[Settings]:
     forget_clients()
     base = get_settings()

@@ -27,13 +27,6 @@ OPTIONS = TurnOptions(provider="openai", model="gpt-test", temperature=0.2, max_
 
 
 @pytest.fixture
-def server() -> Iterator[FakeProviderServer]:
-    srv = FakeProviderServer().start()
-    yield srv
-    srv.stop()
-
-
-@pytest.fixture
 def settings(engine: Engine, server: FakeProviderServer) -> Settings:
     base = get_settings()
     return base.model_copy(update={

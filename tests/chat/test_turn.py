@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 from collections import Counter
-from collections.abc import Iterator
 
 import pytest
 from sqlalchemy.engine import Engine
@@ -17,13 +16,6 @@ from core.keys import save_user_key
 from core.models import Message, MessageStatus
 from tests.conftest import add_user
 from tests.fakes.provider_server import FakeProviderServer, Reply
-
-
-@pytest.fixture
-def server() -> Iterator[FakeProviderServer]:
-    srv = FakeProviderServer().start()
-    yield srv
-    srv.stop()
 
 
 @pytest.fixture

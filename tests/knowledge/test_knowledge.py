@@ -257,3 +257,15 @@ def test_a_question_while_a_document_is_indexing_is_told_so(engine, kn, session,
 def test_reciprocal_rank_fusion_prefers_what_both_rankings_agree_on() -> None:
     fused = rrf([[1, 2, 3], [3, 4, 1]])
     assert [item for item, _ in fused][:2] == [1, 3]
+
+
+def test_mmr_trades_relevance_for_variety() -> None:
+    import numpy as np
+
+    from core.knowledge.retrieval import mmr
+
+    same = np.array([1.0, 0.0], dtype=np.float32)
+    vectors = {1: same, 2: same, 3: np.array([0.0, 1.0], dtype=np.float32)}
+    relevance = {1: 1.0, 2: 0.99, 3: 0.8}
+    assert mmr([1, 2, 3], relevance, vectors, k=2, diversity=0.0) == [1, 2]  # by relevance only
+    assert mmr([1, 2, 3], relevance, vectors, k=2, diversity=0.5) == [1, 3]  # the near-duplicate gives way
