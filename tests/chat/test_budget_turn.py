@@ -12,7 +12,7 @@ from core.config import ChatSettings, LimitDefaults, ModelInfo, ProviderCatalog,
 from core.errors import RateLimited
 from core.models import BudgetHold, Conversation, Message, MessageStatus, Role, UsageEvent, UsageStatus
 from core.usage import Budgets
-from tests.chat.test_turn import alice, server  # noqa: F401  (fixtures)
+from tests.chat.test_turn import alice  # noqa: F401  (fixture)
 from tests.fakes.provider_server import FakeProviderServer, Reply
 
 OPTIONS = TurnOptions(provider="openai", model="gpt-paid", temperature=0.2, max_tokens=100)
