@@ -167,9 +167,15 @@ def _write(session: Session, user_id: int, conversations: list[ConversationV1], 
         session.add(conv)
         session.flush()
         ids.append(conv.id or 0)
-        session.add_all(Message(conversation_id=conv.id or 0, role=m.role, content=m.content, status=m.status,
-                                provider=m.provider, model=m.model, created_at=m.created_at or created)
-                        for m in c.messages)
+        for m in c.messages:
+            message = Message(conversation_id=conv.id or 0, role=m.role, content=m.content, status=m.status,
+                              provider=m.provider, model=m.model, created_at=m.created_at or created)
+            session.add(message)
+            if m.sources:  # the answer's numbered sources (quoted passages; the documents are not part of it)
+                session.flush()
+                session.add_all(MessageSource(message_id=message.id or 0, n=src.n, document_name=src.document,
+                                              page=src.page, section=src.section, snippet=src.snippet)
+                                for src in m.sources)
     return ids
 
 

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from core.chat import ConversationManager, TurnOptions
 from core.chat.sources import sources_of
@@ -102,7 +102,7 @@ def test_sources_go_with_their_reply_and_into_the_export(engine, manager, server
     import json
 
     from core.accounts import add_member, create_team, delete_team
-    from core.history import delete, export_json, export_markdown, purge_deleted
+    from core.history import delete, export_json, export_markdown, import_conversations, purge_deleted
     from core.knowledge import list_knowledge_bases, share_knowledge_base
     from core.models import MessageSource, Sharing, TeamCreate, User
 
@@ -127,6 +127,11 @@ def test_sources_go_with_their_reply_and_into_the_export(engine, manager, server
     reply = exported["conversations"][0]["messages"][-1]
     assert reply["sources"][0]["document"] == "handbook.md" and reply["sources"][0]["section"] == "Backups"
     assert "[1] handbook.md, Backups" in export_markdown(session=session, user_id=alice)
+    bob = add_user(session, "bob")  # an export carries the quoted sources to another portal or user
+    assert import_conversations(session=session, user_id=bob, raw=json.dumps(exported).encode(),
+                                max_bytes=1_000_000) == 1
+    imported = json.loads(export_json(session=session, user_id=bob))["conversations"][0]["messages"][-1]
+    assert imported["sources"] == reply["sources"]
 
     admin = session.exec(select(User.id).where(User.username == "admin")).one()
     team = create_team(session=session, actor_id=admin, team_in=TeamCreate(name="Ops"))
@@ -144,7 +149,10 @@ def test_sources_go_with_their_reply_and_into_the_export(engine, manager, server
     from core.models import utcnow
     assert purge_deleted(session=session, retention_days=0, now=utcnow() + timedelta(days=1)) == 1
     session.commit()
-    assert session.exec(select(MessageSource)).all() == []
+    bobs = set(session.exec(select(Message.id).join(Conversation, col(Conversation.id) == Message.conversation_id)
+                            .where(Conversation.user_id == bob)).all())
+    remaining = set(session.exec(select(MessageSource.message_id)).all())
+    assert remaining and remaining <= bobs  # alice's went with her purged messages; bob's imported ones stay
 
 
 def test_an_embeddings_endpoint_through_the_provider_layer_and_a_change_of_embedder(engine, manager, server,
