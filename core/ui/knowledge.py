@@ -10,17 +10,15 @@ from core.config import get_settings
 from core.errors import AppError
 from core.knowledge import Knowledge, create_knowledge_base, documents_of, share_knowledge_base
 from core.models import DocumentStatus, KbDocument, KbDocumentPublic, KnowledgeBasePublic, Sharing, UserPublic
+from core.ui import state
 from core.ui.actions import database, rerun_after, run_action
 from core.ui.i18n import t, tr
 from core.validation import escape_markdown
-
-KB = "knowledge_kb"
 
 
 def knowledge() -> Knowledge:
     """The process's knowledge service, with every embedder the provider layer offers (the chat manager's)."""
     return chat_manager(get_settings().sqlalchemy_url).knowledge
-UPLOADS = "knowledge_uploads"
 
 
 def pick(bases: list[KnowledgeBasePublic], user: UserPublic) -> KnowledgeBasePublic | None:
@@ -38,16 +36,16 @@ def pick(bases: list[KnowledgeBasePublic], user: UserPublic) -> KnowledgeBasePub
         st.caption(t("knowledge.none"))
         return None
     by_id = {kb.id: kb for kb in bases}
-    if st.session_state.get(KB) not in by_id:
-        st.session_state[KB] = bases[0].id
+    if st.session_state.get(state.KB) not in by_id:
+        st.session_state[state.KB] = bases[0].id
     names = {kb.id: kb.name if kb.owner_id == user.id else f"{kb.name} · {t('knowledge.shared_with_you')}"
              for kb in bases}
-    chosen = st.selectbox(t("knowledge.pick"), list(by_id), key=KB, format_func=names.__getitem__)
+    chosen = st.selectbox(t("knowledge.pick"), list(by_id), key=state.KB, format_func=names.__getitem__)
     return by_id[chosen]
 
 
 def upload(kb: KnowledgeBasePublic, user: UserPublic) -> None:
-    files = st.file_uploader(t("knowledge.upload"), accept_multiple_files=True, key=f"{UPLOADS}_{kb.id}",
+    files = st.file_uploader(t("knowledge.upload"), accept_multiple_files=True, key=f"knowledge_uploads_{kb.id}",
                              help=t("knowledge.upload_help"))
     if files and st.button(t("knowledge.index"), type="primary"):
         for file in files:
@@ -66,10 +64,10 @@ def _progress(kb_id: int, user_id: int) -> None:
     busy = [d for d in documents if d.status == DocumentStatus.indexing]
     for document in busy:
         st.progress(document.progress, text=t("knowledge.indexing", name=document.name))
-    if not busy and st.session_state.get(f"knowledge_busy_{kb_id}"):
-        st.session_state[f"knowledge_busy_{kb_id}"] = False
+    if not busy and st.session_state.get(f"{state.KB_BUSY}{kb_id}"):
+        st.session_state[f"{state.KB_BUSY}{kb_id}"] = False
         st.rerun()  # the table shows the final status
-    st.session_state[f"knowledge_busy_{kb_id}"] = bool(busy)
+    st.session_state[f"{state.KB_BUSY}{kb_id}"] = bool(busy)
 
 
 def documents(kb: KnowledgeBasePublic, user: UserPublic) -> None:
@@ -133,7 +131,7 @@ def _act(action, success: str) -> None:  # type: ignore[no-untyped-def]
     except AppError as exc:
         st.error(tr(exc.user_message))
         return
-    st.session_state["parley_flash"] = success
+    st.session_state[state.FLASH] = success
     st.rerun()
 
 

@@ -39,6 +39,10 @@ MAX_TOKENS = "chat_max_tokens"
 SYSTEM = "chat_system_prompt"
 TEAM = "chat_team"  # the team the chat is charged to
 KNOWLEDGE = "chat_knowledge_bases"  # the knowledge bases answers come from
+
+# Knowledge page
+KB = "knowledge_kb"  # the knowledge base shown
+KB_BUSY = "knowledge_busy_"  # + id: documents were indexing at the last progress refresh
 PENDING = "chat_pending"
 DRAFT = "chat_draft"
 DRAFT_ERROR = "chat_draft_error"

@@ -81,6 +81,19 @@ with session_scope() as session:
 """)
 
 
+@pytest.fixture(scope="module")
+def admin_token(cluster: Cluster) -> str:
+    return _in_cluster(cluster, """
+from sqlmodel import select
+from core.api.tokens import create_token
+from core.db import session_scope
+from core.models import User
+with session_scope() as session:
+    admin = session.exec(select(User).where(User.username == "admin")).one()
+    print(create_token(session=session, user_id=admin.id, name="drain test").token)
+""")
+
+
 def _serving(cluster: Cluster) -> Instance:
     """The instance writing a reply now (its /readyz counts the replies in flight)."""
     deadline = time.monotonic() + 20
@@ -130,12 +143,12 @@ def test_limits_hold_across_both_instances(cluster: Cluster, api_token: str) -> 
 
 
 def test_sigterm_drains_without_cutting_a_reply_short(cluster: Cluster, provider: FakeProviderServer,
-                                                      api_token: str) -> None:
+                                                      admin_token: str) -> None:
     instance = cluster.instances[0]
     assert instance.proc is not None
     provider.enqueue("openai", Reply(chunks=WORDS[:40], chunk_delay=1 / RATE))  # 4 s, within the grace period
     received: list[str] = []
-    admin_headers = {"Authorization": f"Bearer {_admin_token(cluster)}"}
+    admin_headers = {"Authorization": f"Bearer {admin_token}"}
 
     def stream() -> None:
         body = {"model": "openai/gpt-4o-mini", "stream": True, "messages": [{"role": "user", "content": "count"}]}
@@ -164,23 +177,6 @@ def test_sigterm_drains_without_cutting_a_reply_short(cluster: Cluster, provider
     assert instance.proc.wait(timeout=GRACE + 15) is not None  # then the instance stopped by itself
     assert httpx.get(f"{cluster.url}/readyz", timeout=5).status_code == 200  # nginx: the other instance
     cluster.restart(instance)
-
-
-def _admin_token(cluster: Cluster) -> str:
-    if not _ADMIN_TOKEN:
-        _ADMIN_TOKEN.append(_in_cluster(cluster, """
-from sqlmodel import select
-from core.api.tokens import create_token
-from core.db import session_scope
-from core.models import User
-with session_scope() as session:
-    admin = session.exec(select(User).where(User.username == "admin")).one()
-    print(create_token(session=session, user_id=admin.id, name="drain test").token)
-"""))
-    return _ADMIN_TOKEN[0]
-
-
-_ADMIN_TOKEN: list[str] = []
 
 
 def test_chat_through_nginx_survives_losing_the_serving_instance(cluster: Cluster, provider: FakeProviderServer,
