@@ -1,10 +1,13 @@
 # Parley: one process serves the UI, /healthz and the API on port 8501.
 FROM python:3.11-slim-bookworm
 
+# FORWARDED_ALLOW_IPS: whose X-Forwarded-For uvicorn believes. Nobody's by default (a client cannot choose the
+# address its failed logins count against); compose.yaml sets it to nginx's address.
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
-    PARLEY_DATA_DIR=/app/data
+    PARLEY_DATA_DIR=/app/data \
+    FORWARDED_ALLOW_IPS=""
 
 # Build dependencies for llama-cpp-python (compiled from source), and pg_dump/pg_restore 16 for
 # `python -m core.backup` against compose.yaml's PostgreSQL 16 (Debian bookworm ships 15; PGDG has 16).

@@ -32,7 +32,9 @@ run: migrate
 	@echo "  First admin: user 'admin'. Password: \$$PARLEY_ADMIN_PASSWORD if you set it, otherwise"
 	@echo "  the one printed in the banner below on the very first start (data/ keeps it afterwards)."
 	@echo ""
-	$(BIN)/streamlit run server.py --server.port $(PORT)
+	@# No proxy in front: believe no X-Forwarded-For (uvicorn trusts 127.0.0.1 by default), so no local process can
+	@# choose the address its failed logins are throttled as.
+	FORWARDED_ALLOW_IPS= $(BIN)/streamlit run server.py --server.port $(PORT)
 
 # Browser tests drive the system Chromium (Playwright's own browser download is not used).
 chromium:
@@ -88,6 +90,7 @@ bench: install-dev
 	$(BIN)/python bench/backup_scale.py
 	$(BIN)/python bench/ui_load.py
 	$(BIN)/python bench/rag_eval.py
+	$(BIN)/python bench/parse_bombs.py
 
 # Print a new master key for PARLEY_FERNET_KEYS (put it first, keep the old ones after it, then rotate).
 generate-key: install

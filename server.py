@@ -2,32 +2,36 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 import os
 import signal
 import socket
 import threading
+import time
 from asyncio import base_events as asyncio_base_events
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
 from types import FrameType
+from typing import Any
 
 import streamlit as st
-from starlette.applications import Starlette
-from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core import lifecycle
 from core.api import create_api
 from core.app import startup
 from core.config import get_settings
-from core.health import health_checks, metrics_allowed
+from core.health import healthz, livez, metrics_allowed, readyz
+from core.lifecycle import DrainGate
 from core.logging import log_event
 from core.ui.errors import report_unexpected
-from core.ui.runtime import navigation_only
+from core.ui.runtime import close_idle_sessions, navigation_only, sessions_running
 from core.usage.telemetry import render
 
 
@@ -47,29 +51,74 @@ asyncio_base_events._set_nodelay = _set_nodelay  # type: ignore[attr-defined]
 logger = logging.getLogger("parley.server")
 
 
-def _drain_on_sigterm() -> None:
-    """SIGTERM: report not-ready and start no new turn at once; let replies in flight finish (up to
-    drain_grace_seconds); then hand the signal to the server's own handler (uvicorn's graceful exit)."""
+DRAIN_TICK_SECONDS = 0.25  # how often a drain looks for UI sessions that became idle
+SHUTDOWN_SECONDS = 5.0  # after the drain: how long uvicorn waits for connections still open
+
+
+def _on_loop(loop: asyncio.AbstractEventLoop, work: Coroutine[Any, Any, int]) -> int:
+    try:
+        return asyncio.run_coroutine_threadsafe(work, loop).result(timeout=5)
+    except Exception:  # the drain goes on: uvicorn's own shutdown closes what is left
+        logger.warning("closing idle UI sessions failed", exc_info=True)
+        return 0
+
+
+def _wait_for_replies(loop: asyncio.AbstractEventLoop, grace_seconds: float) -> int:
+    """Close each UI session's websocket once it is idle (its browser reconnects, through nginx, to another
+    instance) until no reply is in flight and no session runs its script, or the grace period is over."""
+    deadline = time.monotonic() + grace_seconds
+    moved = 0
+    while True:
+        moved += _on_loop(loop, close_idle_sessions())
+        if not (lifecycle.in_flight() or sessions_running()) or time.monotonic() >= deadline:
+            break
+        if lifecycle.in_flight():
+            lifecycle.wait_for_turns(min(DRAIN_TICK_SECONDS, max(0.0, deadline - time.monotonic())))
+        else:
+            time.sleep(DRAIN_TICK_SECONDS)
+    log_event(logger, "drained", still_running=lifecycle.in_flight(), sessions_moved=moved)
+    return lifecycle.in_flight()
+
+
+def _stop_server(server_handler: object) -> bool:
+    """uvicorn's graceful exit, without recording a signal: uvicorn raises again the signal it caught once it has
+    stopped, and the process would end killed by SIGTERM (exit -15) instead of exiting 0 after a clean drain.
+    False when the handler is not uvicorn's: the caller hands it the signal instead."""
+    server = getattr(server_handler, "__self__", None)
+    if server is None or not hasattr(server, "should_exit"):
+        return False
+    config = getattr(server, "config", None)
+    if config is not None and getattr(config, "timeout_graceful_shutdown", 0) is None:
+        config.timeout_graceful_shutdown = SHUTDOWN_SECONDS  # a reply past the grace period is not waited for
+    server.should_exit = True
+    return True
+
+
+def _drain_on_sigterm(loop: asyncio.AbstractEventLoop) -> None:
+    """SIGTERM: report not-ready and start no new turn at once (DrainGate sends the proxy's new requests elsewhere);
+    let replies in flight finish (up to drain_grace_seconds) while idle UI sessions move; then stop the server."""
     try:
         server_handler = signal.getsignal(signal.SIGTERM)
     except ValueError:  # not the main thread (an embedding server): nothing to take over
         return
-    drained = threading.Event()
+
+    handed_over = threading.Event()
 
     def on_sigterm(signum: int, frame: FrameType | None) -> None:
-        if drained.is_set() or lifecycle.draining():
-            if drained.is_set() and callable(server_handler):
-                server_handler(signum, frame)
+        if handed_over.is_set() and callable(server_handler):  # another server's handler, on the main thread
+            server_handler(signum, frame)
+            return
+        if lifecycle.draining():  # a second SIGTERM: the drain under way ends the process
             return
         lifecycle.drain()
         log_event(logger, "draining", in_flight=lifecycle.in_flight())
         threading.Thread(target=finish, name="parley-drain", daemon=True).start()
 
     def finish() -> None:
-        left = lifecycle.wait_for_turns(get_settings().drain_grace_seconds)
-        log_event(logger, "drained", still_running=left)
-        drained.set()
-        os.kill(os.getpid(), signal.SIGTERM)  # back on the main thread: now the server stops
+        _wait_for_replies(loop, get_settings().drain_grace_seconds)
+        if not _stop_server(server_handler):
+            handed_over.set()
+            os.kill(os.getpid(), signal.SIGTERM)  # back on the main thread, to the server's own handler
 
     try:
         signal.signal(signal.SIGTERM, on_sigterm)
@@ -78,34 +127,53 @@ def _drain_on_sigterm() -> None:
 
 
 @asynccontextmanager
-async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+async def lifespan(_app: st.App) -> AsyncIterator[None]:
     startup()  # migrations and the first admin before the first request
     gc.freeze()  # start-up's objects (modules, models, catalogs) live as long as the process: never scan them again
-    _drain_on_sigterm()  # after the server installed its own handler, which it then gets the signal from
+    _drain_on_sigterm(asyncio.get_running_loop())  # after the server installed its own handler, which it then stops
+    _log_proxy_trust()
     yield
 
 
-async def healthz(_request: Request) -> JSONResponse:
-    """200 when the database (and Redis, when configured) answer; 503 naming what is down."""
-    checks = await run_in_threadpool(health_checks)  # database and Redis calls stay off the event loop
-    healthy = all(v == "ok" for v in checks.values())
-    return JSONResponse({"status": "ok" if healthy else "unavailable", **checks}, status_code=200 if healthy else 503)
+def _log_proxy_trust() -> None:
+    """Which peers' X-Forwarded-For uvicorn believes (FORWARDED_ALLOW_IPS, read by uvicorn before this module)."""
+    trusted = os.environ.get("FORWARDED_ALLOW_IPS")
+    if trusted is not None and trusted.strip() == "*":
+        log_event(logger, "proxy_headers_from_anyone", level=logging.WARNING,
+                  hint="any client can choose its address: set FORWARDED_ALLOW_IPS to the proxy's address")
+    else:
+        log_event(logger, "proxy_headers", trusted=trusted if trusted is not None else "127.0.0.1,::1 (default)")
 
 
-async def livez(_request: Request) -> JSONResponse:
-    """200 while the process serves requests at all (draining included): restart it only when this fails."""
-    return JSONResponse({"status": "alive"})
+FRAME_OPTIONS = (b"x-frame-options", b"SAMEORIGIN")
+# No other site may frame Parley (clickjacking), and no page loads an image from anywhere else: model output
+# shows images as links (core.ui.chat.markdown), and this is the browser's own guard should that ever miss one.
+FRAME_ANCESTORS = (b"content-security-policy", b"frame-ancestors 'self'; img-src 'self' data: blob:")
 
 
-async def readyz(_request: Request) -> JSONResponse:
-    """200 when this instance should get new users: not draining, and its database (and Redis) answer.
-    in_flight: the replies it is writing now (a drain waits for them)."""
-    if lifecycle.draining():
-        return JSONResponse({"status": "draining", "in_flight": lifecycle.in_flight()}, status_code=503)
-    checks = await run_in_threadpool(health_checks)
-    healthy = all(v == "ok" for v in checks.values())
-    body = {"status": "ok" if healthy else "unavailable", **checks, "in_flight": lifecycle.in_flight()}
-    return JSONResponse(body, status_code=200 if healthy else 503)
+class FrameHeaders:
+    """No other site may frame Parley (clickjacking): both anti-framing headers on every HTTP response of the
+    process, UI pages, static files, API and probes; a response that already says otherwise keeps its own."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_framed(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                names = {k.lower() for k, _ in headers}
+                policies = b" ".join(v.lower() for k, v in headers if k.lower() == FRAME_ANCESTORS[0])
+                headers += [FRAME_OPTIONS] if FRAME_OPTIONS[0] not in names else []
+                headers += [FRAME_ANCESTORS] if b"frame-ancestors" not in policies else []
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_framed)
 
 
 async def metrics(request: Request) -> Response:
@@ -113,13 +181,16 @@ async def metrics(request: Request) -> Response:
     client = request.client.host if request.client else None
     if not metrics_allowed(client, request.headers.get("authorization", "")):
         return Response("forbidden\n", status_code=403, media_type="text/plain")
-    body, content_type = render()
+    body, content_type = render()  # in memory, on the event loop: never waits for a thread
     return Response(body, media_type=content_type)
 
 
+# The probes are async and wait for no thread of the shared pool (core/health.py).
 routes: list[BaseRoute] = [Route("/healthz", healthz), Route("/livez", livez), Route("/readyz", readyz),
                            Route("/metrics", metrics)]
 if get_settings().api.enabled:
     routes.append(Mount("/v1", app=create_api()))  # the OpenAI-compatible API (core/api)
 navigation_only()  # a reconnect to a fresh instance on /chat must still pass Home.py's login gate
-app = st.App("Home.py", routes=routes, lifespan=lifespan, on_script_error=report_unexpected)
+# Outermost first: every answer carries the anti-framing headers, the drain's refusals included.
+middleware = [Middleware(FrameHeaders), Middleware(DrainGate)]
+app = st.App("Home.py", routes=routes, lifespan=lifespan, middleware=middleware, on_script_error=report_unexpected)

@@ -38,8 +38,8 @@ def startup() -> None:
         if purged:
             log_event(logger, "deleted conversations purged", count=purged)
         # Replies a dead instance left `streaming` become interrupted, now and from then on (every instance sweeps).
-        live.interrupt_stale(engine, settings.chat.stream_stale_seconds)
         live.watch(engine, settings)
+        live.interrupt_stale(engine, settings.chat.stream_stale_seconds, live.budgets_of(engine))
         stale = fail_interrupted(engine)  # documents a stopped process was indexing: failed, upload again
         if stale:
             log_event(logger, "interrupted indexing marked failed", documents=stale)

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, Field, SecretStr, ValidationError
+from pydantic import BaseModel, Field, SecretStr, ValidationError, model_validator
 
 from core.config_sections import (
     ApiSettings as ApiSettings,
@@ -64,6 +64,9 @@ class ProviderCatalog(BaseModel):
     """One provider's catalog and client settings (keys are secrets: never here)."""
 
     models: dict[str, ModelInfo] = Field(default_factory=dict)
+    # Embedding models knowledge bases may use ("<provider>/<model>"), with their prices (price_in per 1M tokens):
+    # not offered in chat; a model not listed here cannot embed (an embedding call is never free by accident).
+    embedding_models: dict[str, ModelInfo] = Field(default_factory=dict)
     base_url: str = ""
     timeout_seconds: float = Field(default=60, gt=0)
     connect_timeout_seconds: float = Field(default=5, gt=0)
@@ -147,6 +150,14 @@ class Settings(BaseModel):
     # Organisation provider keys (the per-user keys issue puts users' own keys in front).
     org_keys: dict[str, SecretStr] = Field(default_factory=dict)
 
+    @model_validator(mode="after")
+    def _api_cap_below_workers(self) -> Settings:
+        # One user's running requests hold at most max_concurrent_per_user of the API's workers: never all of them.
+        if self.api.max_concurrent_per_user >= self.api.workers:
+            raise ValueError(f"api.max_concurrent_per_user ({self.api.max_concurrent_per_user}) must be below "
+                             f"api.workers ({self.api.workers}): one user's requests could take every worker")
+        return self
+
     @property
     def is_production(self) -> bool:
         return self.env == "production"
@@ -196,9 +207,11 @@ def _apply_env_overrides(data: dict[str, Any], environ: dict[str, str]) -> None:
 
 
 def load_settings(
-    config_path: Path | None = None, environ: dict[str, str] | None = None
+    config_path: Path | None = None, environ: dict[str, str] | None = None, *, write_secrets: bool = True
 ) -> Settings:
-    """Build Settings from the YAML file and the environment; raise ConfigError with a clear message."""
+    """Build Settings from the YAML file and the environment; raise ConfigError with a clear message.
+
+    write_secrets=False: secrets missing from the environment and data/secrets.env are generated in memory only."""
     environ = dict(os.environ if environ is None else environ)
     config_path = config_path or Path(environ.get("PARLEY_CONFIG") or PROJECT_ROOT / "config.yaml")
     try:
@@ -215,7 +228,7 @@ def load_settings(
     if not data_dir.is_absolute():
         data_dir = config_path.parent / data_dir
     data["data_dir"] = data_dir
-    resolve_secrets(data, environ, data_dir)
+    resolve_secrets(data, environ, data_dir, write=write_secrets)
     try:
         return Settings.model_validate(data)
     except ValidationError as exc:

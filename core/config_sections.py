@@ -26,7 +26,10 @@ class ApiSettings(BaseModel):
     failed_auth_per_minute: int = Field(default=20, ge=1)  # per client address: token guessing
     max_tokens_per_user: int = Field(default=20, ge=1)
     max_token_days: int = Field(default=365, ge=1)  # the longest expiry a token may be given
-    workers: int = Field(default=64, ge=1)  # threads for provider calls: they never run on the event loop
+    workers: int = Field(default=64, ge=2)  # threads for provider calls: they never run on the event loop
+    # Requests one user may have running at once (per process): each holds one of the workers until its turn ends,
+    # so one user can never hold more than this many of them; it must stay below `workers` (Settings checks).
+    max_concurrent_per_user: int = Field(default=8, ge=1)
 
 
 class HistorySettings(BaseModel):
@@ -40,6 +43,13 @@ class KnowledgeSettings(BaseModel):
 
     max_file_mb: float = Field(default=20, gt=0)
     max_chunks: int = Field(default=20_000, ge=1)  # per document
+    # A DOCX is a zip: refused before parsing if its parts together inflate past this, if one part (above 1 MB)
+    # inflates more than max_inflate_ratio times, or if its XML holds more elements than max_elements (HTML: tags).
+    # max_inflated_mb also bounds a PDF: any one stream, and all its pages' content together, decompressed.
+    max_inflated_mb: float = Field(default=40, gt=0)
+    max_inflate_ratio: int = Field(default=100, ge=2)
+    max_elements: int = Field(default=500_000, ge=1000)
+    max_parse_seconds: float = Field(default=120, gt=0)  # CPU time reading a PDF's pages, checked between pages
     chunk_chars: int = Field(default=1000, ge=200, le=8000)
     chunk_overlap: int = Field(default=150, ge=0, le=2000)
     top_k: int = Field(default=5, ge=1, le=50)

@@ -17,6 +17,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, create_engine
 
 from core.config import PROJECT_ROOT, Settings, get_settings
+from core.db_writes import QueuedConnection, queue_writer, writer_queue
 from core.logging import log_event
 from core.secrets_env import private_dir
 
@@ -46,8 +47,17 @@ def make_engine(url: str) -> Engine:
         # Every UI session runs its script in its own thread: with 50 people on one instance, SQLAlchemy's default
         # 5 + 10 connections left script runs waiting 30 s for one and failing (bench/ui_load.py). A SQLite
         # connection is a file handle; writers still queue on SQLite's own lock (busy_timeout).
-        engine = create_engine(url, connect_args={"check_same_thread": False}, pool_size=20, max_overflow=80)
-        event.listen(engine, "connect", _sqlite_pragmas)
+        engine = create_engine(url, connect_args={"check_same_thread": False, "factory": QueuedConnection},
+                               pool_size=20, max_overflow=80)
+        queue = writer_queue(str(Path(path).resolve()) if path and path != ":memory:" else url)
+
+        def on_connect(dbapi_connection: Any, record: Any) -> None:
+            _sqlite_pragmas(dbapi_connection, record)
+            if isinstance(dbapi_connection, QueuedConnection):
+                dbapi_connection.parley_queue = queue
+
+        event.listen(engine, "connect", on_connect)
+        event.listen(engine, "before_cursor_execute", queue_writer)
         return engine
     # No automatic server-side prepares: after five runs psycopg would switch to a generic plan, and
     # PostgreSQL's generic plan for `content ILIKE $1` cannot use the trigram index (700 ms vs 0.4 ms).

@@ -1,13 +1,20 @@
 """This process's life: ready, or draining after SIGTERM (no new turns, in-flight replies may finish).
 
-The kernel keeps the state; server.py turns SIGTERM into drain() and answers /readyz from ready(); the chat
-manager refuses new turns while draining and counts the turns in flight, so the stop waits for them.
+The kernel keeps the state; server.py turns SIGTERM into drain() and answers /readyz from draining(); the chat
+manager refuses new turns while draining and counts the turns in flight, so the stop waits for them. DrainGate
+turns the proxy's new requests away while draining, in a way the shipped nginx retries on another instance.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.websockets import WebSocket
+
+from core.errors import ServiceDraining
 
 _lock = threading.Condition()
 _draining = False
@@ -57,3 +64,82 @@ def reset() -> None:
     global _draining, _in_flight
     with _lock:
         _draining, _in_flight = False, 0
+
+
+# The shipped nginx (deploy/nginx) marks each API request it sends: "first", or "retry" when it sends one again
+# after a draining instance's 421. Nothing else reads it; a client that sends it itself only changes how a draining
+# instance refuses it.
+ATTEMPT_HEADER = b"x-parley-attempt"
+DRAINING_HEADER = "X-Parley-Draining"
+API_PREFIX = "/v1"
+UI_STREAM = "/_stcore/stream"
+
+
+def _refusal(status: int) -> JSONResponse:
+    """The API's refusal, in OpenAI's shape, for a request this instance did nothing with."""
+    body = {"error": {"message": str(ServiceDraining.user_message), "type": "server_error",
+                      "code": "server_restarting", "param": None}}
+    return JSONResponse(body, status_code=status, headers={
+        "Retry-After": str(ServiceDraining.retry_after_seconds), DRAINING_HEADER: "1", "Connection": "close"})
+
+
+class DrainGate:
+    """ASGI middleware; while draining, this instance takes no new work from the proxy.
+
+    - An API request nginx marked (ATTEMPT_HEADER) is refused before anything runs: 421 Misdirected Request on
+      nginx's first try (nginx sends it again, to the other instance: RFC 9110 lets any method be retried after a
+      421, nothing was done), 503 on nginx's retry (nginx's next_upstream moves on). Unmarked requests (a client
+      on the instance itself) go on to the API, which refuses new turns with 503 and serves the rest.
+    - A new UI websocket is refused with 503 (nginx opens it on the other instance); open ones are closed by
+      server.py once idle, so their browsers reconnect there.
+    - Every other response closes its connection: nginx keeps no idle connection to an instance about to stop.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if not _draining or scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        path: str = scope.get("path", "")
+        if scope["type"] == "websocket":
+            if path.endswith(UI_STREAM):
+                await _refuse_websocket(scope, receive, send)
+            else:
+                await self.app(scope, receive, send)
+            return
+        attempt = dict(scope["headers"]).get(ATTEMPT_HEADER)
+        if attempt and (path == API_PREFIX or path.startswith(API_PREFIX + "/")):
+            await _read_body(receive)
+            await _refusal(421 if attempt == b"first" else 503)(scope, receive, send)
+            return
+        await self.app(scope, receive, _closing(send))
+
+
+async def _read_body(receive: Receive, limit: int = 4 * 1024 * 1024) -> None:
+    """Take the request body before refusing: nginx still writing it to a closed connection would see an error,
+    which it does not retry for a POST. Bounded: past `limit` the rest is left."""
+    seen = 0
+    while seen <= limit:
+        message = await receive()
+        seen += len(message.get("body", b""))
+        if message["type"] != "http.request" or not message.get("more_body", False):
+            return
+
+
+def _closing(send: Send) -> Send:
+    async def send_closing(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"connection"]
+            message = {**message, "headers": [*headers, (b"connection", b"close")]}
+        await send(message)
+    return send_closing
+
+
+async def _refuse_websocket(scope: Scope, receive: Receive, send: Send) -> None:
+    websocket = WebSocket(scope, receive, send)
+    if "websocket.http.response" in scope.get("extensions", {}):
+        await websocket.send_denial_response(_refusal(503))
+    else:  # the server cannot answer a handshake with a status: 1013, try again later
+        await websocket.close(code=1013)

@@ -28,6 +28,8 @@ _SECRET_PATTERNS = [
         ),
         r"\1***",
     ),
+    # Credentials inside a URL: scheme://user:password@host (a provider's base URL may carry them).
+    (re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://)[^\s/@:]*(?::[^\s/@]*)?@"), r"\1***@"),
     # JWTs (the auth cookie).
     (re.compile(r"\beyJ[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+"), "***"),
 ]
@@ -73,7 +75,8 @@ def configure_logging(level: str = "INFO", *, stream: TextIO | None = None) -> N
         handler._parley = True  # type: ignore[attr-defined]
         root.addHandler(handler)
     root.setLevel(level)
-    for noisy in ("httpx", "httpcore", "urllib3"):
+    # HTTP clients log every request's URL at INFO (the SDKs use httpx2): WARNING and above only.
+    for noisy in ("httpx", "httpx2", "httpcore", "httpcore2", "urllib3", "openai", "anthropic"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
 
 

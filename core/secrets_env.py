@@ -68,8 +68,9 @@ def _is_placeholder(value: str) -> bool:
     return value.lower() in PLACEHOLDER_SECRETS or len(value) < MIN_SECRET_LENGTH or len(set(value)) < MIN_DISTINCT
 
 
-def resolve_secrets(data: dict[str, Any], environ: dict[str, str], data_dir: Path) -> None:
-    """Put the secrets into the raw settings: from the environment, else generated into data/secrets.env."""
+def resolve_secrets(data: dict[str, Any], environ: dict[str, str], data_dir: Path, *, write: bool = True) -> None:
+    """Put the secrets into the raw settings: from the environment, else generated into data/secrets.env (kept in
+    memory only when not write: the backup tool must not create the file a restore is about to bring back)."""
     production = data.get("env") == "production"
     cookie_key = environ.get("PARLEY_COOKIE_KEY", "")
     fernet_keys = environ.get("PARLEY_FERNET_KEYS", "")
@@ -92,7 +93,7 @@ def resolve_secrets(data: dict[str, Any], environ: dict[str, str], data_dir: Pat
             "PARLEY_FERNET_KEYS": stored.get("PARLEY_FERNET_KEYS") or Fernet.generate_key().decode(),
             "PARLEY_API_TOKEN_KEY": stored.get("PARLEY_API_TOKEN_KEY") or secrets.token_urlsafe(48),
         }
-        if generated != {k: stored.get(k) for k in generated}:
+        if write and generated != {k: stored.get(k) for k in generated}:
             _write_secret_file(data_dir / SECRETS_FILE, generated)
         cookie_key = cookie_key or generated["PARLEY_COOKIE_KEY"]
         fernet_keys = fernet_keys or generated["PARLEY_FERNET_KEYS"]

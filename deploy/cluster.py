@@ -3,6 +3,10 @@
 Both instances use the PostgreSQL and Redis named by DATABASE_URL / REDIS_URL and share one set of secrets
 (generated once into data/secrets.env before they start, or taken from the environment). Ctrl-C stops everything
 this started, by PID. The cluster tests start the same topology through the Cluster class.
+
+nginx connects to the instances from PROXY_ADDRESS (another loopback address than the clients' 127.0.0.1), and
+the instances believe X-Forwarded-For from that address only (uvicorn's FORWARDED_ALLOW_IPS): a client on this
+machine that talks to an instance directly cannot choose the address its failed logins are counted against.
 """
 
 from __future__ import annotations
@@ -21,12 +25,16 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "deploy" / "nginx" / "parley.conf.template"
+PROXY_ADDRESS = "127.0.0.2"  # Linux answers on all of 127.0.0.0/8
 NGINX_MAIN = """worker_processes 1;
 pid {run}/nginx.pid;
 error_log {run}/error.log warn;
 events {{ worker_connections 1024; }}
 http {{
-    access_log {run}/access.log;
+    # Which instance served what (the tests read it): never sent to a client.
+    log_format parley '$remote_addr "$request" $status upstream=$upstream_addr status=$upstream_status '
+                      'lb=$cookie_parley_lb';
+    access_log {run}/access.log parley;
     client_body_temp_path {run}/body;
     proxy_temp_path {run}/proxy;
     fastcgi_temp_path {run}/fastcgi;
@@ -50,13 +58,31 @@ def nginx_binary() -> str:
     return found
 
 
-def render_site(listen: str, upstreams: list[str]) -> str:
+def render_site(listen: str, upstreams: list[str], proxy_address: str = PROXY_ADDRESS) -> str:
     """The template with this cluster's addresses (the same names the nginx image substitutes)."""
     text = TEMPLATE.read_text()
-    values = {"PARLEY_LISTEN": listen, "PARLEY_UPSTREAM_1": upstreams[0], "PARLEY_UPSTREAM_2": upstreams[1]}
+    values = {"PARLEY_LISTEN": listen, "PARLEY_UPSTREAM_1": upstreams[0], "PARLEY_UPSTREAM_2": upstreams[1],
+              "PARLEY_PROXY_ADDRESS": proxy_address}
     for name, value in values.items():
         text = text.replace("${" + name + "}", value)
     return text
+
+
+def start_nginx(run_dir: Path, port: int, upstreams: list[str]) -> subprocess.Popen[bytes]:
+    """nginx on 127.0.0.1:port in front of upstreams (two "host:port"), its files under run_dir; answering."""
+    (run_dir / "parley.conf").write_text(render_site(f"127.0.0.1:{port}", upstreams))
+    (run_dir / "nginx.conf").write_text(NGINX_MAIN.format(run=run_dir))
+    proc = subprocess.Popen([nginx_binary(), "-p", str(run_dir), "-c", str(run_dir / "nginx.conf"),
+                             "-g", "daemon off;"], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    wait_http(f"http://127.0.0.1:{port}/livez", proc, run_dir / "error.log")
+    return proc
+
+
+def instance_command(port: int) -> list[str]:
+    """One instance on 127.0.0.1:port, as the cluster and the tests start it (`streamlit run server.py`)."""
+    return [sys.executable, "-m", "streamlit", "run", "server.py", "--server.port", str(port),
+            "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false",
+            "--server.fileWatcherType", "none"]
 
 
 def wait_http(url: str, proc: subprocess.Popen[bytes] | None, log: Path | None, timeout: float = 90) -> None:
@@ -114,7 +140,8 @@ class Cluster:
     def instance_env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("PARLEY_") or k.startswith("PARLEY_TEST_")}
         env.update({"DATABASE_URL": self.database_url, "REDIS_URL": self.redis_url,
-                    "PARLEY_DATA_DIR": str(self.data_dir)})
+                    "PARLEY_DATA_DIR": str(self.data_dir),
+                    "FORWARDED_ALLOW_IPS": PROXY_ADDRESS})  # nginx's X-Forwarded-For, and no one else's
         if self.chroma_port:  # knowledge bases: one vector store server for both (embedded Chroma is per process)
             env["CHROMA_URL"] = f"http://127.0.0.1:{self.chroma_port}"
         env.update(self.env)
@@ -140,21 +167,13 @@ class Cluster:
         for instance in self.instances:
             assert instance.proc is not None
             wait_http(f"{instance.url}/healthz", instance.proc, instance.log)
-        site = render_site(f"127.0.0.1:{self.port}", [f"127.0.0.1:{i.port}" for i in self.instances])
-        (self.run_dir / "parley.conf").write_text(site)
-        (self.run_dir / "nginx.conf").write_text(NGINX_MAIN.format(run=self.run_dir))
-        self.nginx = subprocess.Popen([nginx_binary(), "-p", str(self.run_dir), "-c", str(self.run_dir / "nginx.conf"),
-                                       "-g", "daemon off;"], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-        wait_http(f"{self.url}/healthz", self.nginx, self.run_dir / "error.log")
+        self.nginx = start_nginx(self.run_dir, self.port, [f"127.0.0.1:{i.port}" for i in self.instances])
         return self
 
     def start_instance(self, instance: Instance) -> None:
-        cmd = [sys.executable, "-m", "streamlit", "run", "server.py", "--server.port", str(instance.port),
-               "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false",
-               "--server.fileWatcherType", "none"]
         with instance.log.open("ab") as out:
-            instance.proc = subprocess.Popen(cmd, cwd=ROOT, env=self.instance_env(), stdout=out,
-                                             stderr=subprocess.STDOUT)
+            instance.proc = subprocess.Popen(instance_command(instance.port), cwd=ROOT, env=self.instance_env(),
+                                             stdout=out, stderr=subprocess.STDOUT)
 
     def restart(self, instance: Instance) -> None:
         """Start a stopped (or killed) instance again on its port."""

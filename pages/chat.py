@@ -14,6 +14,7 @@ from core.models import MessagePublic, PreferencesPublic
 from core.ui.actions import run_action
 from core.ui.auth.guards import require_user
 from core.ui.chat import composer, messages, sidebar
+from core.ui.chat.markdown import images_as_links
 from core.ui.i18n import t, tr
 from core.usage import RateLimitService
 
@@ -78,7 +79,7 @@ if prompt and turn is None and options:
         st.rerun()
     composer.clear_draft()
     with st.chat_message("user"):
-        st.markdown(prompt)
+        st.markdown(images_as_links(prompt))  # as it shows after a reload
 if turn is not None and options:
     composer.stream_turn(turn, options)
     st.rerun()

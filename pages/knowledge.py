@@ -12,15 +12,12 @@ from core.ui.i18n import t
 user = require_user()
 st.title(t("nav.knowledge"))
 show_flash()
-cited = st.query_params.get("doc", "")
-if cited.isdigit():  # opened from a citation: the document at the cited passage
-    view.viewer(int(cited), int(st.query_params.get("start", "0") or 0), int(st.query_params.get("end", "0") or 0),
-                user)
+if view.cited_document(user):  # opened from a citation: the document at the cited passage
     st.divider()
 bases = run_action(lambda s: list_knowledge_bases(session=s, user_id=user.id)) or []
 kb = view.pick(bases, user)
 if kb is not None:
-    st.caption(kb.description)
+    view.description(kb)
     if kb.owner_id == user.id:
         view.upload(kb, user)
     view.documents(kb, user)

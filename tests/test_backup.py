@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
+import os
 import subprocess
 import sys
 import tarfile
@@ -18,9 +20,10 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from core import db
-from core.backup import BackupError, create_backup, prune_backups, restore_backup, verify_backup
+from core.backup import BackupError, create_backup, prune_backups, restore_backup, service, verify_backup
 from core.backup.archive import table_names, table_snapshot
 from core.config import PROJECT_ROOT, Settings, get_settings
+from core.i18n import Msg
 from core.models import Conversation, Message, MessageRole, UsageEvent, UsageStatus
 from tests.conftest import PG_URL, add_user, create_pg_database, drop_pg_database
 
@@ -257,3 +260,356 @@ def test_the_command_line(sqlite_app, tmp_path) -> None:
     assert verified.stdout.startswith("ok: sqlite, schema")
     refused = subprocess.run([*run, "restore", archive], cwd=PROJECT_ROOT, capture_output=True, text=True)
     assert refused.returncode == 1 and "already holds data" in refused.stderr
+
+
+# --- Hardening round 2 (issue 21): rows 10, 11 and 19 ---------------------------------------------------------------
+
+
+def _add_vector_store(data_dir: Path) -> dict[str, bytes]:
+    """A small chroma/ directory as Chroma leaves it (files 0644); returns its files' bytes by archive name."""
+    files = {"chroma/chroma.sqlite3": b"SQLite format 3\0" + bytes(range(256)) * 8,
+             "chroma/6f1c0d3e/data_level0.bin": b"\x01\x02" * 700, "chroma/6f1c0d3e/header.bin": b"hdr"}
+    for name, data in files.items():
+        path = data_dir / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        path.chmod(0o644)
+    return files
+
+
+def _tree(root: Path) -> dict[str, tuple[int, bytes | str | None]]:
+    """Every entry under root: its mode and its bytes (files) or target (links)."""
+    found: dict[str, tuple[int, bytes | str | None]] = {}
+    for path in sorted(root.rglob("*")):
+        status = path.lstat()
+        if path.is_symlink():
+            found[str(path.relative_to(root))] = (status.st_mode, os.readlink(path))
+        else:
+            found[str(path.relative_to(root))] = (status.st_mode, path.read_bytes() if path.is_file() else None)
+    return found
+
+
+def _state(target: Settings) -> tuple[object, object]:
+    """Everything a restore could change: the data directory, byte for byte, and the database's tables."""
+    return _tree(target.data_dir), _snapshot(target.sqlalchemy_url)
+
+
+@pytest.fixture
+def private_umask() -> Iterator[None]:
+    """The usual umask (022): a file created without an explicit mode would be readable by everyone."""
+    previous = os.umask(0o022)
+    try:
+        yield
+    finally:
+        os.umask(previous)
+
+
+def test_r2_row10_the_archive_and_every_temporary_file_are_0600_from_the_first_byte(
+        engine, settings, session, tmp_path, monkeypatch, private_umask) -> None:
+    _fill(session, conversations=3)
+    _add_vector_store(settings.data_dir)
+    out = tmp_path / "backups"
+    seen: dict[str, int] = {}  # every file under out seen while the archive was written, with its loosest mode
+
+    def look() -> None:
+        for top, _, names in os.walk(out):
+            for name in names:
+                try:
+                    mode = (Path(top) / name).lstat().st_mode
+                except FileNotFoundError:  # renamed or cleaned up meanwhile
+                    continue
+                key = str((Path(top) / name).relative_to(out))
+                seen[key] = seen.get(key, 0) | (mode & 0o777)
+
+    add = tarfile.TarFile.addfile
+
+    def watched_add(self: tarfile.TarFile, tarinfo: tarfile.TarInfo, fileobj: object = None) -> None:
+        look()  # the writer's view: before every member, of the archive, the vectors archive and the dump
+        add(self, tarinfo, fileobj)  # type: ignore[arg-type]
+        look()
+
+    monkeypatch.setattr(tarfile.TarFile, "addfile", watched_add)
+    stop = threading.Event()
+
+    def poll() -> None:
+        while not stop.wait(0.001):
+            look()
+
+    poller = threading.Thread(target=poll)
+    poller.start()
+    try:
+        archive = create_backup(settings, out)
+    finally:
+        stop.set()
+        poller.join()
+    assert any(name.endswith(".partial") for name in seen) and any("database." in name for name in seen)
+    assert any(name.endswith("vectors.tar") for name in seen)
+    assert {name: oct(mode) for name, mode in seen.items() if mode & 0o077} == {}
+    assert archive.stat().st_mode & 0o777 == 0o600 and (out.stat().st_mode & 0o777) == 0o700
+    assert sorted(p.name for p in out.iterdir()) == [archive.name]  # no temporary file left behind
+
+
+def _member(name: str, data: bytes | None = b"x", *, kind: bytes = tarfile.REGTYPE, link: str = "",
+            mode: int = 0o644) -> tuple[tarfile.TarInfo, bytes | None]:
+    info = tarfile.TarInfo(name)
+    info.type, info.linkname, info.mode = kind, link, mode
+    if kind == tarfile.CHRTYPE:
+        info.devmajor, info.devminor = 1, 3
+    return info, data
+
+
+def _digest(data: bytes) -> dict[str, object]:
+    return {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+
+
+def _with_vectors(archive: Path, out: Path, members: list[tuple[tarfile.TarInfo, bytes | None]], *,
+                  listing: object = "computed", version: int = 2, raw: bytes | None = None) -> Path:
+    """A copy of archive whose vectors.tar holds members, with a manifest consistent with it (as an attacker can
+    write one): vectors.tar's size and SHA-256, and by default the listing of its regular files."""
+    if raw is None:
+        inner = io.BytesIO()
+        with tarfile.open(fileobj=inner, mode="w", format=tarfile.PAX_FORMAT) as tar:
+            for info, data in members:
+                info.size = len(data) if data is not None and info.isreg() else 0
+                tar.addfile(info, io.BytesIO(data) if data is not None and info.isreg() else None)
+        raw = inner.getvalue()
+    with tarfile.open(archive) as src:
+        manifest = json.loads(src.extractfile("manifest.json").read())  # type: ignore[union-attr]
+        manifest["files"]["vectors.tar"] = _digest(raw)
+        manifest["format_version"] = version
+        if listing == "computed":
+            manifest["vectors"] = {i.name: _digest(d) for i, d in members if i.isreg() and d is not None}
+        elif listing is None:
+            manifest.pop("vectors", None)
+        else:
+            manifest["vectors"] = listing
+        with tarfile.open(out, "w") as dst:
+            for member in src:
+                data = src.extractfile(member).read()  # type: ignore[union-attr]
+                data = json.dumps(manifest).encode() if member.name == "manifest.json" else data
+                data = raw if member.name == "vectors.tar" else data
+                member.size = len(data)
+                dst.addfile(member, io.BytesIO(data))
+    return out
+
+
+def _hostile_vectors(tmp_path: Path) -> dict[str, tuple[list[tuple[tarfile.TarInfo, bytes | None]], object, str]]:
+    """Inner archives that must be refused: members, the manifest's listing, and what the refusal says."""
+    good = [_member("chroma", None, kind=tarfile.DIRTYPE), _member("chroma/a", b"a")]
+    outside, not_file = "not a plain path under chroma/", "not a regular file"
+    mismatch = "does not match the backup's manifest"
+    return {
+        "database": ([*good, _member("parley.db", b"SQLite format 3\0 with an extra admin")], "computed", outside),
+        "secrets": ([*good, _member("secrets.env", b"PARLEY_COOKIE_KEY=attacker\n")], "computed", outside),
+        "parent": ([*good, _member("../x")], "computed", outside),
+        "absolute": ([*good, _member(str(tmp_path / "absolute-x"))], "computed", outside),
+        "dot-dot inside": ([*good, _member("chroma/../parley.db")], "computed", outside),
+        "deep dot-dot": ([*good, _member("chroma/sub/../../secrets.env")], "computed", outside),
+        "file named chroma": ([_member("chroma")], "computed", outside),
+        "symlink": ([*good, _member("chroma/link", None, kind=tarfile.SYMTYPE, link="../secrets.env")],
+                    "computed", not_file),
+        "absolute symlink": ([*good, _member("chroma/etc", None, kind=tarfile.SYMTYPE, link="/etc/passwd")],
+                             "computed", not_file),
+        "hard link": ([*good, _member("chroma/hard", None, kind=tarfile.LNKTYPE, link="secrets.env")],
+                      "computed", not_file),
+        "device": ([*good, _member("chroma/null", None, kind=tarfile.CHRTYPE)], "computed", not_file),
+        "pipe": ([*good, _member("chroma/fifo", None, kind=tarfile.FIFOTYPE)], "computed", not_file),
+        "changed": (good, {"chroma/a": _digest(b"b")}, mismatch),
+        "unlisted": ([*good, _member("chroma/extra")], {"chroma/a": _digest(b"a")}, mismatch),
+        "missing": (good, {"chroma/a": _digest(b"a"), "chroma/gone": _digest(b"g")}, mismatch),
+        "repeated": ([*good, _member("chroma/a", b"a")], "computed", mismatch),
+        "no listing": (good, None, "does not list the vector store's files"),
+    }
+
+
+def _populated(settings: Settings, session: Session, target: Settings, tmp_path: Path) -> Path:
+    """An archive with a vector store, and a target holding data, its own secrets.env and its own vectors."""
+    _fill(session, conversations=2)
+    _add_vector_store(settings.data_dir)
+    archive = create_backup(settings, tmp_path / "backups")
+    restore_backup(target, archive)
+    (target.data_dir / "chroma" / "mine.bin").write_bytes(b"only in the target")
+    (target.data_dir / "secrets.env").write_text("PARLEY_COOKIE_KEY=the-target-s-own\n")
+    return archive
+
+
+def test_r2_row11_hostile_vector_archives_are_refused_and_nothing_in_the_target_changes(
+        engine, settings, session, target, tmp_path) -> None:
+    archive = _populated(settings, session, target, tmp_path)
+    before = _state(target)
+    cases = _hostile_vectors(tmp_path)
+    for label, (members, listing, says) in cases.items():
+        # Format 2 lists the files; format 1 (older archives) did not, and is held to the same structural rules.
+        versions = [2] if listing != "computed" else [1, 2]
+        for version in versions:
+            hostile = _with_vectors(archive, tmp_path / f"hostile-{version}-{label.replace(' ', '-')}.tar",
+                                    members, listing=listing if version == 2 else None, version=version)
+            for action in (verify_backup, lambda path: restore_backup(target, path, force=True)):  # even forced
+                with pytest.raises(BackupError) as refused:
+                    action(hostile)
+                assert says in refused.value.user_message, (label, version, refused.value.user_message)
+                assert "Nothing was restored" in refused.value.user_message
+            assert _state(target) == before, (label, version)
+    garbage = _with_vectors(archive, tmp_path / "garbage.tar", [], listing={}, raw=b"not a tar at all" * 64)
+    with pytest.raises(BackupError, match="cannot be read"):
+        restore_backup(target, garbage, force=True)
+    assert _state(target) == before
+    assert not (tmp_path / "absolute-x").exists() and not (tmp_path / "x").exists()
+
+
+def test_r2_row11_a_step_that_fails_after_the_files_are_swapped_puts_them_back(engine, settings, session, target,
+                                                                             tmp_path, monkeypatch) -> None:
+    archive = _populated(settings, session, target, tmp_path)
+    before = _state(target)
+
+    def fails(*args: object, **kwargs: object) -> None:
+        raise BackupError(Msg("backup.tool_failed", tool="pg_restore", reason="disk full"))
+
+    monkeypatch.setattr(service, "_load_database", fails)  # the database step comes after the files' renames
+    with pytest.raises(BackupError, match="disk full"):
+        restore_backup(target, archive, force=True)
+    assert _state(target) == before
+
+
+def test_a_backup_of_an_unknown_newer_schema_is_refused_before_writing(engine, settings, session, target,
+                                                                       tmp_path) -> None:
+    archive = _populated(settings, session, target, tmp_path)
+    manifest = json.loads(tarfile.open(archive).extractfile("manifest.json").read())  # type: ignore[union-attr]
+    newer = _rewrite(archive, tmp_path / "newer.tar", manifest={**manifest, "schema_revision": "0999_future"})
+    before = _state(target)
+    with pytest.raises(BackupError, match="0999_future, which this version of Parley does not know"):
+        restore_backup(target, newer, force=True)
+    assert _state(target) == before
+
+
+def test_r2_row11_the_manifest_lists_every_vector_store_file_and_restore_puts_back_exactly_those(
+        engine, settings, session, target, tmp_path) -> None:
+    files = _add_vector_store(settings.data_dir)
+    (settings.data_dir / "chroma" / "outside-link").symlink_to(settings.data_dir / "secrets.env")
+    archive = create_backup(settings, tmp_path / "backups")
+    manifest = verify_backup(archive)
+    assert manifest.format_version == 2 and manifest.vectors == {n: _digest(d) for n, d in files.items()}
+    assert any("chroma/outside-link" in note for note in manifest.notes)  # left out, and said so
+    restore_backup(target, archive)
+    chroma = target.data_dir / "chroma"
+    restored = {f"chroma/{p.relative_to(chroma).as_posix()}": p for p in chroma.rglob("*") if not p.is_dir()}
+    assert {name: path.read_bytes() for name, path in restored.items()} == files
+    assert all(path.stat().st_mode & 0o777 == 0o600 for path in restored.values())
+    assert [p.name for p in target.data_dir.iterdir() if p.name.startswith(".parley-restore")] == []
+
+
+def test_r2_row11_secrets_env_is_only_ever_written_0600(engine, settings, session, target, tmp_path,
+                                                         private_umask) -> None:
+    _add_vector_store(settings.data_dir)
+    archive = create_backup(settings, tmp_path / "backups")
+    watched = {target.data_dir / "secrets.env"}
+    modes: list[tuple[str, str]] = []
+    state = {"on": False, "inside": False}
+
+    def audit(event: str, args: tuple[object, ...]) -> None:
+        if not state["on"] or state["inside"]:
+            return
+        state["inside"] = True
+        try:
+            if event == "open" and isinstance(args[0], str | Path) and "secrets.env" in str(args[0]):
+                watched.add(Path(str(args[0])))
+            for path in list(watched):  # before every file operation: what the secrets files look like now
+                if path.exists():
+                    modes.append((event, oct(path.stat().st_mode & 0o777)))
+        finally:
+            state["inside"] = False
+
+    sys.addaudithook(audit)  # hooks cannot be removed: this one does nothing once the test ends
+    state["on"] = True
+    try:
+        restore_backup(target, archive)
+    finally:
+        state["on"] = False
+    assert modes and {mode for _, mode in modes} == {"0o600"}, modes
+
+
+def test_a_format_1_archive_still_restores_and_is_held_to_the_same_rules(engine, settings, session, target,
+                                                                          tmp_path) -> None:
+    """Archives written before the manifest listed the vector store's files: checked for structure only."""
+    archive = create_backup(settings, tmp_path / "backups")  # no chroma/: the archive has no vectors.tar
+    old_style = io.BytesIO()
+    source = tmp_path / "old" / "chroma"
+    source.mkdir(parents=True)
+    (source / "chroma.sqlite3").write_bytes(b"old store")
+    with tarfile.open(fileobj=old_style, mode="w") as tar:
+        tar.add(source, arcname="chroma")  # as format 1 packed it
+    with tarfile.open(archive) as src, tarfile.open(tmp_path / "base.tar", "w") as dst:
+        for member in src:
+            dst.addfile(member, src.extractfile(member))
+        info = tarfile.TarInfo("vectors.tar")
+        info.size = 0
+        dst.addfile(info, io.BytesIO(b""))
+    legacy = _with_vectors(tmp_path / "base.tar", tmp_path / "legacy.tar", [], listing=None, version=1,
+                           raw=old_style.getvalue())
+    hostile = _with_vectors(tmp_path / "base.tar", tmp_path / "legacy-hostile.tar",
+                            [_member("chroma", None, kind=tarfile.DIRTYPE), _member("parley.db")], listing=None,
+                            version=1)
+    with pytest.raises(BackupError, match="not a plain path"):
+        restore_backup(target, hostile)
+    assert _target_is_empty(target) and not (target.data_dir / "chroma").exists()
+    assert verify_backup(legacy).vectors is None
+    restore_backup(target, legacy)
+    assert (target.data_dir / "chroma" / "chroma.sqlite3").read_bytes() == b"old store"
+
+
+def _cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PARLEY_DATA_DIR": str(settings.data_dir), "PARLEY_DATABASE_URL": settings.database_url}
+    return subprocess.run([sys.executable, "-m", "core.backup", *args], cwd=PROJECT_ROOT, env=env,
+                          capture_output=True, text=True)
+
+
+def test_r2_row19_the_command_restores_onto_a_new_machine_without_force(engine, settings, session, target,
+                                                                       tmp_path) -> None:
+    _fill(session, conversations=2)
+    files = _add_vector_store(settings.data_dir)
+    archive = create_backup(settings, tmp_path / "backups")
+    assert not target.data_dir.exists()  # a new machine: no data directory, no database, no secrets.env
+    restored = _cli(target, "restore", str(archive))
+    assert restored.returncode == 0, restored.stderr
+    assert "secrets.env restored" in restored.stdout and "kept as" not in restored.stderr
+    secrets = target.data_dir / "secrets.env"
+    assert secrets.read_bytes() == (settings.data_dir / "secrets.env").read_bytes()
+    assert secrets.stat().st_mode & 0o777 == 0o600
+    assert _snapshot(target.sqlalchemy_url) == verify_backup(archive).tables
+    assert (target.data_dir / "chroma" / "chroma.sqlite3").read_bytes() == files["chroma/chroma.sqlite3"]
+    assert sorted(p.name for p in target.data_dir.iterdir() if p.name.startswith("secrets.env")) == ["secrets.env"]
+    before = _state(target)
+    again = _cli(target, "restore", str(archive))  # now the database holds data: --force is the only way over it
+    assert again.returncode == 1 and "already holds data" in again.stderr and "Traceback" not in again.stderr
+    assert _state(target) == before
+    forced = _cli(target, "restore", "--force", str(archive))
+    assert forced.returncode == 0, forced.stderr
+
+
+def test_r2_row19_a_different_secrets_env_over_an_empty_database_is_replaced_and_kept_beside(
+        engine, settings, session, target, tmp_path) -> None:
+    _fill(session, conversations=2)
+    archive = create_backup(settings, tmp_path / "backups")
+    target.data_dir.mkdir(mode=0o700)
+    previous = target.data_dir / "secrets.env"
+    previous.write_text("PARLEY_COOKIE_KEY=configured-on-purpose-before-the-restore\n")
+    previous.chmod(0o600)
+    result = restore_backup(target, archive)  # the database is empty: no --force needed
+    assert previous.read_bytes() == (settings.data_dir / "secrets.env").read_bytes()
+    assert result.secrets_restored and result.secrets_kept is not None
+    assert result.secrets_kept.parent == target.data_dir
+    assert result.secrets_kept.read_text() == "PARLEY_COOKIE_KEY=configured-on-purpose-before-the-restore\n"
+    assert result.secrets_kept.stat().st_mode & 0o777 == 0o600
+    assert _snapshot(target.sqlalchemy_url) == verify_backup(archive).tables
+
+
+def test_r2_row19_a_database_holding_data_still_needs_force(engine, settings, session, target, tmp_path) -> None:
+    _fill(session, conversations=2)
+    archive = create_backup(settings, tmp_path / "backups")
+    restore_backup(target, archive)
+    (target.data_dir / "secrets.env").unlink()  # nothing in the way but the data itself
+    before = _state(target)
+    with pytest.raises(BackupError, match="already holds data"):
+        restore_backup(target, archive)
+    assert _state(target) == before
+    assert restore_backup(target, archive, force=True).secrets_restored

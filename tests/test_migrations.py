@@ -14,7 +14,7 @@ from core import db
 from core.config import PROJECT_ROOT
 from core.models import User
 
-HEAD = "0014"
+HEAD = "0016"
 TABLES = {"user", "auditevent", "conversation", "message", "usageevent", "limitpolicy", "usagedaily",
           "usagedailyerror", "providercredential", "orgsetting", "userpreference", "promptpreset", "apitoken",
           "budgetcounter", "budgethold", "team", "teammember", "priceoverride", "knowledgebase", "kbdocument", "chunk",
@@ -90,3 +90,27 @@ def test_enum_columns_read_back_as_enums_and_are_stored_as_plain_strings(engine)
         stored = session.execute(text("SELECT role, status FROM \"user\" WHERE id = :id"), {"id": admin.id}).one()
     assert admin.role is Role.admin and admin.status is UserStatus.active
     assert tuple(stored) == ("admin", "active") and type(stored[0]) is str
+
+
+def test_budget_counters_move_from_micro_to_pico_dollars_and_back(database_url: str) -> None:
+    """Revision 0016: dollars are counted in pico-dollars (exact for every price); counters and holds in flight keep
+    their value across the upgrade (and the downgrade)."""
+    from sqlalchemy import text
+
+    engine = db.get_engine()
+    db.upgrade(engine, "0015")
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO budgetcounter (scope, period, used, held) VALUES "
+                          "('user:1:usd', '2026-12', 5, 2), ('user:1:tokens', '2026-12-03', 70, 9)"))
+        conn.execute(text("INSERT INTO budgethold (id, user_id, parts, expires_at, created_at) VALUES "
+                          "('h1', 1, :p, '2026-12-03 10:00:00', '2026-12-03 09:00:00')"),
+                     {"p": '[["user:1:tokens", "2026-12-03", 9, 100], ["user:1:usd", "2026-12", 2, 1000000]]'})
+    db.upgrade(engine)
+    with engine.connect() as conn:
+        counters = dict(conn.execute(text("SELECT scope, used FROM budgetcounter")).all())
+        parts = conn.execute(text("SELECT parts FROM budgethold")).scalar_one()
+    assert counters == {"user:1:usd": 5_000_000, "user:1:tokens": 70}
+    assert '["user:1:usd", "2026-12", 2000000, 1000000000000]' in parts and '"2026-12-03", 9, 100]' in parts
+    db.downgrade(engine, "0015")
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT used, held FROM budgetcounter WHERE scope = 'user:1:usd'")).one() == (5, 2)

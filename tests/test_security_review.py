@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import uuid
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
@@ -261,8 +262,8 @@ def test_row09_model_images_are_shown_as_links_code_untouched() -> None:
     assert "![x]" not in shown and "[x](http://evil.test/?s=SECRET)" in shown
     assert "`![code](kept)`" in shown and "\n![fenced](kept)\n" in shown and shown.endswith("!!done")
     chunks = ["Look !", "[x](http://evil.test/)", " and !", "[y](z) done!"]
-    streamed = "".join(stream_images_as_links(chunks))
-    assert "![" not in streamed and streamed == images_as_links("".join(chunks))
+    shown = list(stream_images_as_links(chunks, every=0))  # snapshots: each replaces the last
+    assert shown[-1] == images_as_links("".join(chunks)) and not any("![" in s for s in shown)
 
 
 def test_row09_imported_model_names_are_escaped_in_the_caption() -> None:
@@ -418,3 +419,157 @@ def test_row08_imported_params_the_chat_cannot_use_are_refused(engine, session: 
         import_conversations(session=session, user_id=uid, raw=_export(1, {"max_tokens": 1e9, "temperature": "hot"}),
                              max_bytes=1_000_000)
     assert session.exec(select(func.count()).select_from(Conversation)).one() == 0
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Round 2 (issue 21): the second review. Row numbers are that review's.
+
+
+@pytest.fixture
+def redirecting_server(monkeypatch) -> Iterator[tuple[FakeProviderServer, FakeProviderServer]]:
+    """A user's own OpenAI-compatible server (allowed: its host is listed) that answers every request with a 307 to
+    a loopback service nobody may reach (the trap, under another host name: not on the allowed list)."""
+    public, trap = FakeProviderServer().start(), FakeProviderServer().start()
+    public.valid_keys.add("sk-users-own-key")
+    trap.valid_keys.add("sk-users-own-key")
+    public.redirect_to = f"http://localhost:{trap.port}"
+    monkeypatch.setenv("PARLEY_KEYS__ALLOWED_PRIVATE_HOSTS", '["127.0.0.1"]')
+    get_settings.cache_clear()
+    try:
+        yield public, trap
+    finally:
+        public.stop()
+        trap.stop()
+
+
+# Row 1 (high): the SDKs followed a redirect from a user's server to a loopback service, prompt in the body.
+def test_r2_row01_redirects_from_a_users_server_are_never_followed(engine, session: Session,
+                                                                   redirecting_server) -> None:
+    from core.keys import check_stored_key, save_user_key
+    from core.knowledge import create_knowledge_base, documents_of
+    from core.models import DocumentStatus, MessageStatus
+    from core.providers.base import ChatMessage
+
+    public, trap = redirecting_server
+    uid = add_user(session, "mallory")
+    save_user_key(session=session, user_id=uid, provider="compatible", api_key="sk-users-own-key",
+                  base_url=public.openai_url)
+    manager = ConversationManager()
+    options = TurnOptions(provider="compatible", model="llama3.2")
+
+    turn = manager.send(user_id=uid, conversation_id=None, text="SECRET-PROMPT from the chat", options=options)
+    "".join(turn.deltas())
+    chat = turn.close()
+    assert chat.status == MessageStatus.error and "redirect" in (chat.error or "")
+
+    api = manager.ask(user_id=uid, conversation=[ChatMessage("user", "SECRET-PROMPT from the API")], options=options)
+    "".join(api.deltas())
+    assert api.close().status == MessageStatus.error
+
+    check = check_stored_key(session=session, actor_id=uid, provider="compatible")
+    assert check.status == "unreachable" and "redirect" in check.message
+
+    kb_id = create_knowledge_base(session=session, user_id=uid, name="Remote", embedder="compatible/embed").id
+    session.commit()
+    manager.knowledge.upload(user_id=uid, kb_id=kb_id, name="notes.md", raw=b"# Notes\nSECRET-DOCUMENT text\n")
+    manager.knowledge.wait()
+    [doc] = documents_of(session=session, user_id=uid, kb_id=kb_id)
+    assert doc.status == DocumentStatus.failed and "redirect" in (doc.error or "")
+
+    assert {c.path.split("?")[0] for c in public.history} >= {"/v1/chat/completions", "/v1/models", "/v1/embeddings"}
+    assert trap.history == []  # nothing reached the loopback service: not the prompt, not the document, not the key
+
+
+# Row 16 (low): "Check key" crashed on a 200 answer that was not JSON.
+def test_r2_row16_a_key_check_answered_with_a_page_is_stored_as_failed(engine, session: Session,
+                                                                       redirecting_server) -> None:
+    from core.keys import check_stored_key, list_user_keys, save_user_key
+
+    public, _ = redirecting_server
+    public.redirect_to = None
+    public.models_page = b"<html><body>Welcome to nginx!</body></html>"
+    uid = add_user(session, "checker")
+    save_user_key(session=session, user_id=uid, provider="compatible", api_key="sk-users-own-key",
+                  base_url=public.openai_url)
+    check = check_stored_key(session=session, actor_id=uid, provider="compatible")
+    assert check.status == "unreachable" and "not as the provider's API" in check.message
+    [stored] = [k for k in list_user_keys(session=session, user_id=uid) if k.provider == "compatible"]
+    assert stored.last_check_status == "unreachable"
+
+
+# Row 12 (low): the SDKs' HTTP client (httpx2) logged every request's URL at INFO, credentials included.
+def test_r2_row12_provider_urls_with_credentials_never_reach_the_log(engine, session: Session,
+                                                                     monkeypatch) -> None:
+    import io
+
+    from core.keys import save_user_key
+    from core.logging import configure_logging, mask_secrets
+
+    assert mask_secrets("GET http://parley:hunter2secret@10.0.0.5:11434/v1/models") == \
+        "GET http://***@10.0.0.5:11434/v1/models"
+    server = FakeProviderServer().start()
+    server.valid_keys.add("sk-users-own-key")
+    monkeypatch.setenv("PARLEY_KEYS__ALLOWED_PRIVATE_HOSTS", '["127.0.0.1"]')
+    get_settings.cache_clear()
+    root, before = logging.getLogger(), logging.getLogger().handlers[:]
+    stream = io.StringIO()
+    level = root.level
+    try:
+        configure_logging("INFO", stream=stream)
+        uid = add_user(session, "urlcreds")
+        save_user_key(session=session, user_id=uid, provider="compatible", api_key="sk-users-own-key",
+                      base_url=f"http://parley:hunter2secret@127.0.0.1:{server.port}/v1")
+        turn = ConversationManager().send(user_id=uid, conversation_id=None, text="Hello",
+                                          options=TurnOptions(provider="compatible", model="llama3.2"))
+        "".join(turn.deltas())
+        turn.close()
+        logging.getLogger("httpx2").info("HTTP Request: POST http://parley:hunter2secret@127.0.0.1/v1 200")
+    finally:
+        root.handlers[:] = before
+        root.setLevel(level)
+        server.stop()
+    assert server.calls("/chat/completions")  # the call was made (and logged by nobody)
+    assert "hunter2secret" not in stream.getvalue()
+
+
+# Row 18 (low): TurnOptions.system_prompt skipped the text rule (a NUL in it crashed PostgreSQL's insert).
+def test_r2_row18_the_system_prompt_is_cleaned_in_core(engine, session: Session) -> None:
+    uid = add_user(session, "sysprompt")
+    options = TurnOptions(provider="local", model="smollm2-135m-instruct", max_tokens=4,
+                          system_prompt="Be brief.\x00\u202e Always.\x07")
+    turn = ConversationManager().send(user_id=uid, conversation_id=None, text="Hi", options=options)
+    turn.close()  # stopped before streaming: the conversation and the message are stored all the same
+    stored = session.exec(select(Conversation).where(Conversation.user_id == uid)).one()
+    assert stored.system_prompt == "Be brief. Always."
+
+
+# Row 27: under load on SQLite the end-of-turn write hit the busy timeout; a fully delivered reply was recorded
+# `interrupted`, and nothing was logged.
+def test_r2_row27_a_busy_database_at_the_end_of_a_turn_is_written_again(engine, session: Session, monkeypatch,
+                                                                        caplog) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    from core.chat import turn as turn_module
+    from core.models import Message, MessageStatus
+
+    real_scope, failures = turn_module.session_scope, []
+
+    def busy_once(engine=None):  # type: ignore[no-untyped-def]
+        if not failures:
+            failures.append(1)
+            raise OperationalError("UPDATE message", {}, Exception("database is locked"))
+        return real_scope(engine)
+
+    uid = add_user(session, "busy")
+    options = TurnOptions(provider="local", model="smollm2-135m-instruct", max_tokens=8, temperature=0)
+    turn = ConversationManager().send(user_id=uid, conversation_id=None, text="Say hi", options=options)
+    monkeypatch.setattr(turn_module, "session_scope", busy_once)
+    with caplog.at_level(logging.WARNING):
+        text = "".join(turn.deltas())
+        outcome = turn.close()
+    assert failures and outcome.status == MessageStatus.complete and text
+    reply = session.exec(select(Message).where(Message.role == "assistant")).one()
+    assert (reply.status, reply.content) == (MessageStatus.complete, text)
+    [event] = session.exec(select(UsageEvent)).all()
+    assert event.status == "complete"
+    assert [r.getMessage() for r in caplog.records].count("database busy: writing again") == 1

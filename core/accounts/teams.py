@@ -161,8 +161,9 @@ def charged_team(*, session: Session, user_id: int, requested: int | str | None 
     for team in teams:
         if team.id == requested or team.name == requested or str(team.id) == str(requested):
             return team
-    asked = session.get(Team, int(requested)) if str(requested).isdigit() else None
-    raise PermissionDenied(Msg("teams.not_member", team=asked.name if asked else str(requested)[:TEAM_NAME_MAX]))
+    # One refusal for a team that does not exist and one the user is not in, and never its name: the answer must
+    # not tell a non-member which ids or names exist. Nothing is looked up, so no value can overflow a column.
+    raise PermissionDenied(Msg("teams.not_yours"))
 
 
 def allows(team: Team | None, provider: str, model: str) -> bool:

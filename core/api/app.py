@@ -1,11 +1,15 @@
 """The OpenAI-compatible API, mounted at /v1 inside the Streamlit server (server.py): one process, UI and API.
 
-Endpoints are plain functions: FastAPI runs them on worker threads, so token checks, limits, database writes
-and provider calls never block the event loop; a stream's turn runs on the API's own bounded executor.
+Endpoints are plain functions: FastAPI runs them on worker threads, so token checks, limits and database writes
+never block the event loop. They only start a turn: the turn runs on the API's own bounded executor and the
+response waits for it on the event loop (core.api.respond), so no request holds a thread of the server's shared
+pool while its provider thinks.
 """
 
 # No `from __future__ import annotations` here: FastAPI reads the endpoints' annotations, which name a
 # dependency defined inside create_api().
+import functools
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Annotated, Any
 
@@ -14,23 +18,24 @@ from fastapi.exceptions import RequestValidationError
 from slowapi.errors import RateLimitExceeded
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core.accounts import charged_team
 from core.api import completions as api
+from core.api.admission import CONCURRENCY, WINDOWS, ConcurrencyCap, record_refusal
 from core.api.errors import (
     ApiError,
+    UnexpectedErrors,
     error_response,
     from_app_error,
     on_api_error,
     on_http_error,
     on_invalid_body,
-    on_unexpected,
 )
 from core.api.limits import ApiLimits
+from core.api.respond import Started, TurnResponse
 from core.api.schemas import CompletionRequest
-from core.api.streaming import Done, TurnStream, run_to_end
 from core.api.tokens import Caller, authenticate_token
 from core.chat import chat_manager
 from core.config import Settings, get_settings
@@ -77,12 +82,15 @@ def create_api(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     app = FastAPI(title="Parley API", docs_url=None, redoc_url=None, openapi_url=None)
     limits = ApiLimits(settings)
+    # A running request holds one worker until its turn ends; one user may hold at most max_concurrent_per_user
+    # of them (a smaller number, checked at start-up), so the others always keep workers - that cap.
     executor = ThreadPoolExecutor(max_workers=settings.api.workers, thread_name_prefix="parley-api")
+    cap = ConcurrencyCap(settings.api.max_concurrent_per_user)
     app.add_middleware(BodyLimit, max_bytes=settings.api.max_body_kb * 1024)
+    app.add_middleware(UnexpectedErrors)  # added last: the outermost of ours, around everything else
     app.add_exception_handler(ApiError, on_api_error)
     app.add_exception_handler(RequestValidationError, on_invalid_body)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
-    app.add_exception_handler(Exception, on_unexpected)
 
     async def on_app_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, AppError)
@@ -103,21 +111,25 @@ def create_api(settings: Settings | None = None) -> FastAPI:
 
     def authenticated(request: Request) -> Caller:
         """The token's caller and their limits, read in one transaction; 401 (or 429 when guessing) otherwise."""
-        client = request.client.host if request.client else "unknown"
-        limits.check_auth_throttle(client)
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise ApiError(401, str(Msg("api.missing_token")), code="missing_api_key")
-        try:
-            with session_scope() as session:
+        with session_scope() as session:
+            try:
                 caller = authenticate_token(session=session, token=token.strip(), settings=settings)
-                # The team charged: the X-Parley-Team header (id or name), else the token's, else the default.
-                team = charged_team(session=session, user_id=caller.user_id,
-                                    requested=request.headers.get(TEAM_HEADER) or caller.team_id)
-                caller_limits = limits.service.effective_for(session, caller.user_id, caller.role, team)
-        except AuthError as exc:
-            limits.record_auth_failure(client)  # never says which part was wrong, never echoes the token
-            raise ApiError(401, str(exc.user_message), code="invalid_api_key") from None
+            except AuthError as exc:
+                # Only failures are counted, and the throttle is asked only once the token failed: a valid token is
+                # accepted from an address others are guessing from (behind a proxy, that is every user's). Letting
+                # a throttled address still present tokens is safe: a token is 256 random bits, stored only as an
+                # HMAC under a server key, so no rate of guessing finds one. The 429 tells a script with a wrong
+                # token to stop; the message never says which part was wrong, nor echoes the token.
+                client = request.client.host if request.client else "unknown"
+                refusal = limits.failed_auth(client)
+                raise refusal or ApiError(401, str(exc.user_message), code="invalid_api_key") from None
+            # The team charged: the X-Parley-Team header (id or name), else the token's, else the default.
+            team = charged_team(session=session, user_id=caller.user_id,
+                                requested=request.headers.get(TEAM_HEADER) or caller.team_id)
+            caller_limits = limits.service.effective_for(session, caller.user_id, caller.role, team)
         limits.publish(request, caller.user_id, *caller_limits)
         request.state.caller_limits = caller_limits
         request.state.team_id = team.id if team is not None else None
@@ -125,6 +137,36 @@ def create_api(settings: Settings | None = None) -> FastAPI:
 
     CallerDep = Annotated[Caller, Depends(authenticated)]  # noqa: N806  (FastAPI's dependency alias)
     manager = chat_manager(settings.sqlalchemy_url)
+
+    def admitted(endpoint: Callable[..., Started]) -> Callable[..., Response]:
+        """Before the endpoint and its request windows: the model must exist (404), and the user must be under
+        their concurrency cap (429). A refusal by the cap or by a window is recorded in usage; the slot taken
+        goes with the turn into the response, which frees it when the turn ends (or here, if none started)."""
+
+        @functools.wraps(endpoint)
+        def admit(*args: Any, **kwargs: Any) -> Response:
+            request, body, caller = kwargs["request"], kwargs["body"], kwargs["caller"]
+            ref = api.find_model(body.model, settings)
+            refused = functools.partial(record_refusal, settings=settings, user_id=caller.user_id,
+                                        provider=ref.provider, model=ref.model, token_name=caller.token_name,
+                                        team_id=request.state.team_id)
+            try:
+                slot = cap.acquire(caller.user_id)
+            except ApiError:
+                refused(kind=CONCURRENCY)
+                raise
+            try:
+                started = endpoint(*args, **kwargs)
+            except RateLimitExceeded:
+                slot.release()
+                refused(kind=WINDOWS)
+                raise
+            except BaseException:  # a refusal by a budget is recorded where it is decided (the chat's own path)
+                slot.release()
+                raise
+            return TurnResponse(started, body, slot, executor)
+
+        return admit
 
     @app.get("/models")
     def models(request: Request, caller: CallerDep) -> JSONResponse:
@@ -137,38 +179,18 @@ def create_api(settings: Settings | None = None) -> FastAPI:
         api.usable(ref, manager.providers_for(caller.user_id, caller.role))
         return JSONResponse(api.model_body(ref.id, ref.provider), headers=limits.headers(request))
 
-    @app.post("/chat/completions")
+    @app.post("/chat/completions", response_model=None)
+    @admitted
     @limits.requests
-    def chat_completions(request: Request, body: CompletionRequest,
-                         caller: CallerDep) -> Response:
+    def chat_completions(request: Request, body: CompletionRequest, caller: CallerDep) -> Started:
         ref = api.find_model(body.model, settings)
         providers = manager.providers_for(caller.user_id, caller.role)
         api.usable(ref, providers)
         options, conversation = api.turn_inputs(body, ref, settings)
+        headers = limits.headers(request)  # read before the turn exists: nothing can fail between the two
         turn = manager.ask(user_id=caller.user_id, conversation=conversation, options=options, providers=providers,
                            token_name=caller.token_name, count_request=False,  # slowapi took the request slot
                            limits=request.state.caller_limits, team=request.state.team_id)
-        if not body.stream:
-            outcome = run_to_end(turn)
-            problem = api.failure(outcome)
-            if problem is not None:
-                problem.headers.update(limits.headers(request))
-                raise problem
-            return JSONResponse(api.complete(outcome, ref, turn.setup.sources), headers=limits.headers(request))
-        stream = TurnStream(turn).start(executor)
-        first = stream.first(timeout=_first_event_timeout(settings))
-        problem = api.failure(first.outcome) if isinstance(first, Done) else None
-        if problem is not None:  # nothing was sent yet: the failure gets its own status
-            problem.headers.update(limits.headers(request))
-            raise problem
-        include_usage = bool(body.stream_options and body.stream_options.include_usage)
-        return StreamingResponse(api.sse(first, stream, ref, include_usage), media_type="text/event-stream",
-                                 headers={"Cache-Control": "no-cache", **limits.headers(request)})
+        return Started(turn, ref, headers)
 
     return app
-
-
-def _first_event_timeout(settings: Settings) -> float:
-    # The longest a provider may take to start answering, through the whole fallback chain.
-    slowest: Any = max((c.timeout_seconds * (c.max_retries + 1) for c in settings.providers.values()), default=60)
-    return float(slowest) * max(1, len(settings.chat.fallback)) + 30

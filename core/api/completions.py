@@ -20,7 +20,7 @@ from core.api.schemas import (
     model_body,
     usage_chunk,
 )
-from core.api.streaming import Delta, Done, Event, TurnStream
+from core.api.streaming import Delta, Event, Failed, TurnStream
 from core.chat import ProviderChooser, TurnOptions, TurnOutcome
 from core.config import Settings
 from core.i18n import Msg
@@ -123,18 +123,20 @@ async def sse(first: Event, stream: TurnStream, ref: ModelRef, include_usage: bo
 
     try:
         yield chunk({"role": "assistant", "content": ""})
-        events: list[Event] | None = [first] if isinstance(first, Done) else None
-        if isinstance(first, Delta):
-            yield chunk({"content": first.text})
-        async for event in _rest(events, stream):
+        async for event in _from(first, stream):
             if isinstance(event, Delta):
                 yield chunk({"content": event.text})
                 continue
+            # Failed after text was sent: OpenAI's SDKs raise on an error event inside the stream.
+            if isinstance(event, Failed):
+                yield _sse({"error": {"message": str(Msg("api.unexpected", id=event.correlation_id)),
+                                      "type": "server_error", "code": "server_error", "param": None}})
+                break
             outcome = event.outcome
             problem = failure(outcome)
             if problem is None:
                 yield chunk({}, finish_reason(outcome))
-            else:  # failed after text was sent: OpenAI's SDKs raise on an error event inside the stream
+            else:
                 yield _sse({"error": {"message": problem.message, "type": "server_error", "code": problem.code,
                                       "param": None}})
             if include_usage and outcome.usage is not None:
@@ -142,13 +144,11 @@ async def sse(first: Event, stream: TurnStream, ref: ModelRef, include_usage: bo
                                        tokens_out=outcome.usage.tokens_out))
         yield "data: [DONE]\n\n"
     finally:
-        stream.cancelled.set()  # the client left (or all is sent): a turn still running stops at its next delta
+        stream.cancel()  # the client left (or all is sent): a turn still running stops at its next delta
 
 
-async def _rest(done: list[Event] | None, stream: TurnStream) -> AsyncIterator[Event]:
-    if done is not None:
-        for event in done:
+async def _from(first: Event, stream: TurnStream) -> AsyncIterator[Event]:
+    yield first
+    if isinstance(first, Delta):
+        async for event in stream.events():
             yield event
-        return
-    async for event in stream.events():
-        yield event

@@ -1,22 +1,27 @@
 """Errors in OpenAI's shape, {"error": {"message", "type", "code", "param"}}, with the statuses clients act on.
 
 No traceback, key or token ever appears: messages are our own user_message texts (English, as the API speaks).
+An error nobody expected is a 500 in the same shape with a short correlation id, logged once under that id.
 """
 
 from __future__ import annotations
 
 import logging
+import secrets
 from typing import Any
 
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core.errors import AppError, AuthError, NotFound, PermissionDenied, RateLimited, ServiceDraining, ValidationError
-from core.logging import log_event
+from core.i18n import Msg
 
 logger = logging.getLogger(__name__)
+ERROR_ID_HEADER = "x-parley-error-id"
 
 TYPES = {400: "invalid_request_error", 401: "invalid_request_error", 403: "invalid_request_error",
          404: "invalid_request_error", 405: "invalid_request_error", 413: "invalid_request_error",
@@ -85,7 +90,43 @@ async def on_http_error(_request: Request, exc: Exception) -> JSONResponse:
     return error_response(exc.status_code, str(exc.detail), code=None, headers=dict(exc.headers or {}))
 
 
-async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
-    # Logged for operators (the JSON formatter masks secrets); the client gets no traceback.
-    log_event(logger, "api request failed", logging.ERROR, path=request.url.path, error=type(exc).__name__)
-    return error_response(500, "The server failed to answer this request.", code="server_error")
+def log_unexpected(exc: BaseException, event: str, **fields: object) -> str:
+    """Log an unexpected error once, with its traceback (JSON, secrets masked); the short id the client is told."""
+    correlation = secrets.token_hex(4)
+    logger.error(event, exc_info=exc, extra={"fields": {"correlation_id": correlation, "error": type(exc).__name__,
+                                                         **fields}})
+    return correlation
+
+
+def unexpected_response(correlation: str) -> JSONResponse:
+    return error_response(500, str(Msg("api.unexpected", id=correlation)), code="server_error",
+                          headers={ERROR_ID_HEADER: correlation})
+
+
+class UnexpectedErrors:
+    """The API's outermost layer: an exception no handler answered is logged once here and answered as a JSON 500
+    with its correlation id. It goes no further, so the server never prints its plain-text, unmasked traceback."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def sending(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        except ClientDisconnect:
+            return  # the client left while its body was read: nobody to answer, nothing went wrong
+        except Exception as exc:
+            correlation = log_unexpected(exc, "api request failed", path=scope.get("path", ""),
+                                         method=scope.get("method", ""))
+            if not started:  # else the client's connection is cut short: a truncated answer is never complete
+                await unexpected_response(correlation)(scope, receive, send)

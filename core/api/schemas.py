@@ -7,9 +7,14 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+# A row id as the database stores it (PostgreSQL's integer is 32-bit signed): anything else is a 400 naming the
+# parameter, never a query that overflows the column (a 500 on PostgreSQL, an OverflowError on SQLite).
+ROW_ID_MAX = 2**31 - 1
+RowId = Annotated[int, Field(ge=1, le=ROW_ID_MAX)]
 
 
 class TextPart(BaseModel):
@@ -51,7 +56,7 @@ class CompletionRequest(BaseModel):
     n: int = Field(default=1, ge=1, le=1)  # one choice: anything else is refused, not silently ignored
     # Parley's extra body field: answer from these knowledge bases (ids), with numbered sources; the response's
     # `sources` lists them (openai SDK: extra_body={"knowledge_bases": [3]}).
-    knowledge_bases: list[int] | None = Field(default=None, max_length=20)
+    knowledge_bases: list[RowId] | None = Field(default=None, max_length=20)
 
     @field_validator("stop")
     @classmethod

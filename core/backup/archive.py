@@ -1,7 +1,8 @@
 """The backup archive: one tar file, a manifest first, then the files it lists with their SHA-256.
 
 The manifest names the schema revision, the app version and every table's row count and checksum, taken in the
-same snapshot as the dump, so a restore can prove it put back exactly what was saved.
+same snapshot as the dump, so a restore can prove it put back exactly what was saved. From format 2 it also lists
+every file of the vector store with its SHA-256.
 """
 
 from __future__ import annotations
@@ -9,11 +10,13 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import tarfile
-from collections.abc import Iterable
+import tempfile
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
@@ -22,7 +25,8 @@ from core.errors import AppError
 from core.i18n import Msg
 
 FORMAT = "parley-backup"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the manifest lists the vector store's files (`vectors`); 1 listed only vectors.tar
+READABLE_VERSIONS = (1, 2)
 MANIFEST = "manifest.json"
 CHUNK = 1 << 20
 # Derived tables: SQLite's full-text indexes (kept from message and chunk by triggers) and their shadow tables.
@@ -42,9 +46,12 @@ class Manifest:
     tables: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> {"rows": n, "sha256": hex}
     files: dict[str, dict[str, Any]] = field(default_factory=dict)  # member -> {"bytes": n, "sha256": hex}
     notes: list[str] = field(default_factory=list)
+    # chroma/<path> -> {"bytes": n, "sha256": hex}: every file inside vectors.tar; None in a format 1 archive
+    vectors: dict[str, dict[str, Any]] | None = None
+    format_version: int = FORMAT_VERSION
 
     def to_json(self) -> bytes:
-        body = {"format": FORMAT, "format_version": FORMAT_VERSION, "app": "parley", **self.__dict__}
+        body = {"format": FORMAT, "app": "parley", **self.__dict__}
         return json.dumps(body, indent=2, sort_keys=True).encode()
 
     @classmethod
@@ -55,14 +62,38 @@ class Manifest:
             raise BackupError(Msg("backup.not_parley")) from exc
         if not isinstance(body, dict) or body.get("format") != FORMAT or body.get("app") != "parley":
             raise BackupError(Msg("backup.not_parley"))
-        if body.get("format_version") != FORMAT_VERSION:
-            raise BackupError(Msg("backup.format_version", version=str(body.get("format_version"))))
+        version = body.get("format_version")
+        if version not in READABLE_VERSIONS or isinstance(version, bool):
+            raise BackupError(Msg("backup.format_version", version=str(version)))
         try:
+            vectors = body.get("vectors")
             return cls(app_version=str(body["app_version"]), backend=str(body["backend"]),
                        schema_revision=body["schema_revision"], created_at=str(body["created_at"]),
-                       tables=dict(body["tables"]), files=dict(body["files"]), notes=list(body.get("notes", [])))
+                       tables=dict(body["tables"]), files=dict(body["files"]), notes=list(body.get("notes", [])),
+                       vectors=None if vectors is None else dict(vectors), format_version=version)
         except (KeyError, TypeError, ValueError) as exc:
             raise BackupError(Msg("backup.not_parley")) from exc
+
+
+def open_private(path: Path) -> int:
+    """A new file at path, 0600 from its first byte: never an existing file, never through a link."""
+    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+
+
+def copy_private(source: IO[bytes], path: Path | None) -> dict[str, Any]:
+    """source's bytes into a new 0600 file at path (only hashed when path is None); their size and SHA-256."""
+    digest, size = hashlib.sha256(), 0
+    out = os.fdopen(open_private(path), "wb") if path is not None else None
+    try:
+        while chunk := source.read(CHUNK):
+            digest.update(chunk)
+            size += len(chunk)
+            if out is not None:
+                out.write(chunk)
+    finally:
+        if out is not None:
+            out.close()
+    return {"bytes": size, "sha256": digest.hexdigest()}
 
 
 def table_names(connection: Connection) -> list[str]:
@@ -108,19 +139,27 @@ def file_digest(path: Path) -> dict[str, Any]:
 
 
 def write_archive(target: Path, manifest: Manifest, files: dict[str, Path]) -> None:
-    """The archive at target (written beside it, then renamed: a crash leaves no half archive)."""
+    """The archive at target: written beside it under a temporary name, renamed when complete (a crash leaves no
+    half archive), and 0600 from its first byte, partial file included, because it holds the secrets file."""
     for member, path in files.items():
         manifest.files[member] = file_digest(path)
-    partial = target.with_name(target.name + ".partial")
-    with tarfile.open(partial, "w") as tar:
-        raw = manifest.to_json()
-        info = tarfile.TarInfo(MANIFEST)
-        info.size, info.mode = len(raw), 0o600
-        tar.addfile(info, io.BytesIO(raw))
-        for member, path in files.items():
-            tar.add(path, arcname=member, recursive=False)
-    partial.chmod(0o600)  # it holds the secrets file: whoever reads it can decrypt the stored keys
-    partial.replace(target)
+    fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent)  # 0600
+    partial = Path(name)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            with tarfile.open(fileobj=handle, mode="w") as tar:
+                raw = manifest.to_json()
+                info = tarfile.TarInfo(MANIFEST)
+                info.size, info.mode = len(raw), 0o600
+                tar.addfile(info, io.BytesIO(raw))
+                for member, path in files.items():
+                    tar.add(path, arcname=member, recursive=False)
+            handle.flush()
+            os.fsync(handle.fileno())
+        partial.replace(target)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
 
 
 def read_manifest(archive: Path) -> Manifest:
@@ -136,19 +175,27 @@ def read_manifest(archive: Path) -> Manifest:
         raise BackupError(Msg("backup.unreadable", reason=type(exc).__name__)) from exc
 
 
-def extract_verified(archive: Path, manifest: Manifest, into: Path) -> dict[str, Path]:
-    """Every file the manifest lists, extracted into `into` and checked against its size and SHA-256."""
+def extract_verified(archive: Path, manifest: Manifest, into: Path, allowed: Collection[str]) -> dict[str, Path]:
+    """Every file the manifest lists (only names in allowed), copied into `into` as new 0600 files and checked
+    against its size and SHA-256."""
+    unknown = sorted(set(manifest.files) - set(allowed))
+    if unknown:
+        raise BackupError(Msg("backup.unexpected_member", name=shown(unknown[0])))
     found: dict[str, Path] = {}
     try:
         with tarfile.open(archive, "r") as tar:
             for member in tar:
                 if member.name == MANIFEST:
                     continue
-                if member.name not in manifest.files or not member.isfile():
-                    raise BackupError(Msg("backup.unexpected_member", name=member.name[:100]))
+                if member.name not in manifest.files or not member.isfile() or member.name in found:
+                    raise BackupError(Msg("backup.unexpected_member", name=shown(member.name)))
+                expected = manifest.files[member.name]
+                if not isinstance(expected, dict) or member.size != expected.get("bytes"):
+                    raise BackupError(Msg("backup.checksum", name=member.name))
+                source = tar.extractfile(member)
+                assert source is not None  # a regular file
                 path = into / member.name
-                tar.extract(member, into, filter="data")
-                if file_digest(path) != manifest.files[member.name]:
+                if copy_private(source, path) != expected:
                     raise BackupError(Msg("backup.checksum", name=member.name))
                 found[member.name] = path
     except (tarfile.TarError, EOFError, OSError) as exc:
@@ -157,6 +204,11 @@ def extract_verified(archive: Path, manifest: Manifest, into: Path) -> dict[str,
     if missing:
         raise BackupError(Msg("backup.missing_member", name=missing[0]))
     return found
+
+
+def shown(name: str) -> str:
+    """A member's name as safe to print: no control characters, at most 100 characters."""
+    return "".join(c if c.isprintable() else "?" for c in name[:100])
 
 
 def compare_tables(expected: dict[str, dict[str, Any]], actual: dict[str, dict[str, Any]]) -> None:

@@ -7,8 +7,9 @@ import sys
 from pathlib import Path
 
 from core.backup.archive import BackupError
-from core.backup.service import create_backup, prune_backups, restore_backup, verify_backup
-from core.config import Settings, get_settings
+from core.backup.retention import prune_backups
+from core.backup.service import create_backup, restore_backup, verify_backup
+from core.config import Settings, load_settings
 from core.logging import configure_logging
 
 SECRETS_WARNING = ("note: the archive holds data/secrets.env; whoever holds the archive can decrypt every stored "
@@ -40,7 +41,9 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
-    settings = get_settings()
+    # Never generate data/secrets.env here: on a new machine the restore brings the archive's back, and a fresh one
+    # written first would stand in its way.
+    settings = load_settings(write_secrets=False)
     configure_logging(settings.log_level, stream=sys.stderr)  # stdout carries the archive's path
     try:
         if args.command == "create":
@@ -51,12 +54,16 @@ def main(argv: list[str]) -> int:
         elif args.command == "verify":
             manifest = verify_backup(Path(args.archive))
             rows = sum(t["rows"] for t in manifest.tables.values())
+            vectors = "" if manifest.vectors is None else f", {len(manifest.vectors)} vector store files"
             print(f"ok: {manifest.backend}, schema {manifest.schema_revision}, Parley {manifest.app_version}, "
-                  f"{len(manifest.tables)} tables, {rows} rows, taken {manifest.created_at}")
+                  f"{len(manifest.tables)} tables, {rows} rows{vectors}, taken {manifest.created_at}")
         elif args.command == "restore":
             result = restore_backup(settings, Path(args.archive), force=args.force)
             print(f"restored: schema {result.manifest.schema_revision} -> {result.migrated_to}; tables verified"
                   + ("; secrets.env restored" if result.secrets_restored else ""))
+            if result.secrets_kept:
+                print(f"note: the previous data/secrets.env differed from the archive's; it is kept as "
+                      f"{result.secrets_kept} (0600). Delete it once nothing needs its keys.", file=sys.stderr)
         else:
             keep_daily = settings.backup.keep_daily if args.keep_daily is None else args.keep_daily
             keep_weekly = settings.backup.keep_weekly if args.keep_weekly is None else args.keep_weekly

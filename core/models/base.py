@@ -83,6 +83,13 @@ class UsageSource(StrEnum):
     api = "api"
 
 
+class UsageKind(StrEnum):
+    """What a provider call was for: a chat reply (UI or API), or embeddings for a knowledge base."""
+
+    chat = "chat"
+    embedding = "embedding"
+
+
 class UsageStatus(StrEnum):
     """A provider call's outcome; `refused` is a request our limits turned away before any call."""
 

@@ -75,6 +75,9 @@ class Message(MessageBase, table=True):
     conversation_id: int = Field(foreign_key="conversation.id", index=True)
     # While streaming: when its process last flushed or vouched for it (a partial index finds the stale ones).
     flushed_at: datetime | None = Field(default=None)
+    # While streaming: what its call is (JSON: budget hold, source, API token, team, prompt tokens, max_tokens), so
+    # that if its process dies the instance that sweeps the row charges the call once (core.chat.live).
+    live_call: str | None = Field(default=None, sa_type=Text)
 
 
 class MessagePublic(MessageBase):

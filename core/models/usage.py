@@ -7,7 +7,7 @@ from datetime import date, datetime
 from sqlalchemy import BigInteger, Index
 from sqlmodel import Field, SQLModel
 
-from core.models.base import EnumText, UsageSource, UsageStatus, utcnow
+from core.models.base import EnumText, UsageKind, UsageSource, UsageStatus, utcnow
 
 # Upper edges (ms) of the time-to-first-token histogram in UsageDaily (h00..h20); h21 is the rest.
 # The same list is written into migration 0004, whose triggers fill the histogram.
@@ -19,6 +19,7 @@ class UsageEventBase(SQLModel):
     user_id: int = Field(foreign_key="user.id", index=True)
     conversation_id: int | None = Field(default=None, foreign_key="conversation.id", index=True)
     source: UsageSource = Field(default=UsageSource.ui, sa_type=EnumText(UsageSource, 8))  # type: ignore[call-overload]
+    kind: UsageKind = Field(default=UsageKind.chat, sa_type=EnumText(UsageKind, 16))  # type: ignore[call-overload]
     provider: str = Field(max_length=64)
     model: str = Field(max_length=128)
     tokens_in: int = 0

@@ -83,6 +83,22 @@ def estimate_tokens(text: str) -> int:
     return math.ceil(len(text.encode("utf-8")) / 3)
 
 
+# What a chat template adds, at most: markers around each message (role, separators: OpenAI counts 3-4, Llama 3 and
+# ChatML 5-6), and around the whole request (the reply's priming, a default system prompt some templates insert).
+MESSAGE_MARKERS_BOUND = 8
+REQUEST_MARKERS_BOUND = 64
+
+
+def prompt_bound(texts: list[str]) -> int:
+    """Input tokens a request made of these texts (system prompt, messages) can be billed, at most.
+
+    Byte-level tokenizers (OpenAI's, Anthropic's, Llama's with byte fallback) never make a token of less than one
+    UTF-8 byte, so the bytes bound the text; the template's markers are bounded on top. An estimate may say less;
+    a budget's hold needs a number no provider can exceed.
+    """
+    return sum(len(t.encode("utf-8")) + MESSAGE_MARKERS_BOUND for t in texts if t) + REQUEST_MARKERS_BOUND
+
+
 class Provider:
     """Base adapter. Subclasses implement stream(); generate() is built on it."""
 

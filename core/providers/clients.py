@@ -1,7 +1,13 @@
-"""SDK clients for the OpenAI and Anthropic adapters: one per configuration, so connection pools are reused."""
+"""SDK clients for the OpenAI and Anthropic adapters: one per configuration, so connection pools are reused.
+
+Redirects are never followed. A base URL is checked before it is used (a user's own server must be public:
+core.keys.urls), but the SDKs follow HTTP redirects anywhere: a public server answering 307 to a loopback address
+would make the portal send the prompt (or a document's text) into its own network. A redirect is an error instead.
+"""
 
 from __future__ import annotations
 
+import sys
 from functools import lru_cache
 from typing import Any, TypeVar
 
@@ -15,9 +21,12 @@ C = TypeVar("C")
 @lru_cache(maxsize=128)
 def _cached(sdk_class: type[Any], api_key: str, base_url: str | None, timeout: float, connect: float,
             retries: int) -> Any:
-    # Explicit timeout and retries: the SDKs' defaults are 10 minutes and 2 retries.
-    return sdk_class(api_key=api_key, base_url=base_url, max_retries=retries,
-                     timeout=httpx.Timeout(timeout, connect=connect))
+    # Explicit timeout and retries: the SDKs' defaults are 10 minutes and 2 retries. The SDK's own HTTP client
+    # class keeps its defaults (connection limits, keep-alive), with redirects off (see the module's docstring).
+    http_client_class = sys.modules[sdk_class.__module__.partition(".")[0]].DefaultHttpxClient
+    limits = httpx.Timeout(timeout, connect=connect)
+    return sdk_class(api_key=api_key, base_url=base_url, max_retries=retries, timeout=limits,
+                     http_client=http_client_class(timeout=limits, follow_redirects=False))
 
 
 def sdk_client(sdk_class: type[C], provider: Provider, api_key: str | None = None) -> C:

@@ -55,16 +55,22 @@ class OpenAIProvider(Provider):
         usage = state.usage
         if usage is None:  # servers that ignore include_usage: count conservatively
             prompt = "".join(m.content for m in request.messages) + request.system
-            usage = Usage(self.count_tokens(prompt), max(1, state.out_chars // 3), estimated=True)
+            out = min(max(1, state.out_chars // 3), request.max_tokens)  # never above what the call could produce
+            usage = Usage(self.count_tokens(prompt), out, estimated=True)
         yield Finished(usage=usage, model=state.model, stop_reason=state.stop)
 
     def embed(self, model: str, texts: list[str]) -> list[list[float]]:
         """Embeddings for texts from the /embeddings endpoint (OpenAI's, or an OpenAI-compatible server's)."""
         try:
             result = self._client().embeddings.create(model=model, input=texts)
+            vectors = [list(item.embedding) for item in sorted(result.data, key=lambda d: d.index)]
         except (openai.OpenAIError, httpx.HTTPError) as exc:
             raise map_sdk_error(exc, openai, self.label, self.credentials.api_key) from None
-        return [list(item.embedding) for item in sorted(result.data, key=lambda d: d.index)]
+        except (ValueError, TypeError, AttributeError):  # a 200 that is not the API's JSON
+            raise ProviderUnavailable(Msg("providers.unfinished", provider=self.label)) from None
+        if len(vectors) != len(texts):
+            raise ProviderUnavailable(Msg("providers.unfinished", provider=self.label))
+        return vectors
 
     def validate_key(self, api_key: str) -> KeyCheck:
         client = self._client(api_key).with_options(max_retries=0)

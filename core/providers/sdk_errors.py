@@ -57,6 +57,8 @@ def map_sdk_error(exc: Exception, sdk: ModuleType, label: str, secret: str | Non
     if isinstance(exc, sdk.APIConnectionError | httpx.HTTPError):
         return ProviderUnavailable(Msg("providers.unreachable", provider=label))
     if isinstance(exc, sdk.APIStatusError):
+        if 300 <= exc.status_code < 400:  # not followed: it could point into the portal's own network
+            return ProviderError(Msg("providers.redirected", provider=label, status=exc.status_code))
         if exc.status_code >= 500:  # includes Anthropic's 529 "overloaded"
             return ProviderUnavailable(Msg("providers.unavailable_status", provider=label, status=exc.status_code))
         if exc.status_code == 404:
@@ -66,7 +68,8 @@ def map_sdk_error(exc: Exception, sdk: ModuleType, label: str, secret: str | Non
 
 
 def check_key(call: Callable[[], object], sdk: ModuleType, label: str) -> KeyCheck:
-    """Run a cheap authenticated call with the key: valid, invalid or unreachable."""
+    """Run a cheap authenticated call with the key: valid, invalid or unreachable (with the reason); whatever the
+    server answers, the check is stored, never a crash."""
     try:
         call()
     except (sdk.AuthenticationError, sdk.PermissionDeniedError):
@@ -74,5 +77,11 @@ def check_key(call: Callable[[], object], sdk: ModuleType, label: str) -> KeyChe
     except (sdk.APIConnectionError, httpx.HTTPError):
         return KeyCheck("unreachable", Msg("providers.check_unreachable", provider=label))
     except sdk.APIStatusError as exc:
+        if 300 <= exc.status_code < 400:
+            return KeyCheck("unreachable", Msg("providers.redirected", provider=label, status=exc.status_code))
         return KeyCheck("unreachable", Msg("providers.check_status", provider=label, status=exc.status_code))
+    except (sdk.APIError, ValueError, TypeError, KeyError, AttributeError) as exc:
+        # A 200 that is not the API's JSON (an HTML page, a proxy's banner): the SDK cannot read it.
+        log_event(logger, "key check: unreadable answer", logging.WARNING, provider=label, error=type(exc).__name__)
+        return KeyCheck("unreachable", Msg("providers.check_not_api", provider=label, detail=type(exc).__name__))
     return KeyCheck("valid", Msg("providers.check_valid"))

@@ -8,11 +8,12 @@ import streamlit as st
 from core.chat import chat_manager
 from core.config import get_settings
 from core.errors import AppError
-from core.knowledge import Knowledge, create_knowledge_base, documents_of, share_knowledge_base
+from core.knowledge import Knowledge, create_knowledge_base, documents_of
 from core.models import DocumentStatus, KbDocument, KbDocumentPublic, KnowledgeBasePublic, Sharing, UserPublic
 from core.ui import state
 from core.ui.actions import database, rerun_after, run_action
 from core.ui.i18n import t, tr
+from core.ui.params import query_id, query_int
 from core.validation import escape_markdown
 
 
@@ -44,6 +45,12 @@ def pick(bases: list[KnowledgeBasePublic], user: UserPublic) -> KnowledgeBasePub
     return by_id[chosen]
 
 
+def description(kb: KnowledgeBasePublic) -> None:
+    """The knowledge base's description as its owner wrote it: data, shown literally to every reader."""
+    if kb.description:
+        st.caption(escape_markdown(kb.description))
+
+
 def upload(kb: KnowledgeBasePublic, user: UserPublic) -> None:
     files = st.file_uploader(t("knowledge.upload"), accept_multiple_files=True, key=f"knowledge_uploads_{kb.id}",
                              help=t("knowledge.upload_help"))
@@ -54,7 +61,7 @@ def upload(kb: KnowledgeBasePublic, user: UserPublic) -> None:
             except AppError as exc:  # refused: nothing stored for this file; the others go on
                 st.error(f"{escape_markdown(file.name)}: {tr(exc.user_message)}")
             else:
-                st.toast(t("knowledge.queued", name=file.name))
+                st.toast(t("knowledge.queued", name=escape_markdown(file.name)))
 
 
 @st.fragment(run_every=1.0)
@@ -63,7 +70,8 @@ def _progress(kb_id: int, user_id: int) -> None:
     documents = run_action(lambda s: documents_of(session=s, user_id=user_id, kb_id=kb_id), quiet=True) or []
     busy = [d for d in documents if d.status == DocumentStatus.indexing]
     for document in busy:
-        st.progress(document.progress, text=t("knowledge.indexing", name=document.name))
+        # Names are data: readers of a shared knowledge base would otherwise load what the owner wrote in them.
+        st.progress(document.progress, text=t("knowledge.indexing", name=escape_markdown(document.name)))
     if not busy and st.session_state.get(f"{state.KB_BUSY}{kb_id}"):
         st.session_state[f"{state.KB_BUSY}{kb_id}"] = False
         st.rerun()  # the table shows the final status
@@ -96,9 +104,11 @@ def _row(d: KbDocumentPublic) -> dict[str, object]:
 
 
 def manage(kb: KnowledgeBasePublic, user: UserPublic, teams: list[tuple[int, str]]) -> None:
-    """Share (owner or admin) and delete."""
-    if kb.owner_id != user.id and user.role != "admin":
+    """The owner shares, changes the embedder and deletes; an admin may only delete another's (moderation)."""
+    if kb.owner_id != user.id:
         st.caption(t("knowledge.read_only_note"))
+        if user.role == "admin":
+            _delete(kb, user)
         return
     with st.expander(t("knowledge.share")):
         labels = {s: t(f"knowledge.sharing_{s.value}") for s in Sharing}
@@ -110,15 +120,18 @@ def manage(kb: KnowledgeBasePublic, user: UserPublic, teams: list[tuple[int, str
             team_id = st.selectbox(t("knowledge.sharing_team"), list(team_names), format_func=team_names.__getitem__,
                                    key=f"kb_team_{kb.id}") if team_names else None
         if st.button(t("common.save"), key=f"kb_share_save_{kb.id}"):
-            rerun_after(lambda s: share_knowledge_base(session=s, actor_id=user.id, kb_id=kb.id, sharing=sharing,
-                                                       team_id=team_id), t("knowledge.shared"))
-    if kb.owner_id == user.id:
-        with st.expander(t("knowledge.embedder")), st.form(f"kb_embedder_{kb.id}"):
-            st.caption(t("knowledge.embedder_change"))
-            embedder = st.text_input(t("knowledge.embedder"), value=kb.embedder, max_chars=160)
-            if st.form_submit_button(t("common.save")):
-                _act(lambda: knowledge().set_embedder(user_id=user.id, kb_id=kb.id, embedder=embedder),
-                     t("knowledge.embedder_saved"))
+            _act(lambda: knowledge().share(actor_id=user.id, kb_id=kb.id, sharing=sharing, team_id=team_id),
+                 t("knowledge.shared"))
+    with st.expander(t("knowledge.embedder")), st.form(f"kb_embedder_{kb.id}"):
+        st.caption(t("knowledge.embedder_change"))
+        embedder = st.text_input(t("knowledge.embedder"), value=kb.embedder, max_chars=160)
+        if st.form_submit_button(t("common.save")):
+            _act(lambda: knowledge().set_embedder(user_id=user.id, kb_id=kb.id, embedder=embedder),
+                 t("knowledge.embedder_saved"))
+    _delete(kb, user)
+
+
+def _delete(kb: KnowledgeBasePublic, user: UserPublic) -> None:
     with st.popover(t("knowledge.delete_kb")):
         st.warning(t("knowledge.delete_kb_warning", name=escape_markdown(kb.name)))
         if st.button(t("common.delete"), key=f"kb_delete_{kb.id}", type="primary"):
@@ -133,6 +146,24 @@ def _act(action, success: str) -> None:  # type: ignore[no-untyped-def]
         return
     st.session_state[state.FLASH] = success
     st.rerun()
+
+
+_OFFSET_MAX = 10**12  # beyond any document: the viewer clamps offsets to the text
+
+
+def cited_document(user: UserPublic) -> bool:
+    """Opened from a citation (`?doc=&start=&end=`): the document at the cited passage; False without such a link.
+    A mangled link gets the answer a deleted document gets (it names nothing this reader may see); bad offsets
+    highlight nothing."""
+    if not st.query_params.get("doc"):
+        return False
+    document_id = query_id("doc")
+    if document_id is None:
+        st.error(t("knowledge.source_gone"))
+        return True
+    viewer(document_id, query_int("start", maximum=_OFFSET_MAX) or 0, query_int("end", maximum=_OFFSET_MAX) or 0,
+           user)
+    return True
 
 
 def viewer(document_id: int, start: int, end: int, user: UserPublic) -> None:
@@ -150,9 +181,10 @@ def viewer(document_id: int, start: int, end: int, user: UserPublic) -> None:
     start, end = max(0, min(start, len(text))), max(0, min(end, len(text)))
     before_at = max(text.rfind("\n\n", 0, max(0, start - 600)), 0)
     after_at = text.find("\n\n", min(len(text), end + 600))
-    st.subheader(document.name)
+    st.subheader(escape_markdown(document.name))
     if text[before_at:start].strip():
         st.markdown(escape_markdown(text[before_at:start]))
-    st.success(escape_markdown(text[start:end]) or t("knowledge.source_gone"), icon=":material/format_quote:")
+    if text[start:end].strip():
+        st.success(escape_markdown(text[start:end]), icon=":material/format_quote:")
     if text[end:after_at if after_at > 0 else len(text)].strip():
         st.markdown(escape_markdown(text[end:after_at if after_at > 0 else len(text)]))

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import logging
+
 import streamlit as st
+from starlette.websockets import WebSocketState
+from streamlit.runtime import Runtime
+from streamlit.runtime.app_session import AppSessionState
 from streamlit.runtime.pages_manager import PagesManager
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from core.app import startup
 from core.config import get_settings
 from core.logging import log_session_id, log_user_id
+
+logger = logging.getLogger(__name__)
 
 
 @st.cache_resource(show_spinner=False)
@@ -38,3 +45,34 @@ def bind_log_context(user_id: int | None) -> None:
     ctx = get_script_run_ctx()
     log_session_id.set(ctx.session_id if ctx else None)
     log_user_id.set(user_id)
+
+
+def _sessions() -> list[tuple[bool, object]]:
+    """(running its script?, websocket client) for each connected UI session of this process."""
+    if not Runtime.exists():
+        return []
+    # Streamlit has no public API for this: its session manager, AppSession's state and the Starlette client's
+    # websocket are private (streamlit 1.67, checked in tests/browser/test_cluster.py's rolling restart).
+    active = Runtime.instance()._session_mgr.list_active_sessions()
+    return [(getattr(info.session, "_state", None) == AppSessionState.APP_IS_RUNNING, info.client) for info in active]
+
+
+def sessions_running() -> int:
+    """UI sessions running their script now (a reply being written, a page being drawn)."""
+    return sum(1 for running, _ in _sessions() if running)
+
+
+async def close_idle_sessions() -> int:
+    """Close the websocket of every UI session not running its script (1012: service restart); its browser
+    reconnects, through the proxy, to another instance. Call on the server's event loop. The sessions closed."""
+    closed = 0
+    for running, client in _sessions():
+        websocket = getattr(client, "_websocket", None)
+        if running or websocket is None or websocket.application_state != WebSocketState.CONNECTED:
+            continue
+        try:
+            await websocket.close(code=1012)
+            closed += 1
+        except (RuntimeError, OSError):  # closed meanwhile by its browser
+            logger.debug("websocket already closed", exc_info=True)
+    return closed

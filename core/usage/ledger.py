@@ -4,15 +4,15 @@ Two stores behind one interface. The database (SQLite or PostgreSQL, no Redis): 
 counter in one transaction, rows locked in a fixed order; a hold is a row, settled in the same transaction as its
 usage event. Redis (REDIS_URL): one Lua script checks and holds every counter at once; settled after the usage
 event commits. Either way the durable totals are the usage events: a counter that does not exist yet (new period,
-Redis restarted) is seeded from them, and a hold whose process died expires and is reconciled against them.
+Redis restarted) is seeded from them. A hold is a lease: the process that took it renews its expiry while the call
+runs (Budgets' renewal thread), so an expired hold belongs to a process that died; the reaper charges its call once
+(its usage event if one was written, else what it held) in the same step that removes the hold.
 """
 
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -23,40 +23,14 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col
 
 from core.models import BudgetCounter, BudgetHold, utcnow
-
-
-@dataclass(frozen=True)
-class Part:
-    """One budget a call is held against: its counter, the amount held and the budget's limit."""
-
-    scope: str  # "user:7:usd", "user:7:tokens"
-    period: str  # "2026-11" or "2026-11-29" (UTC)
-    amount: int
-    limit: int
-
-
-@dataclass(frozen=True)
-class Hold:
-    id: str
-    user_id: int
-    parts: tuple[Part, ...]
-
-
-@dataclass(frozen=True)
-class Over:
-    """The first budget a reservation would overrun, and where it stands (settled, held by others)."""
-
-    part: Part
-    used: int
-    held: int
-
+from core.usage.holds import Hold, Over, Part, dump_parts, load_parts
 
 # The usage already recorded for a budget in a period, for a counter that does not exist yet.
 Seed = Callable[[str, str], ColumnElement[int]]
 
 
-def new_hold(user_id: int, parts: Sequence[Part]) -> Hold:
-    return Hold(uuid.uuid4().hex, user_id, tuple(sorted(parts, key=lambda p: (p.scope, p.period))))
+# The usage event a lost call is charged with, added to the caller's session; returns the counters' amounts.
+ChargeLost = Callable[[Session, Hold], dict[str, int]]
 
 
 class DbLedger:
@@ -130,12 +104,28 @@ class DbLedger:
     def settle(self, session: Session, hold: Hold, actual: dict[str, int]) -> None:
         """Turn the hold into the actual amounts, in the caller's transaction (with its usage event)."""
         gone = session.connection().execute(delete(BudgetHold).where(col(BudgetHold.id) == hold.id)).rowcount
-        # One UPDATE for every counter; a hold already gone (expired and released) only adds the spend.
+        self._apply(session, hold, actual, released=bool(gone))
+
+    @staticmethod
+    def _apply(session: Session, hold: Hold, actual: dict[str, int], *, released: bool) -> None:
+        # One UPDATE for every counter; a hold already gone (expired and reaped) only adds the spend.
         spent = case(*((_counter(p), actual.get(p.scope, 0)) for p in hold.parts))
-        release = case(*((_counter(p), p.amount if gone else 0) for p in hold.parts))
+        release = case(*((_counter(p), p.amount if released else 0) for p in hold.parts))
         change = (update(BudgetCounter).where(or_(*(_counter(p) for p in hold.parts)))
                   .values(used=col(BudgetCounter.used) + spent, held=col(BudgetCounter.held) - release))
         session.connection().execute(change)
+
+    def find(self, hold_id: str) -> Hold | None:
+        with Session(self.engine) as session:
+            row = session.get(BudgetHold, hold_id)
+            return None if row is None else _load(row.id, row.user_id, row.parts)
+
+    def renew(self, hold_ids: Sequence[str], ttl: timedelta) -> None:
+        """The calls holding these are still running (in this process): push their expiry back."""
+        with Session(self.engine) as session:
+            session.connection().execute(update(BudgetHold).where(col(BudgetHold.id).in_(list(hold_ids)))
+                                         .values(expires_at=utcnow() + ttl))
+            session.commit()
 
     def release(self, hold: Hold) -> None:
         with Session(self.engine) as session:
@@ -155,16 +145,25 @@ class DbLedger:
                 out[part.scope] = (counter.used, counter.held) if counter else (0, 0)
         return out
 
-    def reap(self, spent: Callable[[Hold], dict[str, int] | None], limit: int = 100) -> int:  # noqa: ARG002
-        """Release holds past their expiry (their process died). Here a hold and its usage event are written in
-        one transaction, so an expired hold never has one: only the hold is released."""
+    def reap(self, spent: Callable[[Hold], dict[str, int] | None], charge: ChargeLost,  # noqa: ARG002
+             limit: int = 100) -> int:
+        """Settle holds past their expiry (their process died). Here a hold and its usage event are written in one
+        transaction, so an expired hold never has one: its call is charged as held, in the transaction that removes
+        the hold (whoever removes it first does it, once)."""
         with Session(self.engine) as session:
             expired = session.execute(select(BudgetHold).where(col(BudgetHold.expires_at) < utcnow())
                                       .limit(limit)).scalars().all()
             holds = [_load(h.id, h.user_id, h.parts) for h in expired]
+        done = 0
         for hold in holds:
-            self.release(hold)
-        return len(holds)
+            with Session(self.engine) as session:
+                claimed = session.connection().execute(delete(BudgetHold).where(col(BudgetHold.id) == hold.id))
+                if not claimed.rowcount:
+                    continue  # settled or reaped meanwhile
+                self._apply(session, hold, charge(session, hold) if hold.call else {}, released=True)
+                session.commit()
+                done += 1
+        return done
 
 
 def _take_all(parts: tuple[Part, ...]) -> Update:
@@ -182,10 +181,10 @@ def _counter(part: Part) -> ColumnElement[bool]:
 
 
 def _dump(hold: Hold) -> str:
-    return json.dumps([[p.scope, p.period, p.amount, p.limit] for p in hold.parts])
+    return json.dumps(dump_parts(hold))
 
 
 def _load(hold_id: str, user_id: int, parts: str) -> Hold:
-    return Hold(hold_id, user_id, tuple(Part(s, p, int(a), int(lim)) for s, p, a, lim in json.loads(parts)))
+    return load_parts(hold_id, user_id, json.loads(parts))
 
 

@@ -15,9 +15,12 @@ import redis
 from sqlalchemy import Engine, select
 from sqlmodel import Session
 
-from core.usage.ledger import Hold, Over, Part, Seed
+from core.usage.holds import Hold, Over, Part, dump_parts, load_parts
+from core.usage.ledger import ChargeLost, Seed
 
-PREFIX = "parley:budget:"
+# Counters in pico-dollars since revision 0016 (micro-dollars before): a new prefix, so counters of the old unit are
+# never read again (each is seeded afresh from the usage records) and expire on their own.
+PREFIX = "parley:budget2:"
 HOLDS = PREFIX + "holds"  # sorted set: hold id -> expiry (epoch seconds)
 KEEP_SECONDS = 40 * 86400  # a counter outlives its period (a month at most), then Redis forgets it
 UNSEEDED = "budget counters could not be seeded"  # an internal fault, never a user's message
@@ -134,9 +137,18 @@ class RedisLedger:
             out[part.scope] = (int(used), int(held or 0)) if used is not None else (self._seed_value(part), 0)
         return out
 
-    def reap(self, spent: Callable[[Hold], dict[str, int] | None], limit: int = 100) -> int:
-        """Holds past their expiry: released, and what their call spent (its usage event, if it was written
-        before the process died) added once."""
+    def find(self, hold_id: str) -> Hold | None:
+        raw = self.redis.get(PREFIX + "hold:" + hold_id)
+        return None if raw is None else _load(hold_id, raw)
+
+    def renew(self, hold_ids: Sequence[str], ttl: timedelta) -> None:
+        """The calls holding these are still running (in this process): push their expiry back."""
+        expires = self.clock() + ttl.total_seconds()
+        self.redis.zadd(HOLDS, dict.fromkeys(hold_ids, expires), xx=True)
+
+    def reap(self, spent: Callable[[Hold], dict[str, int] | None], charge: ChargeLost, limit: int = 100) -> int:
+        """Holds past their expiry (their process died): released, and their call charged once — as its usage
+        event says if one was written before the process died, else as held (one instance claims the charge)."""
         ids: list[bytes] = self.redis.zrangebyscore(HOLDS, "-inf", self.clock(), start=0, num=limit)  # type: ignore[assignment]
         done = 0
         for raw_id in ids:
@@ -145,12 +157,23 @@ class RedisLedger:
             if raw is None:
                 self.redis.zrem(HOLDS, hold_id)
                 continue
-            user_id, parts = json.loads(raw)
-            hold = Hold(hold_id, int(user_id), tuple(Part(s, p, int(a), int(lim)) for s, p, a, lim in parts))
-            self._run_settle(hold, spent(hold), reaping=True)
+            hold = _load(hold_id, raw)
+            actual = spent(hold)
+            if actual is None and hold.call is not None:
+                if not self.redis.set(PREFIX + "charging:" + hold_id, 1, nx=True, ex=86400):
+                    continue  # another instance is charging it
+                with Session(self.engine) as session:
+                    actual = charge(session, hold)
+                    session.commit()
+            self._run_settle(hold, actual, reaping=True)
             done += 1
         return done
 
 
 def _dump(hold: Hold) -> str:
-    return json.dumps([hold.user_id, [[p.scope, p.period, p.amount, p.limit] for p in hold.parts]])
+    return json.dumps([hold.user_id, dump_parts(hold)])
+
+
+def _load(hold_id: str, raw: bytes | str) -> Hold:
+    user_id, stored = json.loads(raw)
+    return load_parts(hold_id, int(user_id), stored)

@@ -22,6 +22,7 @@ from core.models import PriceOverride, utcnow
 from core.providers.base import Usage
 
 CACHE_SECONDS = 5.0
+PICO = 10**12  # pico-dollars per dollar: the unit of every budget counter
 PRICE_MAX = 10_000.0  # USD per 1M tokens: far above any model's, far below a typo's
 
 
@@ -32,11 +33,21 @@ class Price:
     price_cached_in: float | None = None  # None: cached input costs price_in
     overridden: bool = False
 
-    def cost_usd(self, usage: Usage) -> float:
+    def per_token_pico(self) -> tuple[int, int, int]:
+        """(input, cached input, output) prices of one token in pico-dollars: a price per 1M tokens with up to six
+        decimals is a whole number of pico-dollars per token, so every cost below is exact (no call's fraction of
+        a cent is lost, however cheap: the budgets' counters add these integers)."""
+        cached = self.price_in if self.price_cached_in is None else self.price_cached_in
+        return round(self.price_in * 1e6), round(cached * 1e6), round(self.price_out * 1e6)
+
+    def cost_pico(self, usage: Usage) -> int:
+        """The call's cost in pico-dollars (10^-12 USD), exactly."""
+        price_in, price_cached, price_out = self.per_token_pico()
         cached = min(usage.cached_in, usage.tokens_in)
-        cached_price = self.price_in if self.price_cached_in is None else self.price_cached_in
-        micro = (usage.tokens_in - cached) * self.price_in + cached * cached_price + usage.tokens_out * self.price_out
-        return round(micro / 1_000_000, 8)
+        return (usage.tokens_in - cached) * price_in + cached * price_cached + usage.tokens_out * price_out
+
+    def cost_usd(self, usage: Usage) -> float:
+        return self.cost_pico(usage) / PICO
 
 
 @dataclass(frozen=True)

@@ -72,8 +72,9 @@ def test_the_default_team_is_charged_unless_the_user_picks_another_of_theirs(eng
     assert [t.name for t in teams_of(session=session, user_id=ann)] == ["First", "Second"]  # the first is default
     assert charged_team(session=session, user_id=ann).id == first  # type: ignore[union-attr]
     assert charged_team(session=session, user_id=ann, requested="Second").id == second  # type: ignore[union-attr]
-    with pytest.raises(PermissionDenied, match="not a member of the team Other"):
+    with pytest.raises(PermissionDenied, match="does not exist or you are not a member") as refused:
         charged_team(session=session, user_id=ann, requested=other)
+    assert "Other" not in str(refused.value.user_message)  # a non-member is never told a team's name
     set_default_team(session=session, actor_id=ann, user_id=ann, team_id=second)  # her own choice
     assert charged_team(session=session, user_id=ann).id == second  # type: ignore[union-attr]
     remove_member(session=session, actor_id=admin, team_id=second, user_id=ann)

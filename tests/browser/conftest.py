@@ -138,17 +138,24 @@ def login(page: Page, url: str, username: str, password: str, *, refused: bool =
         page.get_by_role("button", name="Log in").click()
         wait_idle(page)
         return
-    for _ in range(2):
-        page.get_by_label("Username").first.fill(username)
-        page.get_by_label("Password", exact=True).first.fill(password)
-        page.get_by_role("button", name="Log in").click()
-        wait_idle(page)
-        try:
-            page.wait_for_selector("[data-testid=stSidebarNav]", timeout=20_000)
-            return
-        except PlaywrightTimeoutError:
-            if not page.get_by_role("button", name="Log in").count():
-                raise
+    form = page.locator("input[autocomplete=username]")  # the login tab's field, not the sign-up tab's
+    try:
+        for _ in range(2):
+            form.fill(username)
+            page.locator("input[autocomplete=current-password]").fill(password)
+            page.get_by_role("button", name="Log in").click()
+            wait_idle(page)
+            try:
+                page.wait_for_selector("[data-testid=stSidebarNav]", timeout=20_000)
+                return
+            except PlaywrightTimeoutError:
+                if not page.get_by_role("button", name="Log in").count():
+                    raise
+    except Exception:  # what the page showed, for the failure report
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / f"login-failed-{username}.png"), full_page=True)
+        (ARTIFACTS / f"login-failed-{username}.html").write_text(page.content())
+        raise
     raise AssertionError(f"{username} could not log in")
 
 

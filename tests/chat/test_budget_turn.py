@@ -3,6 +3,8 @@ recorded usage; a stream without usage from a paid model is estimated, marked so
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, func, select
@@ -11,9 +13,12 @@ from core.chat import ConversationManager, Turn, TurnOptions
 from core.config import ChatSettings, LimitDefaults, ModelInfo, ProviderCatalog, Settings, get_settings
 from core.errors import RateLimited
 from core.models import BudgetHold, Conversation, Message, MessageStatus, Role, UsageEvent, UsageStatus
+from core.providers.base import ChatMessage, prompt_bound
 from core.usage import Budgets
 from tests.chat.test_turn import alice  # noqa: F401  (fixture)
+from tests.conftest import REDIS_URL
 from tests.fakes.provider_server import FakeProviderServer, Reply
+from tests.usage.test_budget import clear_redis_budgets
 
 OPTIONS = TurnOptions(provider="openai", model="gpt-paid", temperature=0.2, max_tokens=100)
 
@@ -68,8 +73,8 @@ def test_a_stream_without_usage_from_a_paid_model_is_estimated_and_never_free(
 def test_a_send_that_could_overrun_is_refused_before_anything_is_stored(engine, settings, server, alice,  # noqa: F811
                                                                         session) -> None:
     manager = ConversationManager(engine=engine, settings=settings)
-    big = TurnOptions(provider="openai", model="gpt-paid", max_tokens=3000)  # 3,000 x $400/M = $1.20 > $1.00
-    with pytest.raises(RateLimited, match=r"could cost up to \$1.20.*\$1.00 budget for this month"):
+    big = TurnOptions(provider="openai", model="gpt-paid", max_tokens=3000)  # $1.20 out + the prompt: > $1.00
+    with pytest.raises(RateLimited, match=r"could cost up to \$1.21.*\$1.00 budget for this month"):
         manager.send(user_id=alice, conversation_id=None, text="a long essay please", options=big)
     assert server.history == []  # no provider was asked
     assert session.exec(select(func.count()).select_from(Conversation)).one() == 0
@@ -118,3 +123,47 @@ def test_stopping_mid_stream_settles_what_was_produced(engine, settings, server,
     assert event.status == UsageStatus.interrupted and event.estimated and event.cost_usd > 0
     standing = _standing(settings, engine, alice)
     assert standing.usd_held == 0 and standing.usd_month == pytest.approx(event.cost_usd, abs=1e-6)
+
+
+@pytest.mark.parametrize("ledger", ["database"] + (["redis"] if REDIS_URL else []))
+def test_r2_row21_adversarial_usage_never_settles_past_a_budget(engine, settings, server, alice, session,  # noqa: F811
+                                                                ledger) -> None:
+    """Issue 21, row 21: a provider counting more prompt tokens than Parley's estimate ("hi": counted 5), and streams
+    cut short, estimated above max_tokens (45 vs 20), settled more than they held: $1.027 and $1.12 against $1.00.
+    Now a hold bounds what can be billed (the prompt's UTF-8 bytes plus the template's markers; max_tokens out) and
+    an estimate never goes past it. 16 threads of API requests race for the last dollar."""
+    if ledger == "redis":
+        clear_redis_budgets()
+        settings = settings.model_copy(update={"redis_url": REDIS_URL})
+    manager = ConversationManager(engine=engine, settings=settings)
+    options = TurnOptions(provider="openai", model="gpt-paid", temperature=0.2, max_tokens=100)
+    hi = [ChatMessage("user", "hi")]
+    bound = prompt_bound(["hi"])  # the most input tokens a provider can count for "hi" (74): it reports that
+    for i in range(400):
+        server.enqueue("openai", Reply(chunks=["ok"] * 10, tokens_in=bound, tokens_out=100) if i % 2 else
+                       Reply(chunks=["overlong-words-of-the-cut-reply-" * 4] * 40, include_usage=False, drop_after=39))
+    outcomes: list[str] = []
+
+    def client() -> None:
+        for _ in range(40):
+            try:
+                turn = manager.ask(user_id=alice, conversation=hi, options=options)
+            except RateLimited:
+                outcomes.append("refused")
+                continue
+            "".join(turn.deltas())
+            outcomes.append(str(turn.close().status))
+
+    threads = [threading.Thread(target=client) for _ in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=300)
+    events = _events(session)
+    spent = sum(e.cost_usd for e in events)
+    assert {"complete", "interrupted", "refused"} <= set(outcomes)  # both kinds of adversarial call ran, then no room
+    assert any(e.estimated and e.status == UsageStatus.interrupted for e in events)
+    assert spent <= 1.0 + 1e-12  # never past the budget
+    standing = _standing(settings, engine, alice)
+    assert standing.usd_held == 0 and standing.usd_month == pytest.approx(spent, rel=1e-12)  # counters = records
+    assert session.exec(select(func.count()).select_from(BudgetHold)).one() == 0

@@ -33,7 +33,8 @@ def settings(engine: Engine, server: FakeProviderServer) -> Iterator[Settings]:
     yield base.model_copy(update={
         "chat": ChatSettings(fallback=["openai"]),
         "providers": {**base.providers, "openai": ProviderCatalog(
-            models={"gpt-test": ModelInfo(context_window=8000)}, base_url=server.openai_url, max_retries=0)},
+            models={"gpt-test": ModelInfo(context_window=8000)}, base_url=server.openai_url, max_retries=0,
+            embedding_models={"embed-test": ModelInfo(context_window=8000, price_in=0.02)})},
     })
     forget_clients()
 

@@ -156,3 +156,41 @@ def test_an_exported_streaming_reply_imports_as_interrupted(engine, session, ali
                                 max_bytes=1_000_000) == 1
     (reply,) = session.exec(select(Message).where(Message.role == MessageRole.assistant)).all()
     assert reply.status == MessageStatus.interrupted
+
+
+def test_r2_row23_a_reply_lost_with_its_instance_is_charged_once(engine, settings, server, alice, session) -> None:
+    """Issue 21, row 23: a call lost with a killed instance was never charged (its hold was released after the TTL
+    with no usage). The sweep that marks its row interrupted charges its prompt and the text stored, estimated,
+    once; and if the "dead" process was only stalled, finishing later charges nothing more."""
+    from core.models import BudgetHold, Role, UsageEvent
+    from core.usage import Budgets, leases
+
+    server.enqueue("openai", Reply(chunks=[f"word{i} " for i in range(40)], chunk_delay=0.05))
+    manager = ConversationManager(engine=engine, settings=settings)
+    turn = manager.send(user_id=alice, conversation_id=None, text="Tell me a long story", options=OPTIONS)
+    stream = turn.deltas()
+    shown = "".join(next(stream) for _ in range(10))
+    reply_id, hold = turn._reply.id, turn._attempt.hold if turn._attempt else None  # noqa: SLF001
+    assert reply_id is not None and hold is not None
+    live.closed(engine, reply_id)  # the process "dies": nobody vouches for the row or renews the hold any more
+    leases.untrack(manager.deps.budgets.ledger, hold.id)
+    with Session(engine) as s:
+        s.exec(update(Message).where(col(Message.id) == reply_id)  # type: ignore[call-overload]
+               .values(flushed_at=utcnow() - timedelta(seconds=60)))
+        s.commit()
+    budgets = Budgets(settings, engine)  # another instance's
+    assert live.interrupt_stale(engine, stale_seconds=5, budgets=budgets) == 1
+    assert live.interrupt_stale(engine, stale_seconds=5, budgets=budgets) == 0
+    [lost] = session.exec(select(UsageEvent)).all()
+    stored = session.exec(select(Message.content).where(Message.id == reply_id)).one()
+    assert stored and shown.startswith(stored[:20])
+    assert (lost.status, lost.error_kind, lost.estimated, lost.conversation_id) == (
+        "interrupted", "lost", True, turn.conversation_id)
+    assert 0 < lost.tokens_out <= OPTIONS.max_tokens and lost.tokens_in > 0 and lost.hold_id == hold.id
+    standing = budgets.standing(alice, settings.limits.for_role(Role.user))
+    assert standing.tokens_held == 0 and standing.tokens_today == lost.tokens_in + lost.tokens_out
+    assert session.exec(select(BudgetHold)).all() == []
+    turn.close()  # the "dead" process was only stalled: it finds its row swept and charges nothing more
+    session.expire_all()
+    assert len(session.exec(select(UsageEvent)).all()) == 1
+    assert budgets.standing(alice, settings.limits.for_role(Role.user)).tokens_today == lost.tokens_in + lost.tokens_out

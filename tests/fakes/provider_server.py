@@ -53,6 +53,8 @@ class FakeProviderServer:
         self.queues: dict[str, deque[Reply]] = {"openai": deque(), "anthropic": deque()}
         self.valid_keys = {"sk-good-key", "sk-ant-good-key"}
         self.history: list[Call] = []
+        self.redirect_to: str | None = None  # answer every request 307 to this origin (+ the request's path)
+        self.models_page: bytes | None = None  # answer GET /v1/models 200 with this HTML instead of the API's JSON
         self._server = _QuietServer(("127.0.0.1", 0), _make_handler(self))
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -104,8 +106,26 @@ def _make_handler(server: FakeProviderServer) -> type[BaseHTTPRequestHandler]:
             auth = self.headers.get("authorization", "")
             return auth.removeprefix("Bearer ").strip() or self.headers.get("x-api-key", "")
 
+        def _redirected(self) -> bool:
+            if server.redirect_to is None:
+                return False
+            self.send_response(307)
+            self.send_header("location", server.redirect_to + self.path)
+            self.send_header("content-length", "0")
+            self.end_headers()
+            return True
+
         def do_GET(self) -> None:  # noqa: N802
             server.history.append(Call(self.path, {}, {k.lower(): v for k, v in self.headers.items()}))
+            if self._redirected():
+                return None
+            if server.models_page is not None and self.path.startswith("/v1/models"):
+                self.send_response(200)
+                self.send_header("content-type", "text/html")
+                self.send_header("content-length", str(len(server.models_page)))
+                self.end_headers()
+                self.wfile.write(server.models_page)
+                return None
             if not self.path.startswith("/v1/models"):
                 return self._json(404, {"error": {"message": "not found"}})
             if self._key() not in server.valid_keys:
@@ -119,6 +139,8 @@ def _make_handler(server: FakeProviderServer) -> type[BaseHTTPRequestHandler]:
         def do_POST(self) -> None:  # noqa: N802
             body = self._read_json()
             server.history.append(Call(self.path, body, {k.lower(): v for k, v in self.headers.items()}))
+            if self._redirected():
+                return None
             if self.path.startswith("/v1/embeddings"):
                 if self._key() not in server.valid_keys:
                     return self._error(401, "invalid api key", self.path)

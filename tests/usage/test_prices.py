@@ -63,7 +63,7 @@ def test_an_admin_price_override_is_audited_and_used_for_costs_and_reservations(
     price = price_of("openai", "gpt-4o")
     assert price is not None and price.overridden and (price.price_in, price.price_out) == (5.0, 20.0)
     assert cost_usd("openai", "gpt-4o", usage) == pytest.approx(25.0)
-    assert Budgets(engine=engine).worst_case("openai", "gpt-4o", 1000, 1000) == (2000, 25_000)  # micro-dollars
+    assert Budgets(engine=engine).worst_case("openai", "gpt-4o", 1000, 1000) == (2000, 25_000 * 10**6)  # pico-dollars
     assert clear_price(session=session, actor_id=admin, provider="openai", model="gpt-4o")
     assert cost_usd("openai", "gpt-4o", usage) == pytest.approx(12.50)
     entries = [e for e in audit_log(session=session, actor_id=admin) if e.action.startswith("prices.")]

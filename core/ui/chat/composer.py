@@ -11,6 +11,7 @@ from core.ui import state
 from core.ui.chat.markdown import stream_images_as_links
 from core.ui.chat.sidebar import sync_url
 from core.ui.i18n import t, tr
+from core.validation import escape_markdown
 
 
 def _message_form(state_key: str, label: str, dismiss: str) -> str | None:
@@ -46,7 +47,8 @@ def draft_form() -> str | None:
     """The kept message, editable, with Send; returns its text when sent again."""
     if state.DRAFT not in st.session_state:
         return None
-    st.error(tr(st.session_state.get(state.DRAFT_ERROR)) or t("chat.not_sent"))
+    # The reason can name a shared knowledge base: names are data, shown literally.
+    st.error(escape_markdown(tr(st.session_state.get(state.DRAFT_ERROR))) or t("chat.not_sent"))
     return _message_form(state.DRAFT, t("chat.draft_label"), t("chat.discard"))
 
 
@@ -68,12 +70,16 @@ def stream_turn(turn: Turn, options: TurnOptions) -> None:
     sync_url()  # before streaming: a stopped script sends nothing more to the browser
     with st.chat_message("assistant"):
         if turn.setup.notice:
-            st.info(tr(turn.setup.notice))
+            st.info(escape_markdown(tr(turn.setup.notice)))  # it lists document names: data, shown literally
         if options.provider == "local":
             with st.spinner(t("chat.loading_local")):
                 warm_up("local")
         try:
-            st.write_stream(stream_images_as_links(turn.deltas()))
+            # Not st.write_stream: it has the browser complete unfinished Markdown (closing an open link or cutting
+            # an open tag), which can turn text with no image into one. Each snapshot replaces the last.
+            shown = st.empty()
+            for text in stream_images_as_links(turn.deltas()):
+                shown.markdown(text)
         finally:
             outcome = turn.close()  # runs on StopException too: the partial reply is kept
         if outcome.error and outcome.status == MessageStatus.error:

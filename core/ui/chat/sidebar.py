@@ -10,6 +10,7 @@ from core.history import conversation_params
 from core.models import ConversationPublic, PreferencesPublic, PromptPresetPublic
 from core.ui import state
 from core.ui.i18n import labels, t, tr
+from core.ui.params import query_id
 from core.validation import escape_markdown
 
 
@@ -64,8 +65,7 @@ def conversation_from_url() -> int | None:
     if state.CONV in st.session_state:
         return None
     st.session_state[state.CONV] = None
-    raw = st.query_params.get("c", "")
-    return int(raw) if raw.isdigit() else None
+    return query_id("c")  # a mangled link opens a new conversation, never an error
 
 
 def sync_url() -> None:
