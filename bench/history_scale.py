@@ -1,8 +1,11 @@
 """History at scale: 1,000,000 messages in 10,000 conversations for one user, plus 100 other users.
 
+Conversations are trees, as the chat makes them: about one reply in eight has 2-3 versions (regenerate) and one
+question in twenty was edited (the old question keeps its reply); the branch shown continues from any version, and
+every conversation keeps its leaf. Every message has its parent.
 Prints median and p95 (ms) for the first page of the list, a search for a rare word, a search for a
-common word, a Korean substring search, and opening a 500-message conversation, on SQLite and
-PostgreSQL. Targets: list <= 20 ms, search p95 <= 50 ms, open <= 50 ms.
+common word, a Korean substring search, and opening a 500-message conversation (read_thread: its branch and
+versions), on SQLite and PostgreSQL. Targets: list <= 20 ms, search p95 <= 50 ms, open <= 50 ms.
 Usage: python bench/history_scale.py [messages]
 """
 
@@ -15,6 +18,7 @@ import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -25,11 +29,7 @@ from bench._util import bench_databases, summary  # noqa: E402
 from core import db  # noqa: E402
 from core.app import startup  # noqa: E402
 from core.config import get_settings  # noqa: E402
-from core.history import (  # noqa: E402
-    list_conversations,
-    read_conversation,  # noqa: E402
-    search,
-)
+from core.history import list_conversations, read_thread, search  # noqa: E402
 from core.models import User  # noqa: E402
 
 RUNS = 20
@@ -50,8 +50,34 @@ def sentence(rnd: random.Random, i: int) -> str:
     return " ".join(words)
 
 
-def seed(engine, n_messages: int) -> int:  # type: ignore[no-untyped-def]
-    """Seed the data; returns the id of the 500-message conversation."""
+class Tree:
+    """Message rows (id, conversation, parent, role, content, status, created_at) for the conversations seeded."""
+
+    def __init__(self, rnd: random.Random) -> None:
+        self.rnd = rnd
+        self.rows: list[tuple[Any, ...]] = []
+        self.next_id = 1  # ids are given here, so that each message can name its parent
+
+    def _add(self, cid: int, parent: int | None, role: str, when: datetime) -> int:
+        mid, self.next_id = self.next_id, self.next_id + 1
+        self.rows.append((mid, cid, parent, role, sentence(self.rnd, mid - 1), "complete", when))
+        return mid
+
+    def conversation(self, cid: int, count: int, when: datetime) -> int | None:
+        """count messages in turns, some edited or regenerated; returns the leaf of the branch shown."""
+        rnd, at, end = self.rnd, None, len(self.rows) + count
+        while len(self.rows) < end:
+            if end - len(self.rows) >= 4 and rnd.random() < 0.05:  # an edited question: the old one and its reply
+                self._add(cid, self._add(cid, at, "user", when), "assistant", when)
+            question = self._add(cid, at, "user", when)
+            versions = min(1 if rnd.random() < 0.875 else rnd.choice((2, 3)), end - len(self.rows))
+            replies = [self._add(cid, question, "assistant", when) for _ in range(versions)]
+            at = rnd.choice(replies) if replies else question  # the branch goes on from any version
+        return at
+
+
+def seed(engine, n_messages: int) -> tuple[int, int]:  # type: ignore[no-untyped-def]
+    """Seed the data; returns the id of the 500-message conversation and how many messages are versions."""
     rnd = random.Random(11)
     with Session(engine) as session:
         session.add_all(User(username=f"other{i}", email=f"o{i}@e.x", display_name=f"O{i}", password_hash="x")
@@ -61,23 +87,21 @@ def seed(engine, n_messages: int) -> int:  # type: ignore[no-untyped-def]
         others = list(session.exec(select(User.id).where(User.username != "admin")).all())
     owners = [main] * 10_000 + [o for o in others for _ in range(20)]  # others: 20 conversations each
     per_main = (n_messages - 500) // 9_999
-    convs, msgs = [], []
+    convs, tree = [], Tree(rnd)
     for cid, owner in enumerate(owners, start=1):
         when = NOW - timedelta(minutes=len(owners) - cid)
+        leaf = tree.conversation(cid, 500 if cid == 1 else per_main if owner == main else 10, when)
         convs.append((cid, owner, f"Conversation {cid} about {rnd.choice(WORDS)}", "local", "smollm2-135m-instruct",
-                      "", "{}", False, False, None, when, when))
-        count = 500 if cid == 1 else per_main if owner == main else 10
-        for _ in range(count):
-            msgs.append((cid, "user" if len(msgs) % 2 == 0 else "assistant", sentence(rnd, len(msgs)), "complete",
-                         when))
-    _bulk(engine, convs, msgs)
-    return 1
+                      "", "{}", False, False, None, when, when, leaf))
+    siblings = {(m[1], m[2]) for m in tree.rows}  # (conversation, parent): one per group of versions
+    _bulk(engine, convs, tree.rows)
+    return 1, len(tree.rows) - len(siblings)
 
 
 def _bulk(engine, convs: list[tuple], msgs: list[tuple]) -> None:  # type: ignore[no-untyped-def, type-arg]
     conv_cols = ("id, user_id, title, provider, model, system_prompt, params, pinned, archived, deleted_at, "
-                 "created_at, updated_at")
-    msg_cols = "conversation_id, role, content, status, created_at"
+                 "created_at, updated_at, leaf_id")
+    msg_cols = "id, conversation_id, parent_id, role, content, status, created_at"
     raw = engine.raw_connection()
     try:
         cur = raw.cursor()
@@ -91,12 +115,13 @@ def _bulk(engine, convs: list[tuple], msgs: list[tuple]) -> None:  # type: ignor
                 with cur.copy(f"COPY {table} ({cols}) FROM STDIN") as copy:
                     copy.write(buf.read())
             cur.execute("SELECT setval('conversation_id_seq', (SELECT max(id) FROM conversation))")
+            cur.execute("SELECT setval('message_id_seq', (SELECT max(id) FROM message))")
         else:
             fmt = "%Y-%m-%d %H:%M:%S.%f"
-            cur.executemany(f"INSERT INTO conversation ({conv_cols}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                            [(*c[:10], c[10].strftime(fmt), c[11].strftime(fmt)) for c in convs])
-            cur.executemany(f"INSERT INTO message ({msg_cols}) VALUES (?,?,?,?,?)",
-                            [(*m[:4], m[4].strftime(fmt)) for m in msgs])
+            cur.executemany(f"INSERT INTO conversation ({conv_cols}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                            [(*c[:10], c[10].strftime(fmt), c[11].strftime(fmt), c[12]) for c in convs])
+            cur.executemany(f"INSERT INTO message ({msg_cols}) VALUES (?,?,?,?,?,?,?)",
+                            [(*m[:6], m[6].strftime(fmt)) for m in msgs])
         raw.commit()
     finally:
         raw.close()
@@ -114,17 +139,20 @@ def measure(fn) -> tuple[float, float]:  # type: ignore[no-untyped-def]
     return summary(samples)
 
 
-def measure_all(session: Session, big: int) -> tuple[list[tuple[float, float]], list[int]]:
-    uid = session.exec(select(User.id).where(User.username == "admin")).one()
+def measure_all(session: Session, big: int) -> tuple[list[tuple[float, float]], list[int], str]:
+    uid = session.exec(select(User.id).where(User.username == "admin")).one() or 0
     queries = ("zanzibarite", "database", "데이터")
     results = [measure(lambda: list_conversations(session=session, user_id=uid))]
     results += [measure(lambda q=q: search(session=session, user_id=uid, query=q)) for q in queries]
-    results.append(measure(lambda: read_conversation(session=session, user_id=uid, conversation_id=big)))
-    return results, [len(search(session=session, user_id=uid, query=q)) for q in queries]
+    results.append(measure(lambda: read_thread(session=session, user_id=uid, conversation_id=big)))
+    thread = read_thread(session=session, user_id=uid, conversation_id=big)
+    opened = f"open shows {len(thread.messages)} of 500, {len(thread.versions)} of them with versions"
+    return results, [len(search(session=session, user_id=uid, query=q)) for q in queries], opened
 
 
 def main(n_messages: int = 1_000_000) -> None:
     os.environ["PARLEY_ADMIN_PASSWORD"] = "Bench-pass-123"
+    os.environ.setdefault("PARLEY_LOG_LEVEL", "WARNING")  # the figures, not the migrations' log
     print(f"{n_messages:,} messages in 10,000 conversations for one user + 100 other users (20 conversations each)")
     print(f"{'':<12}{'list p1':>16}{'rare word':>16}{'common word':>16}{'Korean substr':>16}{'open 500 msgs':>16}")
     print(f"{'':<12}" + "{:>16}".format("median / p95") * 5)
@@ -136,12 +164,13 @@ def main(n_messages: int = 1_000_000) -> None:
             startup()
             engine = db.get_engine()
             started = time.perf_counter()
-            big = seed(engine, n_messages)
+            big, versions = seed(engine, n_messages)
             seeded = time.perf_counter() - started
             with Session(engine) as session:
-                results, hits = measure_all(session, big)
+                results, hits, opened = measure_all(session, big)
             print(f"{backend:<12}" + "".join(f"{m:>8.1f} /{p:>6.1f}" for m, p in results)
-                  + f"   (seeded in {seeded:.0f} s; hits {hits})")
+                  + f"   (seeded in {seeded:.0f} s; hits {hits}; {versions:,} messages are later versions; "
+                  f"{opened})")
             db.reset_caches()
     print("targets: list <= 20 ms, search p95 <= 50 ms, open <= 50 ms")
 

@@ -1,4 +1,4 @@
-"""Monitoring (admins): usage, cost, latency and errors; CSV of the events; the audit trail."""
+"""Monitoring (admins): usage, cost, latency and errors; feedback on replies; CSV of the events; the audit trail."""
 
 import streamlit as st
 
@@ -6,8 +6,9 @@ from core.accounts import audit_log, list_teams, list_users
 from core.ui import monitoring as view
 from core.ui.actions import run_action
 from core.ui.auth.guards import require_admin
+from core.ui.feedback_panel import feedback_panel
 from core.ui.i18n import t
-from core.usage import chargeback_csv, dashboard, events_csv
+from core.usage import chargeback_csv, dashboard, events_csv, feedback_stats
 
 admin = require_admin()
 st.title(t("nav.monitoring"))
@@ -27,6 +28,9 @@ with usage_tab:
         view.kpi_tiles(data)
         view.chart_grid(data, tz)
         view.top_users(data)
+        feedback = run_action(lambda s: feedback_stats(session=s, actor_id=admin.id, filters=filters))
+        if feedback is not None:
+            feedback_panel(feedback, tz)
         if st.button(t("monitoring.prepare_csv"), key="mon_csv_prepare"):
             csv_text = run_action(lambda s: events_csv(session=s, actor_id=admin.id, filters=filters))
             if csv_text is not None:

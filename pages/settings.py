@@ -20,9 +20,10 @@ from core.ui.actions import rerun_after, run_action, show_flash
 from core.ui.auth.guards import require_user
 from core.ui.auth.session import renew_cookie
 from core.ui.chat.composer import quota_caption
+from core.ui.feedback_panel import feedback_panel
 from core.ui.forms import password_form, profile_form
 from core.ui.i18n import t
-from core.usage import RateLimitService, UsageFilter, dashboard
+from core.usage import RateLimitService, UsageFilter, dashboard, feedback_stats
 
 user = require_user()
 st.title(t("nav.settings"))
@@ -82,3 +83,6 @@ with usage_tab:
     if data is not None:
         usage_view.kpi_tiles(data)
         usage_view.chart_grid(data, usage_view.viewer_timezone(), per_user=False)
+    rated = run_action(lambda s: feedback_stats(session=s, actor_id=user.id, filters=mine))
+    if rated is not None:  # the user's own ratings of replies and their comments
+        feedback_panel(rated, usage_view.viewer_timezone())

@@ -14,7 +14,7 @@ from core import db
 from core.config import PROJECT_ROOT
 from core.models import User
 
-HEAD = "0016"
+HEAD = "0017"
 TABLES = {"user", "auditevent", "conversation", "message", "usageevent", "limitpolicy", "usagedaily",
           "usagedailyerror", "providercredential", "orgsetting", "userpreference", "promptpreset", "apitoken",
           "budgetcounter", "budgethold", "team", "teammember", "priceoverride", "knowledgebase", "kbdocument", "chunk",
@@ -114,3 +114,43 @@ def test_budget_counters_move_from_micro_to_pico_dollars_and_back(database_url: 
     db.downgrade(engine, "0015")
     with engine.connect() as conn:
         assert conn.execute(text("SELECT used, held FROM budgetcounter WHERE scope = 'user:1:usd'")).one() == (5, 2)
+
+
+def test_old_conversations_become_one_branch_and_a_downgrade_keeps_the_branch_shown(database_url: str) -> None:
+    """Revision 0017: each existing message's parent is the one before it (one branch per conversation); going back
+    keeps only the branch shown where versions exist."""
+    from sqlalchemy import text
+    from sqlmodel import Session
+
+    from core.models import User
+
+    engine = db.get_engine()
+    db.upgrade(engine, "0016")
+    with Session(engine) as session:  # the user table is the same at 0016
+        user = User(username="tree", email="tree@example.com", display_name="Tree", password_hash="x")
+        session.add(user)
+        session.commit()
+        uid = user.id
+    with engine.begin() as conn:
+        conv = conn.execute(text("INSERT INTO conversation (title, provider, model, system_prompt, params, pinned, "
+                                 "archived, created_at, updated_at, user_id) VALUES ('t', 'p', 'm', '', '{}', false, "
+                                 "false, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, :u) RETURNING id"), {"u": uid}).scalar()
+        for role, content in (("user", "q"), ("assistant", "a"), ("user", "q2")):
+            conn.execute(text("INSERT INTO message (conversation_id, role, content, status, created_at) "
+                              "VALUES (:c, :r, :t, 'complete', CURRENT_TIMESTAMP)"),
+                         {"c": conv, "r": role, "t": content})
+    db.upgrade(engine)
+    with engine.begin() as conn:
+        rows = conn.execute(text("SELECT id, parent_id FROM message WHERE conversation_id = :c ORDER BY id"),
+                            {"c": conv}).all()
+        assert [p for _, p in rows] == [None, rows[0][0], rows[1][0]]
+        # A second version of the first reply, shown: the downgrade keeps q, a2 and drops a, q2.
+        a2 = conn.execute(text("INSERT INTO message (conversation_id, role, content, status, created_at, parent_id) "
+                               "VALUES (:c, 'assistant', 'a2', 'complete', CURRENT_TIMESTAMP, :p) RETURNING id"),
+                          {"c": conv, "p": rows[0][0]}).scalar()
+        conn.execute(text("UPDATE conversation SET leaf_id = :a WHERE id = :c"), {"a": a2, "c": conv})
+    db.downgrade(engine, "0016")
+    with engine.connect() as conn:
+        kept = conn.execute(text("SELECT content FROM message WHERE conversation_id = :c ORDER BY id"),
+                            {"c": conv}).scalars().all()
+    assert kept == ["q", "a2"]

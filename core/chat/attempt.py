@@ -13,7 +13,8 @@ from core.chat import live
 from core.chat.options import TurnDeps, TurnSetup
 from core.db import session_scope
 from core.db_writes import write_retrying
-from core.errors import ProviderError
+from core.errors import ProviderError, ValidationError
+from core.i18n import Msg
 from core.logging import log_event
 from core.models import MessageStatus, UsageStatus
 from core.providers.base import Provider, Usage
@@ -40,7 +41,7 @@ def team_id(setup: TurnSetup) -> int | None:
 
 def record_attempt(session: Session, deps: TurnDeps, setup: TurnSetup, conversation_id: int | None,
                    attempt: Attempt, usage: Usage, status: MessageStatus | UsageStatus, kind: str | None,
-                   *, cache_hit: bool = False, now: float | None = None) -> None:
+                   *, cache_hit: bool = False, now: float | None = None, message_id: int | None = None) -> None:
     """Its usage event, and its hold settled to it, in session's transaction (attempt.settled once it commits)."""
     now = deps.clock() if now is None else now
     # Priced and counted as the catalog model the turn asked for: providers report dated names
@@ -48,7 +49,7 @@ def record_attempt(session: Session, deps: TurnDeps, setup: TurnSetup, conversat
     event = record_usage(
         session=session, user_id=setup.user_id, conversation_id=conversation_id, provider=attempt.provider.name,
         model=attempt.model, usage=usage, status=UsageStatus(status), error_kind=kind, cache_hit=cache_hit,
-        source=setup.source, token_name=setup.token_name, team_id=team_id(setup),
+        source=setup.source, token_name=setup.token_name, team_id=team_id(setup), message_id=message_id,
         ttft_ms=(attempt.first_token - attempt.started) * 1000 if attempt.first_token else None,
         total_ms=(now - attempt.started) * 1000, settings=deps.settings)
     deps.budgets.settle(session, attempt.hold, event)
@@ -76,16 +77,26 @@ class LiveReply:
         self.deps, self.setup = deps, setup
         self.id: int | None = None
         self._flushed = 0.0
+        # Continue: the reply's row and its text so far (this turn's text is appended to it).
+        continued = next((m for m in reversed(setup.history) if m.id == setup.continues), None)
+        self.prefix = continued.content if continued is not None else ""
+        self.parent_id = setup.history[-1].id if setup.history and continued is None else None
 
     def open(self, conversation_id: int | None, attempt: Attempt) -> None:
         if conversation_id is None:
             return
         call = live.LiveCall(attempt.hold.id if attempt.hold else None, attempt.prompt_tokens,
                              self.setup.options.max_tokens, str(self.setup.source), self.setup.token_name,
-                             team_id(self.setup))
-        if self.id is None:
+                             team_id(self.setup), len(self.prefix))
+        if self.id is None and self.setup.continues is not None:
+            if not live.reopen_reply(self.deps.engine, self.deps.settings, self.setup.continues,
+                                     attempt.provider.name, attempt.model, call):
+                raise ValidationError(Msg("chat.nothing_to_continue"))  # already going on elsewhere
+            self.id = self.setup.continues
+            self._flushed = self.deps.clock()
+        elif self.id is None:
             self.id = live.open_reply(self.deps.engine, self.deps.settings, conversation_id, attempt.provider.name,
-                                      attempt.model, call)
+                                      attempt.model, call, self.parent_id)
             self._flushed = self.deps.clock()
         else:
             live.retarget(self.deps.engine, self.id, attempt.provider.name, attempt.model, call)
@@ -95,7 +106,7 @@ class LiveReply:
         if self.id is not None and now - self._flushed >= self.deps.settings.chat.stream_flush_seconds:
             self._flushed = now
             try:
-                live.flush(self.deps.engine, self.id, "".join(parts))
+                live.flush(self.deps.engine, self.id, self.prefix + "".join(parts))
             except OperationalError:  # the database is busy: the reply streams on, the next flush stores it all
                 log_event(logger, "reply flush skipped: database busy", logging.WARNING, reply=self.id)
 

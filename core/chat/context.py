@@ -32,9 +32,11 @@ def _message_tokens(message: Message, provider: Provider) -> int:
 
 
 def _usable(messages: Sequence[Message]) -> list[Message]:
-    # Failed replies carry nothing for the model; a reply still being written is not an answer yet.
-    skipped = (MessageStatus.error, MessageStatus.streaming)
-    return [m for m in messages if m.content and not (m.role == MessageRole.assistant and m.status in skipped)]
+    # Failed replies carry nothing for the model (but a partial one whose Continue failed does); a reply still being
+    # written is not an answer yet.
+    def skipped(m: Message) -> bool:
+        return m.status == MessageStatus.streaming or (m.status == MessageStatus.error and not m.stop_reason)
+    return [m for m in messages if m.content and not (m.role == MessageRole.assistant and skipped(m))]
 
 
 def _merge_same_role(messages: list[ChatMessage]) -> list[ChatMessage]:
@@ -72,7 +74,10 @@ def build_context(history: Sequence[Message], provider: Provider, model: str, ma
     chosen.reverse()
     while chosen and chosen[0].role != MessageRole.user:  # every provider wants the user to speak first
         chosen.pop(0)
-    return _merge_same_role([ChatMessage(str(m.role), m.content) for m in chosen])  # type: ignore[arg-type]
+    merged = _merge_same_role([ChatMessage(str(m.role), m.content) for m in chosen])  # type: ignore[arg-type]
+    if merged and merged[-1].role == "assistant":  # a reply to go on with (Continue): no trailing space (Anthropic)
+        merged[-1] = ChatMessage("assistant", merged[-1].content.rstrip())
+    return merged
 
 
 def build_request(setup: TurnSetup, provider: Provider, model: str) -> ChatRequest:

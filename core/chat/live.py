@@ -46,30 +46,51 @@ class LiveCall:
     source: str = "ui"
     token: str | None = None
     team: int | None = None
+    prefix: int = 0  # characters of the reply written by earlier calls (a continued reply): not this call's
 
     def dumps(self) -> str:
         return json.dumps(asdict(self))
 
 
 def open_reply(engine: Engine, settings: Settings, conversation_id: int, provider: str, model: str,
-               call: LiveCall | None = None) -> int:
-    """The reply's row, `streaming` and empty, committed before the provider is asked; its id."""
+               call: LiveCall | None = None, parent_id: int | None = None) -> int:
+    """The reply's row, `streaming` and empty, committed before the provider is asked (the end of the branch the
+    conversation shows); its id."""
     now = utcnow()
     with session_scope(engine) as session:
         message = Message(conversation_id=conversation_id, role=MessageRole.assistant, content="",
                           status=MessageStatus.streaming, provider=provider, model=model, created_at=now,
-                          flushed_at=now, live_call=call.dumps() if call else None)
+                          flushed_at=now, live_call=call.dumps() if call else None, parent_id=parent_id)
         session.add(message)
-        touch = (update(Conversation).where(col(Conversation.id) == conversation_id).values(updated_at=now)
-                 .execution_options(synchronize_session=False))
-        session.exec(touch)  # type: ignore[call-overload]
         session.flush()
         assert message.id is not None
         message_id = message.id
+        touch = (update(Conversation).where(col(Conversation.id) == conversation_id)
+                 .values(updated_at=now, leaf_id=message_id).execution_options(synchronize_session=False))
+        session.exec(touch)  # type: ignore[call-overload]
+    _track(engine, settings, message_id)
+    return message_id
+
+
+def reopen_reply(engine: Engine, settings: Settings, reply_id: int, provider: str, model: str,
+                 call: LiveCall) -> bool:
+    """A finished reply streams again (Continue): its row back to `streaming`, its text kept; False when it is
+    already being written (a second Continue)."""
+    now = utcnow()
+    statement = (update(Message).where(col(Message.id) == reply_id, col(Message.status) != MessageStatus.streaming)
+                 .values(status=MessageStatus.streaming, provider=provider, model=model, flushed_at=now,
+                         live_call=call.dumps()).execution_options(synchronize_session=False))
+    with session_scope(engine) as session:
+        if not session.exec(statement).rowcount:  # type: ignore[call-overload]
+            return False
+    _track(engine, settings, reply_id)
+    return True
+
+
+def _track(engine: Engine, settings: Settings, message_id: int) -> None:
     with _lock:
         _rows.setdefault(id(engine), set()).add(message_id)
     watch(engine, settings)
-    return message_id
 
 
 def retarget(engine: Engine, reply_id: int, provider: str, model: str, call: LiveCall) -> None:
@@ -88,18 +109,18 @@ def store_reply(session: Session, reply_id: int | None, message: Message) -> int
         session.add(message)
     else:
         values = message.model_dump(include={"content", "status", "provider", "model", "fallback_from", "error",
-                                             "tokens_in", "tokens_out"})
+                                             "tokens_in", "tokens_out", "stop_reason"})
         mine = (update(Message).where(col(Message.id) == reply_id, col(Message.status) == MessageStatus.streaming)
                 .values(**values, flushed_at=None, live_call=None).execution_options(synchronize_session=False))
         if not session.exec(mine).rowcount:  # type: ignore[call-overload]
             return None
     # The conversation is not loaded in this session: nothing to synchronise, skip the ORM's search for it.
-    touch = (update(Conversation).where(col(Conversation.id) == message.conversation_id)
-             .values(updated_at=message.created_at).execution_options(synchronize_session=False))
-    session.exec(touch)  # type: ignore[call-overload]
     session.flush()
     result = reply_id if reply_id is not None else message.id
     assert result is not None
+    touch = (update(Conversation).where(col(Conversation.id) == message.conversation_id)
+             .values(updated_at=message.created_at, leaf_id=result).execution_options(synchronize_session=False))
+    session.exec(touch)  # type: ignore[call-overload]
     return result
 
 
@@ -140,7 +161,8 @@ def interrupt_stale(engine: Engine, stale_seconds: float, budgets: Budgets | Non
                 call = LiveCall(**json.loads(live_call))
                 budgets.charge_lost_reply(session, hold_id=call.hold, user_id=user_id,
                                           conversation_id=conversation_id, provider=provider or "",
-                                          model=model or "", prompt_tokens=call.prompt_tokens, text=text,
+                                          model=model or "", prompt_tokens=call.prompt_tokens,
+                                          text=text[call.prefix:],
                                           max_tokens=call.max_tokens, source=call.source, token_name=call.token,
                                           team_id=call.team)
         count += 1

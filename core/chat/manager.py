@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, col, delete
+from sqlmodel import Session
 
 from core import lifecycle
 from core.accounts import charged_team, check_allowed
@@ -18,14 +18,15 @@ from core.chat.embedding import embedder_resolver
 from core.chat.options import Reserved, TurnDeps, TurnOptions, TurnSetup
 from core.chat.sources import indexing_notice
 from core.chat.turn import Turn
+from core.chat.versions import TeamChoice, VersionTurns, settings_of
 from core.config import LimitDefaults, Settings, get_settings
 from core.db import get_engine, session_scope
 from core.errors import RateLimited, ServiceDraining, ValidationError
 from core.history import (
     create_conversation,
+    current_branch,
     get_owned,
-    messages_of,
-    params_json,
+    set_leaf,
     title_from,
     update_settings,
 )
@@ -44,10 +45,8 @@ from core.providers.base import ChatMessage, Usage
 from core.usage import RateLimitService, record_usage
 from core.validation import clean_message, sanitize
 
-TeamChoice = int | str | None  # the team to charge, by id or name; None: the user's default team
 
-
-class ConversationManager:
+class ConversationManager(VersionTurns):
     """Runs chat turns; one per process. Providers come from key resolution (or a test factory)."""
 
     def __init__(self, *, engine: Engine | None = None, settings: Settings | None = None,
@@ -76,69 +75,23 @@ class ConversationManager:
         with session_scope(self.engine) as session:
             conv = None if conversation_id is None else get_owned(session=session, user_id=user_id,
                                                                    conversation_id=conversation_id)
-            history = [] if conv is None else messages_of(session=session, conversation_id=conv.id or 0)
+            history = [] if conv is None else current_branch(session=session, conv=conv)
             # Before the first write: on SQLite the hold is taken on its own connection.
             asked = Message(conversation_id=0, role=MessageRole.user, content=text)
             reserved = self._consume(session, user_id, options, providers, [*history, asked], sources, team=team)
             with self._releasing(reserved):
                 if conv is None:
                     conv = create_conversation(session=session, user_id=user_id, conv_in=ConversationCreate(
-                        provider=options.provider, model=options.model, system_prompt=options.system_prompt,
-                        params=params_json(options.params()),
-                        title=title_from(text, self.settings.chat.title_chars)))
+                        **settings_of(options), title=title_from(text, self.settings.chat.title_chars)))
                 else:
-                    update_settings(session=session, conv=conv, conv_in=ConversationUpdate(
-                        provider=options.provider, model=options.model, system_prompt=options.system_prompt,
-                        params=params_json(options.params())))
-                message = Message(conversation_id=conv.id or 0, role=MessageRole.user, content=text)
+                    update_settings(session=session, conv=conv, conv_in=ConversationUpdate(**settings_of(options)))
+                message = Message(conversation_id=conv.id or 0, role=MessageRole.user, content=text,
+                                  parent_id=history[-1].id if history else None)
                 session.add(message)
                 session.flush()
+                set_leaf(session=session, conv=conv, message_id=message.id)
                 conv_id = conv.id or 0
         return Turn(self.deps, TurnSetup(user_id, conv_id, options, [*history, message], providers, reserved,
-                                         sources=sources, notice=notice))
-
-    def regenerate(self, *, user_id: int, conversation_id: int, options: TurnOptions,
-                   providers: ProviderChooser | None = None, team: TeamChoice = None) -> Turn:
-        """Replace the last reply with a new one."""
-        options = clean_options(options, self.settings)
-        providers = self._checked(options, providers or self.providers_for(user_id))
-        with session_scope(self.engine) as session:
-            get_owned(session=session, user_id=user_id, conversation_id=conversation_id)
-            history = messages_of(session=session, conversation_id=conversation_id)
-            if not history or history[-1].role != MessageRole.assistant:
-                raise ValidationError(Msg("chat.nothing_to_regenerate"))
-            question = next((m.content for m in reversed(history) if m.role == MessageRole.user), "")
-            sources, notice = self._sources(user_id, options, question)
-            reserved = self._consume(session, user_id, options, providers, history[:-1], sources, team=team)
-            with self._releasing(reserved):
-                session.delete(history[-1])
-        # A regenerated reply must be new: the cache is skipped (its fresh answer replaces the entry).
-        return Turn(self.deps, TurnSetup(user_id, conversation_id, options, history[:-1], providers, reserved,
-                                         use_cache=False, sources=sources, notice=notice))
-
-    def edit_last(self, *, user_id: int, conversation_id: int, text: str, options: TurnOptions,
-                  providers: ProviderChooser | None = None, team: TeamChoice = None) -> Turn:
-        """Change the last user message, drop what followed it, and answer again."""
-        text = clean_message(text, max_chars=self.settings.chat.max_input_chars)
-        options = clean_options(options, self.settings)
-        providers = self._checked(options, providers or self.providers_for(user_id))
-        sources, notice = self._sources(user_id, options, text)
-        with session_scope(self.engine) as session:
-            get_owned(session=session, user_id=user_id, conversation_id=conversation_id)
-            history = messages_of(session=session, conversation_id=conversation_id)
-            last_user = next((m for m in reversed(history) if m.role == MessageRole.user), None)
-            if last_user is None:
-                raise ValidationError(Msg("chat.nothing_to_edit"))
-            kept = [m for m in history if (m.id or 0) <= (last_user.id or 0)]
-            edited = Message(conversation_id=conversation_id, role=MessageRole.user, content=text)
-            reserved = self._consume(session, user_id, options, providers, [*kept[:-1], edited], sources, team=team)
-            with self._releasing(reserved):
-                last_user.content = text
-                session.add(last_user)
-                later = delete(Message).where(col(Message.conversation_id) == conversation_id,
-                                              col(Message.id) > (last_user.id or 0))
-                session.exec(later)  # type: ignore[call-overload]
-        return Turn(self.deps, TurnSetup(user_id, conversation_id, options, kept, providers, reserved,
                                          sources=sources, notice=notice))
 
     def ask(self, *, user_id: int, conversation: list[ChatMessage], options: TurnOptions,
@@ -175,12 +128,14 @@ class ConversationManager:
             return None
         last = next(m.content for m in reversed(history) if m.role == MessageRole.user)
         conv = create_conversation(session=session, user_id=user_id, conv_in=ConversationCreate(
-            provider=options.provider, model=options.model, system_prompt=options.system_prompt,
-            params=params_json(options.params()), title=title_from(last, self.settings.chat.title_chars)))
-        for message in history:
-            message.conversation_id = conv.id or 0
+            **settings_of(options), title=title_from(last, self.settings.chat.title_chars)))
+        parent = None
+        for message in history:  # one branch, each message after the one before
+            message.conversation_id, message.parent_id = conv.id or 0, parent
             session.add(message)
-        session.flush()
+            session.flush()
+            parent = message.id
+        set_leaf(session=session, conv=conv, message_id=parent)
         return conv.id
 
     @contextmanager
@@ -242,3 +197,4 @@ class ConversationManager:
             # Only catalog models: each has a price (0 where it is free), so nothing is recorded at $0 by accident.
             raise ValidationError(Msg("chat.unknown_model", model=options.model[:128], provider=choice.provider.label))
         return providers
+

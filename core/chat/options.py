@@ -66,6 +66,7 @@ class TurnSetup:
     trim: bool = True  # chat: drop the oldest messages that do not fit; API: everything must fit
     sources: tuple[Hit, ...] = ()  # passages retrieved from the options' knowledge bases, best first
     notice: str | None = None  # e.g. documents of those knowledge bases still being indexed
+    continues: int | None = None  # the reply this turn goes on with (its text is appended to it)
 
 
 @dataclass

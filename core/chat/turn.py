@@ -23,6 +23,8 @@ from core.models import Message, MessageRole, MessageStatus
 from core.providers.base import ChatRequest, Finished, Provider, TextDelta, Usage
 from core.usage import Hold, estimated_usage
 
+LENGTH = {"length", "max_tokens"}  # the token limit, as OpenAI and Anthropic say it
+
 
 class Turn:
     """One assistant reply. Iterate deltas() to stream it; always call close() (in a finally)."""
@@ -39,6 +41,11 @@ class Turn:
         lifecycle.turn_started()
         self._reply = LiveReply(deps, setup)  # the reply's row while it streams
 
+    @property
+    def prefix(self) -> str:
+        """The reply's text before this turn (Continue), which the new text is appended to; "" for a new reply."""
+        return self._reply.prefix
+
     def deltas(self) -> Iterator[str]:
         self._gen = self._gen or self._run()
         return self._gen
@@ -53,7 +60,7 @@ class Turn:
                 self.outcome = TurnOutcome(MessageStatus.interrupted, "")
             else:
                 self._finish(MessageStatus.interrupted, attempt.provider, attempt.model,
-                             error=Msg("chat.stopped"), kind="stopped")
+                             error=Msg("chat.stopped"), kind="stopped", stop_reason="stopped")
         self._release_unsettled()
         self._reply.closed()
         if self._counted:
@@ -172,13 +179,14 @@ class Turn:
         text = "".join(attempt.parts) if attempt else ""
         if usage is None and attempt is not None:  # stopped or failed: count what was sent and produced
             usage = estimated_usage(provider, attempt.prompt_tokens, text, self.setup.options.max_tokens)
+        ended = "length" if stop_reason in LENGTH else stop_reason if stop_reason == "stopped" else None
 
         def write() -> tuple[int | None, bool]:  # one transaction: tried again while the database is busy
             with session_scope(self.deps.engine) as session:
-                message_id, swept = self._store(session, status, text, provider, model, usage, error)
+                message_id, swept = self._store(session, status, text, provider, model, usage, error, ended)
                 if record and attempt is not None and usage is not None and not swept:
                     record_attempt(session, self.deps, self.setup, self.conversation_id, attempt, usage, status,
-                                   kind, cache_hit=cache_hit, now=now)
+                                   kind, cache_hit=cache_hit, now=now, message_id=message_id)
             return message_id, swept
 
         message_id, swept = write_retrying(write, "reply")
@@ -188,17 +196,35 @@ class Turn:
                                    kind, stop_reason, usage if record and attempt is not None else None)
 
     def _store(self, session: Session, status: MessageStatus, text: str, provider: Provider, model: str,
-               usage: Usage | None, error: str | None) -> tuple[int | None, bool]:
+               usage: Usage | None, error: str | None, ended: str | None) -> tuple[int | None, bool]:
         """The reply as a message of its conversation (when there is one): its id, and whether another instance
         had swept its row meanwhile (then that instance charged the call, and its hold is settled)."""
         if self.conversation_id is None:
             return None, False
+        earlier = self._continued()
+        if earlier is not None:  # Continue: the new text goes after the old; a failure keeps the way to go on
+            text, usage = earlier.content + text, _added(earlier, usage)
+            ended = ended or (earlier.stop_reason if status == MessageStatus.error else None)
         message = Message(conversation_id=self.conversation_id, role=MessageRole.assistant, content=text,
                           status=status, provider=provider.name, model=model, fallback_from=self._fallback_from,
                           error=error, tokens_in=usage.tokens_in if usage else None,
-                          tokens_out=usage.tokens_out if usage else None)
+                          tokens_out=usage.tokens_out if usage else None, stop_reason=ended,
+                          parent_id=self._reply.parent_id)
         reply_id = live.store_reply(session, self._reply.id, message)
         if reply_id is None:
             return self._reply.id, True
-        store_sources(session, reply_id, self.setup.sources)  # the numbered sources its [n] citations point at
+        if earlier is None:
+            store_sources(session, reply_id, self.setup.sources)  # the numbered sources its [n] citations point at
         return reply_id, False
+
+    def _continued(self) -> Message | None:
+        """The reply this turn continues, as it was before (None: a new reply)."""
+        return next((m for m in reversed(self.setup.history) if m.id == self.setup.continues), None) \
+            if self.setup.continues is not None else None
+
+
+def _added(earlier: Message, usage: Usage | None) -> Usage | None:
+    """A continued reply's tokens: what its calls produced together (the prompt: the last call's)."""
+    if usage is None:
+        return None
+    return Usage(usage.tokens_in, (earlier.tokens_out or 0) + usage.tokens_out)

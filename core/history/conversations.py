@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 from pydantic import ValidationError as PydanticError
+from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from core.errors import NotFound
@@ -18,7 +19,6 @@ from core.models import (
     ConversationPublic,
     ConversationUpdate,
     Message,
-    MessagePublic,
     utcnow,
 )
 
@@ -67,20 +67,16 @@ def messages_of(*, session: Session, conversation_id: int) -> list[Message]:
     ).all())
 
 
-def read_conversation(*, session: Session, user_id: int, conversation_id: int) -> tuple[ConversationPublic,
-                                                                                        list[MessagePublic]]:
-    """A conversation and its messages, for its owner only."""
-    conv = get_owned(session=session, user_id=user_id, conversation_id=conversation_id)
-    messages = messages_of(session=session, conversation_id=conversation_id)
-    return ConversationPublic.model_validate(conv), [MessagePublic.model_validate(m) for m in messages]
-
-
-def recent_conversations(*, session: Session, user_id: int, limit: int = 20) -> list[ConversationPublic]:
-    """The user's latest conversations (not deleted, not archived), newest first."""
+def recent_conversations(*, session: Session, user_id: int, limit: int = 20,
+                         title_contains: str | None = None) -> list[ConversationPublic]:
+    """The user's latest conversations (not deleted, not archived), newest first; optionally only those whose
+    title contains the text (any case; % and _ are matched literally)."""
+    where: list[Any] = [Conversation.user_id == user_id, col(Conversation.deleted_at).is_(None),
+                        col(Conversation.archived).is_(False)]
+    if title_contains and title_contains.strip():
+        where.append(func.lower(Conversation.title).contains(title_contains.strip().lower(), autoescape=True))
     rows = session.exec(
-        select(Conversation)
-        .where(Conversation.user_id == user_id, col(Conversation.deleted_at).is_(None),
-               col(Conversation.archived).is_(False))
+        select(Conversation).where(*where)
         .order_by(col(Conversation.updated_at).desc(), col(Conversation.id).desc())
         .limit(limit)
     ).all()
@@ -103,3 +99,14 @@ def conversation_params(conv: ConversationPublic | Conversation) -> dict[str, An
             except PydanticError:
                 continue
     return usable
+
+
+def conversation_knowledge(conv: ConversationPublic | Conversation) -> tuple[int, ...]:
+    """The knowledge base ids the conversation's questions search (a broken stored value: none)."""
+    try:
+        stored = json.loads(conv.knowledge_bases or "[]")
+    except ValueError:
+        return ()
+    if not isinstance(stored, list):
+        return ()
+    return tuple(i for i in stored if isinstance(i, int) and not isinstance(i, bool) and i > 0)

@@ -114,6 +114,17 @@ def delete(*, session: Session, user_id: int, conversation_ids: list[int]) -> in
     return int(result.rowcount or 0)
 
 
+def restore(*, session: Session, user_id: int, conversation_ids: list[int]) -> int:
+    """Undo a soft delete of the user's own conversations (not yet purged); returns how many came back."""
+    if not conversation_ids:
+        return 0
+    result = session.exec(update(Conversation).where(  # type: ignore[call-overload]
+        col(Conversation.id).in_(conversation_ids), col(Conversation.user_id) == user_id,
+        col(Conversation.deleted_at).is_not(None)).values(deleted_at=None))
+    session.commit()
+    return int(result.rowcount or 0)
+
+
 def purge_deleted(*, session: Session, retention_days: int, now: datetime | None = None) -> int:
     """Remove conversations deleted more than retention_days ago, with their messages."""
     cutoff = (now or utcnow()) - timedelta(days=retention_days)

@@ -1,5 +1,6 @@
-"""Export conversations as JSON (schema "parley.export", version 1) or Markdown; import our JSON or
-ChatGPT's conversations.json. An import is all or nothing: a bad file imports nothing."""
+"""Export conversations as JSON (schema "parley.export", version 2: every version of every message) or Markdown
+(the branch each conversation shows); import our JSON (versions 1 and 2) or ChatGPT's conversations.json. An import is
+all or nothing: a bad file imports nothing."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from datetime import datetime
 
 from pydantic import ValidationError as PydanticError
 from sqlalchemy import delete as sql_delete
-from sqlalchemy import update
+from sqlalchemy import insert, update
 from sqlmodel import Session, col, select
 
 from core.errors import ValidationError
@@ -21,13 +22,17 @@ from core.history.transfer_models import (
     MAX_MESSAGES,
     SCHEMA,
     VERSION,
-    ConversationV1,
-    ExportV1,
-    MessageV1,
+    ConversationV2,
+    ExportV2,
+    FeedbackV2,
+    MessageV2,
     SourceV1,
+    check_trees,
+    tree_of,
 )
+from core.history.tree import branch
 from core.i18n import Msg
-from core.models import Conversation, Message, MessageSource, utcnow
+from core.models import Conversation, Feedback, Message, MessageSource, utcnow
 
 
 def _owned(session: Session, user_id: int, ids: list[int] | None) -> list[Conversation]:
@@ -41,41 +46,62 @@ def _messages(session: Session, conv_id: int | None) -> list[Message]:
     return list(session.exec(select(Message).where(Message.conversation_id == conv_id).order_by(col(Message.id))))
 
 
-def _sources(session: Session, messages: list[Message]) -> dict[int, list[SourceV1]]:
-    """The numbered sources answers cited, by message id."""
-    ids = [m.id for m in messages if m.id is not None]
+def _sources(session: Session, conv_id: int | None) -> dict[int, list[SourceV1]]:
+    """The numbered sources the conversation's answers cited, by message id."""
     found: dict[int, list[SourceV1]] = {}
-    for row in session.exec(select(MessageSource).where(col(MessageSource.message_id).in_(ids or [-1]))
+    for row in session.exec(select(MessageSource).join(Message, col(Message.id) == MessageSource.message_id)
+                            .where(Message.conversation_id == conv_id)
                             .order_by(col(MessageSource.message_id), col(MessageSource.n))):
         found.setdefault(row.message_id, []).append(SourceV1(n=row.n, document=row.document_name, page=row.page,
                                                              section=row.section, snippet=row.snippet))
     return found
 
 
+def _feedback(session: Session, conv_id: int | None) -> dict[int, FeedbackV2]:
+    """The ratings the conversation's replies were given, by message id."""
+    rows = session.exec(select(Feedback).join(Message, col(Message.id) == Feedback.message_id)
+                        .where(Message.conversation_id == conv_id))
+    return {f.message_id: FeedbackV2(rating=f.rating, comment=f.comment) for f in rows}
+
+
+def _conversation(session: Session, c: Conversation) -> ConversationV2:
+    """One conversation's whole tree, its messages numbered 1, 2... in the order they were written."""
+    messages = _messages(session, c.id)
+    cited, rated = _sources(session, c.id), _feedback(session, c.id)
+    local: dict[int | None, int] = {}  # message id -> its id in the file; a parent is always written first
+    out = []
+    for m in messages:
+        local[m.id] = len(local) + 1
+        out.append(MessageV2(id=local[m.id], parent=local.get(m.parent_id) if m.parent_id else None, role=m.role,
+                             content=m.content, status=m.status, stop_reason=m.stop_reason,
+                             provider=m.provider, model=m.model, created_at=m.created_at,
+                             sources=cited.get(m.id or 0, []), feedback=rated.get(m.id or 0)))
+    shown = branch(messages, c.leaf_id)
+    return ConversationV2(title=c.title, provider=c.provider, model=c.model, system_prompt=c.system_prompt,
+                          params=conversation_params(c), pinned=c.pinned, archived=c.archived,
+                          created_at=c.created_at, updated_at=c.updated_at,
+                          leaf=local[shown[-1].id] if shown else None, messages=out)
+
+
 def export_json(*, session: Session, user_id: int, conversation_ids: list[int] | None = None) -> str:
-    """The user's conversations (all, or the given ones) as a versioned JSON document."""
-    convs = []
-    for c in _owned(session, user_id, conversation_ids):
-        messages = _messages(session, c.id)
-        cited = _sources(session, messages)
-        convs.append(ConversationV1(
-            title=c.title, provider=c.provider, model=c.model, system_prompt=c.system_prompt,
-            params=conversation_params(c), pinned=c.pinned, archived=c.archived, created_at=c.created_at,
-            updated_at=c.updated_at,
-            messages=[MessageV1(role=m.role, content=m.content, status=m.status, provider=m.provider, model=m.model,
-                                created_at=m.created_at, sources=cited.get(m.id or 0, [])) for m in messages]))
-    doc = ExportV1(schema=SCHEMA, version=VERSION, exported_at=utcnow(), conversations=convs)
+    """The user's conversations (all, or the given ones) as a versioned JSON document, every version included."""
+    convs = [_conversation(session, c) for c in _owned(session, user_id, conversation_ids)]
+    doc = ExportV2(schema=SCHEMA, version=VERSION, exported_at=utcnow(), conversations=convs)
     return doc.model_dump_json(by_alias=True, indent=2)
 
 
 def export_markdown(*, session: Session, user_id: int, conversation_ids: list[int] | None = None) -> str:
+    """The user's conversations as Markdown, each as the page shows it: the branch shown, not the other versions."""
     parts = []
     for c in _owned(session, user_id, conversation_ids):
         lines = [f"# {c.title}", "", f"_{c.provider} · {c.model} · {c.created_at:%Y-%m-%d %H:%M} UTC_", ""]
         if c.system_prompt:
             lines += [f"> System: {c.system_prompt}", ""]
-        messages = _messages(session, c.id)
-        cited = _sources(session, messages)
+        every = _messages(session, c.id)
+        messages = branch(every, c.leaf_id)
+        if len(messages) < len(every):
+            lines += ["_The branch shown; the other versions are in the JSON export._", ""]
+        cited = _sources(session, c.id)
         for m in messages:
             who = "You" if m.role == "user" else f"Assistant ({m.model or c.model})"
             note = "" if m.status == "complete" else f" _[{m.status}]_"
@@ -86,7 +112,7 @@ def export_markdown(*, session: Session, user_id: int, conversation_ids: list[in
     return "\n---\n\n".join(parts)
 
 
-def parse_import(raw: bytes, *, max_bytes: int) -> list[ConversationV1]:
+def parse_import(raw: bytes, *, max_bytes: int) -> list[ConversationV2]:
     """Conversations from our export or ChatGPT's; ValidationError saying what is wrong."""
     if len(raw) > max_bytes:
         raise ValidationError(Msg("transfer.too_big", size=f"{len(raw) / 1e6:.1f}", limit=f"{max_bytes / 1e6:.0f}"))
@@ -101,7 +127,7 @@ def parse_import(raw: bytes, *, max_bytes: int) -> list[ConversationV1]:
         raise ValidationError(Msg("transfer.too_deep")) from None
     try:
         if isinstance(data, dict) and data.get("schema") == SCHEMA:
-            conversations = ExportV1.model_validate(data).conversations
+            conversations = ExportV2.model_validate(data).conversations
         elif isinstance(data, list) and all(isinstance(i, dict) and "mapping" in i for i in data):
             conversations = from_chatgpt(data)
         else:
@@ -114,6 +140,7 @@ def parse_import(raw: bytes, *, max_bytes: int) -> list[ConversationV1]:
         raise ValidationError(Msg("transfer.too_many", max=MAX_MESSAGES))
     if len(conversations) > MAX_CONVERSATIONS:
         raise ValidationError(Msg("transfer.too_many_conversations", max=MAX_CONVERSATIONS))
+    check_trees(conversations)  # ids, parents and leaves: a tree, or nothing
     return conversations
 
 
@@ -156,7 +183,7 @@ def _chunks(ids: list[int], size: int) -> list[list[int]]:
     return [ids[i:i + size] for i in range(0, len(ids), size)]
 
 
-def _write(session: Session, user_id: int, conversations: list[ConversationV1], hidden_at: datetime) -> list[int]:
+def _write(session: Session, user_id: int, conversations: list[ConversationV2], hidden_at: datetime) -> list[int]:
     ids = []
     for c in conversations:
         created = c.created_at or hidden_at
@@ -167,16 +194,32 @@ def _write(session: Session, user_id: int, conversations: list[ConversationV1], 
         session.add(conv)
         session.flush()
         ids.append(conv.id or 0)
-        for m in c.messages:
-            message = Message(conversation_id=conv.id or 0, role=m.role, content=m.content, status=m.status,
-                              provider=m.provider, model=m.model, created_at=m.created_at or created)
-            session.add(message)
-            if m.sources:  # the answer's numbered sources (quoted passages; the documents are not part of it)
-                session.flush()
-                session.add_all(MessageSource(message_id=message.id or 0, n=src.n, document_name=src.document,
-                                              page=src.page, section=src.section, snippet=src.snippet)
-                                for src in m.sources)
+        stored = _insert_messages(session, conv.id or 0, c, created)
+        parents, leaf = tree_of(c)  # checked by parse_import: each parent is an earlier message
+        links = [{"id": stored[i], "parent_id": stored[p]} for i, p in enumerate(parents) if p is not None]
+        if links:  # by primary key, in one executemany
+            session.exec(update(Message), params=links)
+        conv.leaf_id = stored[leaf] if leaf is not None else None
+        # The answers' numbered sources (quoted passages; the documents are not part of it), and the ratings of
+        # replies: the importing user's now, as the conversation is.
+        session.add_all(MessageSource(message_id=stored[i], n=src.n, document_name=src.document, page=src.page,
+                                      section=src.section, snippet=src.snippet)
+                        for i, m in enumerate(c.messages) for src in m.sources)
+        session.add_all(Feedback(message_id=stored[i], user_id=user_id, rating=m.feedback.rating,
+                                 comment=m.feedback.comment)
+                        for i, m in enumerate(c.messages) if m.feedback is not None)
     return ids
+
+
+def _insert_messages(session: Session, conv_id: int, c: ConversationV2, created: datetime) -> list[int]:
+    """The conversation's messages in one insert; their ids, in file order."""
+    if not c.messages:
+        return []
+    rows = [{"conversation_id": conv_id, "role": m.role, "content": m.content, "status": m.status,
+             "stop_reason": m.stop_reason, "provider": m.provider, "model": m.model,
+             "created_at": m.created_at or created} for m in c.messages]
+    stmt = insert(Message).returning(col(Message.id), sort_by_parameter_order=True)
+    return list(session.exec(stmt, params=rows).scalars())
 
 
 def _remove(session: Session, ids: list[int]) -> None:

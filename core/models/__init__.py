@@ -35,6 +35,7 @@ from core.models.history import (
     ConversationCreate,
     ConversationPublic,
     ConversationUpdate,
+    Feedback,
     Message,
     MessageCreate,
     MessagePublic,
@@ -67,7 +68,7 @@ from core.models.usage import (
 __all__ = [
     "DISPLAY_NAME_MAX", "EMAIL_MAX", "TOKEN_PREFIX", "TTFT_EDGES_MS", "USERNAME_MAX", "ApiToken", "ApiTokenPublic",
     "AuditEvent", "AuditEventPublic", "BudgetCounter", "BudgetHold",
-    "CheckStatus", "Chunk", "Conversation", "ConversationCreate", "ConversationPublic",
+    "CheckStatus", "Chunk", "Conversation", "Feedback", "ConversationCreate", "ConversationPublic",
     "ConversationUpdate", "CredentialPublic", "DocumentStatus", "EmbeddingCache", "KbDocument", "KbDocumentPublic",
     "KnowledgeBase", "KnowledgeBasePublic", "LimitPolicy", "LimitPolicyUpdate", "Message", "MessageCreate",
     "MessagePublic", "MessageRole", "MessageSource", "MessageStatus", "OrgSetting", "PreferencesPublic",

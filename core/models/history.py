@@ -16,6 +16,7 @@ class ConversationBase(SQLModel):
     model: str = Field(max_length=128)
     system_prompt: str = Field(default="", sa_type=Text)
     params: str = Field(default="{}", sa_type=Text)  # JSON: temperature, max_tokens
+    knowledge_bases: str = Field(default="[]", sa_type=Text)  # JSON: the knowledge base ids its questions search
     pinned: bool = Field(default=False)
     archived: bool = Field(default=False)
     created_at: datetime = Field(default_factory=utcnow)
@@ -33,6 +34,7 @@ class ConversationUpdate(SQLModel):
     model: str | None = None
     system_prompt: str | None = None
     params: str | None = None
+    knowledge_bases: str | None = None
 
 
 class Conversation(ConversationBase, table=True):
@@ -42,10 +44,13 @@ class Conversation(ConversationBase, table=True):
     id: int | None = Field(default=None, primary_key=True)
     user_id: int = Field(foreign_key="user.id", index=True)
     deleted_at: datetime | None = Field(default=None)
+    # The message at the end of the branch shown (versions: core.history.tree); None: the newest message.
+    leaf_id: int | None = Field(default=None)
 
 
 class ConversationPublic(ConversationBase):
     id: int
+    leaf_id: int | None = None
 
 
 class MessageBase(SQLModel):
@@ -60,6 +65,10 @@ class MessageBase(SQLModel):
     tokens_in: int | None = None
     tokens_out: int | None = None
     created_at: datetime = Field(default_factory=utcnow)
+    # The message this one answers or follows (None: the first); siblings under one parent are versions.
+    parent_id: int | None = Field(default=None, index=True)
+    # Why a reply ended early: "length" (the token limit) or "stopped" (by its user); None: it finished.
+    stop_reason: str | None = Field(default=None, max_length=16)
 
 
 class MessageCreate(MessageBase):
@@ -82,3 +91,15 @@ class Message(MessageBase, table=True):
 
 class MessagePublic(MessageBase):
     id: int
+
+
+class Feedback(SQLModel, table=True):
+    """A user's rating of a reply (one per reply, changeable) with an optional comment."""
+
+    # Goes with its message (purge of deleted conversations).
+    message_id: int = Field(foreign_key="message.id", primary_key=True, ondelete="CASCADE")
+    user_id: int = Field(foreign_key="user.id", index=True)
+    rating: int  # 1: thumbs up, -1: thumbs down
+    comment: str = Field(default="", sa_type=Text)
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow, index=True)

@@ -18,6 +18,7 @@ TTFT_EDGES_MS = [25, 50, 100, 150, 200, 300, 400, 500, 750, 1000, 1500, 2000, 30
 class UsageEventBase(SQLModel):
     user_id: int = Field(foreign_key="user.id", index=True)
     conversation_id: int | None = Field(default=None, foreign_key="conversation.id", index=True)
+    message_id: int | None = Field(default=None, index=True)  # the reply this call wrote (feedback on it joins here)
     source: UsageSource = Field(default=UsageSource.ui, sa_type=EnumText(UsageSource, 8))  # type: ignore[call-overload]
     kind: UsageKind = Field(default=UsageKind.chat, sa_type=EnumText(UsageKind, 16))  # type: ignore[call-overload]
     provider: str = Field(max_length=64)

@@ -49,10 +49,17 @@ DRAFT_ERROR = "chat_draft_error"
 PREFS = "chat_preferences"
 PRESET = "chat_preset"
 FOCUS = "chat_focus_message"
-EDITING = "chat_editing"
+EDITING = "chat_editing"  # the id of the user message being edited in place
+TURN_DONE = "chat_turn_done"  # set once the last streamed turn is stored (a threading.Event)
+RETRY_AT = "chat_retry_at"  # epoch seconds when a limit lets the user send again (its countdown)
 
 # History
 HISTORY_PAGE = "hist_page"
 
 # API tokens: a new token, kept for the one run that shows it
 NEW_TOKEN = "parley_new_api_token"
+
+# Chat sidebar's conversation list
+CONV_SEARCH = "chat_conv_search"  # the title filter
+CONV_SHOWN = "chat_conv_shown"  # how many rows "Show more" has asked for
+CONV_DELETED = "chat_conv_deleted"  # the last deleted conversation (id, title, was open), offered back until dismissed

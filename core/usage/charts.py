@@ -65,3 +65,14 @@ def cost_by_team_over_time(points: list[dict[str, Any]], tz: str = "UTC", title:
     fig = _stacked(named, "team", "cost", title, tz)
     fig.update_layout(yaxis_title="USD")
     return fig
+
+
+def feedback_bars(rows: list[tuple[str, int, int]], title: str, up: str = "👍", down: str = "👎",
+                  limit: int = 15) -> go.Figure:
+    """👍 and 👎 per model, stacked horizontally (rows: label, ups, downs; most rated first)."""
+    top = rows[:limit][::-1]
+    labels = [label for label, _, _ in top]
+    fig = go.Figure([go.Bar(name=up, x=[u for _, u, _ in top], y=labels, orientation="h"),
+                     go.Bar(name=down, x=[d for _, _, d in top], y=labels, orientation="h")])
+    fig.update_layout(barmode="stack", title=title, **LAYOUT)
+    return fig

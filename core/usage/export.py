@@ -12,23 +12,30 @@ from sqlmodel import Session, col
 from core.accounts import require_admin
 from core.models import User, as_utc
 from core.usage.dashboard import authorize, team_names
+from core.usage.feedback_stats import live_feedback
 from core.usage.query import DAILY, EVENT, UsageFilter, event_where
 
 CHARGEBACK_COLUMNS = ["month", "team", "user", "provider", "model", "requests", "tokens_in", "tokens_out", "tokens",
                       "cost_usd"]
 
 CSV_COLUMNS = ["created_at", "user", "source", "api_token", "provider", "model", "status", "error_kind", "cache_hit",
-               "tokens_in", "tokens_out", "cost_usd", "ttft_ms", "total_ms", "conversation_id"]
+               "tokens_in", "tokens_out", "cost_usd", "ttft_ms", "total_ms", "conversation_id", "feedback",
+               "feedback_comment"]
+RATINGS = {1: "up", -1: "down"}
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def events_csv(*, session: Session, actor_id: int, filters: UsageFilter, limit: int = 200_000) -> str:
-    """The filtered events as CSV (UTC timestamps), newest first."""
+    """The filtered events as CSV (UTC timestamps), newest first; the last columns rate the reply each wrote."""
     authorize(session, actor_id, filters)
     c = EVENT.c
+    fb = live_feedback()  # the rating of the reply the call wrote (none for refusals, errors and old events)
     stmt = (
         select(c.created_at, col(User.username), c.source, c.token_name, c.provider, c.model, c.status, c.error_kind,
-               c.cache_hit, c.tokens_in, c.tokens_out, c.cost_usd, c.ttft_ms, c.total_ms, c.conversation_id)
+               c.cache_hit, c.tokens_in, c.tokens_out, c.cost_usd, c.ttft_ms, c.total_ms, c.conversation_id,
+               fb.c.rating, fb.c.comment)
         .join(User, col(User.id) == c.user_id)
+        .outerjoin(fb, fb.c.message_id == c.message_id)
         .where(event_where(filters))
         .order_by(c.created_at.desc(), c.id.desc())
         .limit(limit)
@@ -37,8 +44,14 @@ def events_csv(*, session: Session, actor_id: int, filters: UsageFilter, limit: 
     writer = csv.writer(out)
     writer.writerow(CSV_COLUMNS)
     for row in session.execute(stmt):
-        writer.writerow([as_utc(row[0]).isoformat(), *row[1:]])
+        rating, comment = row[-2:]
+        writer.writerow([as_utc(row[0]).isoformat(), *row[1:-2], RATINGS.get(rating, ""), _cell(comment or "")])
     return out.getvalue()
+
+
+def _cell(text: str) -> str:
+    """A typed text as a spreadsheet shows it: a leading =, +, -, @ would start a formula (CSV injection)."""
+    return "'" + text if text.startswith(_FORMULA_START) else text
 
 
 def chargeback_csv(*, session: Session, actor_id: int, month: date) -> str:

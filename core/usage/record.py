@@ -25,11 +25,12 @@ def record_usage(
     status: UsageStatus, error_kind: str | None, ttft_ms: float | None, total_ms: float | None,
     source: UsageSource = UsageSource.ui,
     cache_hit: bool = False, settings: Settings | None = None, token_name: str | None = None,
-    team_id: int | None = None, kind: UsageKind = UsageKind.chat,
+    team_id: int | None = None, kind: UsageKind = UsageKind.chat, message_id: int | None = None,
 ) -> UsageEvent:
     """Add one usage event (committed with the turn's other writes)."""
     event = UsageEvent(
-        user_id=user_id, conversation_id=conversation_id, source=source, provider=provider, model=model,
+        user_id=user_id, conversation_id=conversation_id, message_id=message_id, source=source, provider=provider,
+        model=model,
         tokens_in=usage.tokens_in, tokens_out=usage.tokens_out, tokens_cached=usage.cached_in,
         cost_usd=cost_usd(provider, model, usage, settings, session.get_bind().engine), ttft_ms=ttft_ms,
         total_ms=total_ms,

@@ -23,9 +23,13 @@ def _seed(server: LiveServer) -> None:
             conv = Conversation(user_id=admin, title=title, provider="local", model="smollm2-135m-instruct")
             session.add(conv)
             session.flush()
-            for i, text in enumerate(texts):
-                session.add(Message(conversation_id=conv.id or 0, role="user" if i % 2 == 0 else "assistant",
-                                    content=text))
+            parent = None
+            for i, text in enumerate(texts):  # one branch: each message after the one before
+                message = Message(conversation_id=conv.id or 0, role="user" if i % 2 == 0 else "assistant",
+                                  content=text, parent_id=parent)
+                session.add(message)
+                session.flush()
+                parent = message.id
         session.commit()
     engine.dispose()
 

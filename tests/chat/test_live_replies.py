@@ -32,7 +32,9 @@ def settings(engine: Engine, server: FakeProviderServer) -> Settings:
     return base.model_copy(update={
         "chat": ChatSettings(fallback=["openai"], stream_flush_seconds=0.1, stream_stale_seconds=5),
         "providers": {**base.providers, "openai": ProviderCatalog(
-            models={"gpt-test": ModelInfo()}, base_url=server.openai_url, max_retries=0, timeout_seconds=5)},
+            models={"gpt-test": ModelInfo()}, base_url=server.openai_url, max_retries=0, timeout_seconds=5),
+            "anthropic": ProviderCatalog(models={"claude-test": ModelInfo()}, base_url=server.anthropic_url,
+                                         max_retries=0, timeout_seconds=5)},
     })
 
 
@@ -40,6 +42,7 @@ def settings(engine: Engine, server: FakeProviderServer) -> Settings:
 def alice(session: Session, settings: Settings) -> int:
     uid = add_user(session, "alice")
     save_user_key(session=session, user_id=uid, provider="openai", api_key="sk-good-key")
+    save_user_key(session=session, user_id=uid, provider="anthropic", api_key="sk-ant-good-key")
     return uid
 
 
@@ -105,8 +108,8 @@ def test_a_reply_still_being_written_is_not_context_for_the_next_turn(engine, se
     manager = ConversationManager(engine=engine, settings=settings)
     turn = manager.send(user_id=alice, conversation_id=None, text="one", options=OPTIONS)
     "".join(turn.deltas())
-    turn.close()
-    writing = live.open_reply(engine, settings, turn.conversation_id or 0, "openai", "gpt-test")
+    first = turn.close().message_id
+    writing = live.open_reply(engine, settings, turn.conversation_id or 0, "openai", "gpt-test", parent_id=first)
     live.flush(engine, writing, "not an answer yet")
     server.enqueue("openai", Reply(chunks=["second"]))
     second = manager.send(user_id=alice, conversation_id=turn.conversation_id, text="two", options=OPTIONS)
@@ -194,3 +197,26 @@ def test_r2_row23_a_reply_lost_with_its_instance_is_charged_once(engine, setting
     session.expire_all()
     assert len(session.exec(select(UsageEvent)).all()) == 1
     assert budgets.standing(alice, settings.limits.for_role(Role.user)).tokens_today == lost.tokens_in + lost.tokens_out
+
+
+@pytest.mark.parametrize("protocol", ["openai", "anthropic"])
+def test_streaming_never_lies_one_character_deltas_and_korean_split_across_reads(
+        engine, settings, server, alice, protocol) -> None:  # type: ignore[no-untyped-def]
+    """Issue 22: what the page shows at the end of the stream equals the stored reply shown again, for deltas of one
+    character and for Korean whose UTF-8 bytes arrive one network write at a time (the real SDKs decode them)."""
+    from dataclasses import replace
+
+    from core.ui.chat.markdown import display, stream_images_as_links
+    from core.ui.chat.markdown_breaks import hard_breaks
+
+    text = "바다는 깊고\n하늘은 넓다 ![그림](http://e.test/k.png)\n`코드\n조각` 끝."
+    server.enqueue(protocol, Reply(chunks=list(text)), Reply(chunks=[text[:7], text[7:]], byte_writes=True))
+    manager = ConversationManager(engine=engine, settings=settings)
+    options = OPTIONS if protocol == "openai" else replace(OPTIONS, provider="anthropic", model="claude-test")
+    for _ in range(2):
+        turn = manager.send(user_id=alice, conversation_id=None, text="시", options=options)
+        shown = [hard_breaks(s) for s in stream_images_as_links(turn.deltas(), every=0)]
+        outcome = turn.close()
+        stored = _replies(engine, turn.conversation_id)[-1].content
+        assert outcome.text == stored == text
+        assert shown[-1] == display(stored)

@@ -183,7 +183,9 @@ def test_bad_input_is_refused_before_anything_is_stored(manager, session, user_i
     assert session.exec(select(Message)).all() == []
 
 
-def test_regenerate_replaces_last_reply(manager, providers, session, user_id) -> None:
+def test_regenerate_adds_a_version_of_the_last_reply(manager, providers, session, user_id) -> None:
+    from core.history import read_thread
+
     providers["primary"].enqueue(["first"]).enqueue(["second"])
     turn = manager.send(user_id=user_id, conversation_id=None, text="q", options=OPTS)
     list(turn.deltas())
@@ -191,7 +193,10 @@ def test_regenerate_replaces_last_reply(manager, providers, session, user_id) ->
     again = manager.regenerate(user_id=user_id, conversation_id=turn.conversation_id, options=OPTS)
     list(again.deltas())
     again.close()
-    assert [m.content for m in _messages(session, turn.conversation_id)] == ["q", "second"]
+    assert [m.content for m in _messages(session, turn.conversation_id)] == ["q", "first", "second"]
+    thread = read_thread(session=session, user_id=user_id, conversation_id=turn.conversation_id)
+    assert [m.content for m in thread.messages] == ["q", "second"]
+    assert thread.versions[thread.messages[-1].id].n == 2 and thread.versions[thread.messages[-1].id].total == 2
 
 
 def test_edit_last_message_resends(manager, providers, session, user_id) -> None:
@@ -202,8 +207,9 @@ def test_edit_last_message_resends(manager, providers, session, user_id) -> None
     edited = manager.edit_last(user_id=user_id, conversation_id=turn.conversation_id, text="fixed", options=OPTS)
     list(edited.deltas())
     edited.close()
-    assert [m.content for m in _messages(session, turn.conversation_id)] == ["fixed", "a2"]
+    assert [m.content for m in _messages(session, turn.conversation_id)] == ["typo", "a1", "fixed", "a2"]
     assert providers["primary"].history[-1].messages[-1].content == "fixed"
+    assert [m.content for m in providers["primary"].history[-1].messages] == ["fixed"]  # not the earlier version
 
 
 def test_other_users_conversation_is_not_found(manager, providers, session, user_id) -> None:

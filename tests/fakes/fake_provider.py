@@ -18,6 +18,7 @@ class Script:
     usage: Usage | None
     error: ProviderError | None
     error_after: int
+    stop_reason: str | None = None
 
 
 class FakeProvider(Provider):
@@ -34,8 +35,8 @@ class FakeProvider(Provider):
         self._unavailable = unavailable
 
     def enqueue(self, chunks: list[str], usage: Usage | None = None, error: ProviderError | None = None,
-                error_after: int = 0) -> FakeProvider:
-        self.queue.append(Script(chunks, usage, error, error_after))
+                error_after: int = 0, stop_reason: str | None = None) -> FakeProvider:
+        self.queue.append(Script(chunks, usage, error, error_after, stop_reason))
         return self
 
     def count_tokens(self, text: str) -> int:
@@ -52,7 +53,7 @@ class FakeProvider(Provider):
             if script.error is not None and script.error_after >= len(script.chunks):
                 raise script.error
             usage = script.usage or Usage(sum(len(m.content.split()) for m in request.messages), len(script.chunks))
-            yield Finished(usage=usage, model=request.model)
+            yield Finished(usage=usage, model=request.model, stop_reason=script.stop_reason)
         finally:
             self.closed += 1
 

@@ -32,6 +32,8 @@ class Reply:
     model: str | None = None
     include_usage: bool = True
     cached_tokens: int = 0  # of tokens_in, reported as read from the provider's prompt cache
+    finish_reason: str = "stop"  # "length": cut at max_tokens (Anthropic: "max_tokens")
+    byte_writes: bool = False  # each event written one byte at a time (a character split across network reads)
 
 
 class _QuietServer(ThreadingHTTPServer):
@@ -195,7 +197,11 @@ def _make_handler(server: FakeProviderServer) -> type[BaseHTTPRequestHandler]:
                         return
                     time.sleep(reply.first_delay if sent == 0 else reply.chunk_delay)
                     sent += 1
-                self._chunk(data)
+                if reply.byte_writes:
+                    for at in range(len(data)):
+                        self._chunk(data[at:at + 1])
+                else:
+                    self._chunk(data)
                 del index
             self.wfile.write(b"0\r\n\r\n")
             self.wfile.flush()
@@ -221,6 +227,9 @@ def bag_of_words(text: str, dims: int = 64) -> list[float]:
     return vector
 
 
+_ANTHROPIC_STOP = {"stop": "end_turn", "length": "max_tokens"}
+
+
 def _sse(payload: dict[str, Any], event: str | None = None) -> bytes:
     head = f"event: {event}\n" if event else ""
     return f"{head}data: {json.dumps(payload)}\n\n".encode()
@@ -233,7 +242,8 @@ def _openai_events(reply: Reply, model: str) -> list[tuple[bool, bytes]]:
     for text in reply.chunks:
         events.append((True, _sse({**base, "choices": [{"index": 0, "delta": {"content": text},
                                                         "finish_reason": None}]})))
-    events.append((False, _sse({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})))
+    events.append((False, _sse({**base, "choices": [{"index": 0, "delta": {},
+                                                     "finish_reason": reply.finish_reason}]})))
     if reply.include_usage:
         usage = {"prompt_tokens": reply.tokens_in, "completion_tokens": reply.tokens_out,
                  "total_tokens": reply.tokens_in + reply.tokens_out,
@@ -258,7 +268,8 @@ def _anthropic_events(reply: Reply, model: str) -> list[tuple[bool, bytes]]:
                                    "delta": {"type": "text_delta", "text": text}}, "content_block_delta")))
     events += [
         (False, _sse({"type": "content_block_stop", "index": 0}, "content_block_stop")),
-        (False, _sse({"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+        (False, _sse({"type": "message_delta", "delta": {"stop_reason": _ANTHROPIC_STOP.get(reply.finish_reason),
+                                                         "stop_sequence": None},
                       "usage": {"output_tokens": reply.tokens_out}}, "message_delta")),
         (False, _sse({"type": "message_stop"}, "message_stop")),
     ]

@@ -39,8 +39,13 @@ def _conv(session: Session, user_id: int, title: str, *texts: str, minutes_ago: 
                         updated_at=when)
     session.add(conv)
     session.flush()
-    for i, t in enumerate(texts):
-        session.add(Message(conversation_id=conv.id or 0, role="user" if i % 2 == 0 else "assistant", content=t))
+    parent = None
+    for i, t in enumerate(texts):  # one branch: each message follows the one before it
+        message = Message(conversation_id=conv.id or 0, role="user" if i % 2 == 0 else "assistant", content=t,
+                          parent_id=parent)
+        session.add(message)
+        session.flush()
+        parent = message.id
     session.commit()
     return conv.id or 0
 
@@ -202,14 +207,20 @@ CHATGPT = [{
 }]
 
 
-def test_chatgpt_import_follows_the_current_branch(people, session) -> None:
+def test_chatgpt_import_keeps_the_other_branch_and_shows_the_current_one(people, session) -> None:
+    from core.history import read_thread
+
     assert import_conversations(session=session, user_id=people["alice"], raw=json.dumps(CHATGPT).encode(),
                                 max_bytes=MB) == 1
     conv = session.exec(select(Conversation).where(Conversation.user_id == people["alice"])).one()
     texts = [m.content for m in session.exec(select(Message).where(Message.conversation_id == conv.id)
                                              .order_by(col(Message.id)))]
     assert (conv.title, conv.model) == ("Trip to Busan", "gpt-4o")
-    assert texts == ["부산 여행 추천해줘", "해운대에 가보세요.", "Thanks!"]
+    assert texts == ["부산 여행 추천해줘", "해운대에 가보세요.", "Thanks!", "(an abandoned branch)"]
+    thread = read_thread(session=session, user_id=people["alice"], conversation_id=conv.id or 0)
+    assert [m.content for m in thread.messages] == ["부산 여행 추천해줘", "해운대에 가보세요.", "Thanks!"]
+    reply = thread.messages[1].id
+    assert (thread.versions[reply].n, thread.versions[reply].total) == (1, 2)  # "a"'s children: b, then x
     assert conv.created_at.year == 2023
 
 

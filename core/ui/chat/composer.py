@@ -1,6 +1,12 @@
-"""Writing to the model: the quota line, the edit and draft forms, and streaming a turn with a stop button."""
+"""Writing to the model: the quota line, the draft form with a limit's countdown, and streaming a turn with a stop
+button."""
 
 from __future__ import annotations
+
+import math
+import threading
+import time
+from itertools import chain
 
 import streamlit as st
 
@@ -9,17 +15,20 @@ from core.models import MessageStatus
 from core.providers.registry import warm_up
 from core.ui import state
 from core.ui.chat.markdown import stream_images_as_links
+from core.ui.chat.markdown_breaks import hard_breaks
 from core.ui.chat.sidebar import sync_url
 from core.ui.i18n import t, tr
 from core.validation import escape_markdown
 
+COUNTDOWN_MAX = 300  # seconds: a longer wait (a daily budget) says when, without a countdown
 
-def _message_form(state_key: str, label: str, dismiss: str) -> str | None:
+
+def _message_form(state_key: str, label: str, dismiss: str, *, disabled: bool = False) -> str | None:
     """An editable message kept in state_key, with Send and a dismiss button; the text when sent."""
     with st.form(f"{state_key}_form"):
         text = st.text_area(label, value=st.session_state[state_key], key=f"{state_key}_text")
         cols = st.columns([1, 1, 6])
-        send = cols[0].form_submit_button(t("chat.send"), type="primary")
+        send = cols[0].form_submit_button(t("chat.send"), type="primary", disabled=disabled)
         dismissed = cols[1].form_submit_button(dismiss)
     if dismissed:
         st.session_state.pop(state_key, None)
@@ -27,20 +36,31 @@ def _message_form(state_key: str, label: str, dismiss: str) -> str | None:
     return text if send else None
 
 
-def edit_form() -> str | None:
-    """The edit box for the last user message; returns the new text when submitted."""
-    if state.EDITING not in st.session_state:
-        return None
-    text = _message_form(state.EDITING, t("chat.edit_label"), t("common.cancel"))
-    if text is not None:
-        st.session_state.pop(state.EDITING, None)
-    return text
-
-
-def keep_draft(text: str, error: str) -> None:
-    """A refused message is not lost: it comes back in an editable box with the reason."""
+def keep_draft(text: str, error: str, retry_after: int | None = None) -> None:
+    """A refused message is not lost: it comes back in an editable box with the reason (and, for a limit that
+    frees up soon, a countdown after which sending is possible again by itself)."""
     st.session_state[state.DRAFT] = text
     st.session_state[state.DRAFT_ERROR] = error
+    if retry_after is not None and retry_after <= COUNTDOWN_MAX:
+        st.session_state[state.RETRY_AT] = time.time() + retry_after
+
+
+def waiting() -> bool:
+    """True while a limit's countdown runs: sending is off until it ends."""
+    return st.session_state.get(state.RETRY_AT, 0) > time.time()
+
+
+@st.fragment(run_every=1)
+def countdown() -> None:
+    """Seconds until sending is possible again, counted down; at zero the whole page runs again (sending on)."""
+    retry_at = st.session_state.get(state.RETRY_AT)
+    if retry_at is None:
+        return
+    left = math.ceil(retry_at - time.time())
+    if left <= 0:
+        st.session_state.pop(state.RETRY_AT, None)
+        st.rerun(scope="app")
+    st.caption(t("chat.retry_countdown", s=left))
 
 
 def draft_form() -> str | None:
@@ -49,7 +69,7 @@ def draft_form() -> str | None:
         return None
     # The reason can name a shared knowledge base: names are data, shown literally.
     st.error(escape_markdown(tr(st.session_state.get(state.DRAFT_ERROR))) or t("chat.not_sent"))
-    return _message_form(state.DRAFT, t("chat.draft_label"), t("chat.discard"))
+    return _message_form(state.DRAFT, t("chat.draft_label"), t("chat.discard"), disabled=waiting())
 
 
 def clear_draft() -> None:
@@ -63,24 +83,42 @@ def quota_caption(summary: str | None) -> None:
         st.caption(tr(summary))
 
 
+def wait_for_last_turn(timeout: float = 15.0) -> None:
+    """A run that interrupted a streaming one (Stop, any click) starts at once in a new thread, while the old one is
+    still storing its reply: wait for that, so this run shows the reply as stored (marker, Continue, quota)."""
+    done = st.session_state.get(state.TURN_DONE)
+    if isinstance(done, threading.Event):
+        done.wait(timeout)
+
+
 def stream_turn(turn: Turn, options: TurnOptions) -> None:
-    """Stream the reply; whatever happens (stop button included) the turn is closed and stored."""
+    """Stream the reply; whatever happens (Stop included) the turn is closed and stored.
+
+    Stop is a button of the page: pressing it asks for a new run, which interrupts this one at its next update
+    (the partial reply is stored in the finally below) and then draws the whole page from the database: the
+    "stopped" marker, Continue, Regenerate and Edit, the sidebar and the quota line, with no reload."""
     st.session_state[state.CONV] = turn.conversation_id
     st.session_state.pop(state.FOCUS, None)
-    sync_url()  # before streaming: a stopped script sends nothing more to the browser
+    sync_url()  # before streaming: an interrupted run sends nothing more to the browser
     with st.chat_message("assistant"):
+        st.button(t("chat.stop"), key="chat_stop", icon=":material/stop_circle:", type="tertiary")
         if turn.setup.notice:
             st.info(escape_markdown(tr(turn.setup.notice)))  # it lists document names: data, shown literally
         if options.provider == "local":
             with st.spinner(t("chat.loading_local")):
                 warm_up("local")
+        done = st.session_state[state.TURN_DONE] = threading.Event()
         try:
             # Not st.write_stream: it has the browser complete unfinished Markdown (closing an open link or cutting
-            # an open tag), which can turn text with no image into one. Each snapshot replaces the last.
+            # an open tag), which can turn text with no image into one. Each snapshot replaces the last; a continued
+            # reply shows its earlier text first.
             shown = st.empty()
-            for text in stream_images_as_links(turn.deltas()):
-                shown.markdown(text)
+            for text in stream_images_as_links(chain([turn.prefix], turn.deltas())):
+                shown.markdown(hard_breaks(text))
         finally:
-            outcome = turn.close()  # runs on StopException too: the partial reply is kept
+            try:
+                outcome = turn.close()  # runs when interrupted too (Stop, a new run): the partial reply is kept
+            finally:
+                done.set()
         if outcome.error and outcome.status == MessageStatus.error:
             st.error(tr(outcome.error))

@@ -14,6 +14,7 @@ from functools import lru_cache
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
+from core.ui.chat.markdown_breaks import hard_breaks
 from core.ui.chat.markdown_syntax import math_enabled, new_env, parser
 
 # Blocks whose lines are accounted for; a line outside all of them (a reference definition, content past the
@@ -149,6 +150,13 @@ def _as_links(text: str) -> str:
 def images_as_links(text: str) -> str:
     """The text with every Markdown image turned into a plain link (its "!" dropped); all else byte-identical."""
     return _as_links(text)
+
+
+@lru_cache(maxsize=512)
+def display(text: str) -> str:
+    """A message as the page shows it: images as links, single newlines as line breaks (stored text unchanged).
+    While a reply streams, each snapshot of stream_images_as_links is shown through hard_breaks: the same."""
+    return hard_breaks(images_as_links(text))
 
 
 def stream_images_as_links(deltas: Iterable[str], *, every: float = 0.1) -> Iterator[str]:

@@ -1,39 +1,88 @@
-"""Chat bubbles: the conversation's messages, the search hit in context, and the last message's actions."""
+"""Chat bubbles: the branch shown with its markers and actions, the search hit in context, the edit box in place."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urlencode
 
 import streamlit as st
 
+from core.history import Version
 from core.i18n import Msg
 from core.models import MessagePublic, MessageRole, MessageSource, MessageStatus
 from core.ui import state
-from core.ui.chat.markdown import images_as_links
+from core.ui.chat import message_actions
+from core.ui.chat.markdown import display
 from core.ui.i18n import t, tr
 from core.validation import escape_markdown
 
 
+@dataclass
+class Shown:
+    """What the page shows of a conversation: its branch, and what goes with the messages."""
+
+    messages: list[MessagePublic]
+    versions: dict[int, Version] = field(default_factory=dict)
+    sources: dict[int, list[MessageSource]] = field(default_factory=dict)
+    feedback: dict[int, tuple[int, str]] = field(default_factory=dict)  # reply id -> (rating, comment)
+    busy: bool = False  # a reply is being written: no actions
+
+
+def ratings(feedback: Mapping[int, Any] | None) -> dict[int, tuple[int, str]]:
+    """Reply id -> (rating, comment), from the user's feedback on the replies shown."""
+    return {mid: (int(f.rating), str(f.comment or "")) for mid, f in (feedback or {}).items()}
+
+
 def render_message(message: MessagePublic, sources: list[MessageSource] | None = None) -> None:
+    """One message as it is stored (HTML stays escaped, images are links: never trusted)."""
     with st.chat_message(message.role.value):
-        if message.content:
-            st.markdown(images_as_links(message.content))  # HTML stays escaped, images are links: never trusted
-        if message.role != MessageRole.assistant:
-            return
-        if sources:
-            render_sources(sources)
-        if message.status == MessageStatus.error:
-            st.error(tr(message.error) or t("chat.provider_failed"))
-        parts = [escape_markdown(p) for p in (message.provider, message.model) if p]  # imported names are data
-        if message.fallback_from:
-            parts.append(t("chat.fallback_note", provider=escape_markdown(message.fallback_from)))
-        if message.status == MessageStatus.interrupted:
-            lost = message.error == Msg("chat.instance_lost")  # its server stopped mid-reply (core.chat.live)
-            parts.append(tr(message.error) if lost else t("chat.interrupted_note"))
-        elif message.status == MessageStatus.streaming:
-            parts.append(t("chat.streaming_note"))
-        if parts:
-            st.caption(" · ".join(parts))
+        _body(message, sources)
+
+
+def _body(message: MessagePublic, sources: list[MessageSource] | None) -> None:
+    if message.content:
+        st.markdown(display(message.content))
+    if message.role != MessageRole.assistant:
+        return
+    if sources:
+        render_sources(sources)
+    if message.status == MessageStatus.error:
+        st.error(tr(message.error) or t("chat.provider_failed"))
+    st.caption(" · ".join(_notes(message)))
+
+
+def _notes(message: MessagePublic) -> list[str]:
+    """The reply's provider and model, and why it ended early (stopped, cut at the token limit, instance lost)."""
+    parts = [escape_markdown(p) for p in (message.provider, message.model) if p]  # imported names are data
+    if message.fallback_from:
+        parts.append(t("chat.fallback_note", provider=escape_markdown(message.fallback_from)))
+    if message.status == MessageStatus.streaming:
+        parts.append(t("chat.streaming_note"))
+    elif message.error == Msg("chat.instance_lost"):  # its server stopped mid-reply (core.chat.live)
+        parts.append(tr(message.error))
+    elif message.stop_reason == "length":
+        parts.append(t("chat.length_note"))
+    elif message.stop_reason == "stopped" or message.status == MessageStatus.interrupted:
+        parts.append(t("chat.interrupted_note"))
+    return parts
+
+
+def render_thread(shown: Shown, user_id: int, conversation_id: int) -> None:
+    """The branch, each message with its versions and actions; the message being edited as an edit box in place."""
+    message_actions.install_copy()
+    editing = st.session_state.get(state.EDITING)
+    last = shown.messages[-1].id if shown.messages else None
+    for message in shown.messages:
+        with st.chat_message(message.role.value):
+            if editing == message.id and not shown.busy:
+                message_actions.edit_box(message)
+                continue
+            _body(message, shown.sources.get(message.id))
+            if not shown.busy:
+                message_actions.row(message, shown.versions.get(message.id), shown.feedback.get(message.id),
+                                    user_id=user_id, conversation_id=conversation_id, last=message.id == last)
 
 
 def render_sources(sources: list[MessageSource]) -> None:
@@ -61,30 +110,3 @@ def focus_callout(messages: list[MessagePublic]) -> None:
         st.caption(t("chat.search_hit", n=index + 1, total=len(messages)))
         for message in messages[max(0, index - 1) : index + 2]:
             render_message(message)
-
-
-def _set_pending(action: str) -> None:
-    st.session_state[state.PENDING] = action
-
-
-def _start_edit(content: str) -> None:
-    st.session_state[state.EDITING] = content
-
-
-def last_message_actions(messages: list[MessagePublic]) -> None:
-    """Regenerate the last reply; edit the last user message and resend."""
-    if not messages:
-        return
-    cols = st.columns([1.6, 1, 5])
-    if messages[-1].role == MessageRole.assistant:
-        cols[0].button(t("chat.regenerate"), key="chat_regenerate", on_click=_set_pending, args=("regenerate",),
-                       icon=":material/refresh:")
-    last_user = next((m for m in reversed(messages) if m.role == MessageRole.user), None)
-    if last_user is not None and state.EDITING not in st.session_state:
-        cols[1].button(t("chat.edit"), key="chat_edit", on_click=_start_edit, args=(last_user.content,),
-                       icon=":material/edit:")
-
-
-def regenerate_requested() -> bool:
-    """True once after the Regenerate button was pressed."""
-    return st.session_state.pop(state.PENDING, None) == "regenerate"

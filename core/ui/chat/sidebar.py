@@ -6,16 +6,20 @@ import streamlit as st
 
 from core.chat import ProviderOption, TurnOptions
 from core.config import get_settings
-from core.history import conversation_params
+from core.history import conversation_knowledge, conversation_params
 from core.models import ConversationPublic, PreferencesPublic, PromptPresetPublic
 from core.ui import state
 from core.ui.i18n import labels, t, tr
 from core.ui.params import query_id
-from core.validation import escape_markdown
 
 
 def current_conversation() -> int | None:
     return st.session_state.get(state.CONV)
+
+
+def focus_target() -> int | None:
+    """The message a search hit opened the conversation at (until the user moves on)."""
+    return st.session_state.get(state.FOCUS)
 
 
 def needs_preferences() -> bool:
@@ -57,6 +61,7 @@ def open_conversation(conv: ConversationPublic, focus: int | None = None) -> Non
     st.session_state[state.SYSTEM] = conv.system_prompt
     st.session_state[state.TEMPERATURE] = float(params.get("temperature", chat.default_temperature))
     st.session_state[state.MAX_TOKENS] = int(params.get("max_tokens", chat.default_max_tokens))
+    st.session_state[state.KNOWLEDGE] = list(conversation_knowledge(conv))  # its questions search these again
     st.session_state.pop(state.EDITING, None)
 
 
@@ -75,15 +80,6 @@ def sync_url() -> None:
         st.query_params["c"] = str(conv_id)
     elif "c" in st.query_params:
         del st.query_params["c"]
-
-
-def conversation_list(recent: list[ConversationPublic]) -> None:
-    st.sidebar.button(t("chat.new"), key="chat_new", on_click=new_conversation, icon=":material/add:",
-                      width="stretch")
-    for conv in recent:
-        current = conv.id == st.session_state.get(state.CONV)
-        st.sidebar.button(escape_markdown(conv.title), key=f"chat_open_{conv.id}", on_click=open_conversation,
-                          args=(conv,), type="primary" if current else "tertiary", width="stretch")
 
 
 def _apply_preset(presets: dict[str, str]) -> None:
