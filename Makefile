@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PORT   ?= 8501
 
-.PHONY: run test install install-dev migrate chromium test-tools cluster backup lint typecheck bench generate-key rotate-keys clean
+.PHONY: run api test install install-dev migrate chromium test-tools cluster backup lint typecheck bench generate-key rotate-keys clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,13 @@ run: migrate
 	@# No proxy in front: believe no X-Forwarded-For (uvicorn trusts 127.0.0.1 by default), so no local process can
 	@# choose the address its failed logins are throttled as.
 	FORWARDED_ALLOW_IPS= $(BIN)/streamlit run server.py --server.port $(PORT)
+
+# The OpenAI-compatible API alone, one worker process per core (API_WORKERS=N to choose), on API_PORT (8000).
+# Several workers share request windows through Redis: set REDIS_URL. The portal keeps serving /v1 itself too.
+API_PORT    ?= 8000
+API_WORKERS ?=
+api: migrate
+	$(BIN)/python -m core.api --host 127.0.0.1 --port $(API_PORT) $(if $(API_WORKERS),--workers $(API_WORKERS))
 
 # Browser tests drive the system Chromium (Playwright's own browser download is not used).
 chromium:

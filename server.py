@@ -6,14 +6,11 @@ import asyncio
 import gc
 import logging
 import os
-import signal
 import socket
-import threading
 import time
 from asyncio import base_events as asyncio_base_events
 from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
-from types import FrameType
 from typing import Any
 
 import streamlit as st
@@ -52,7 +49,6 @@ logger = logging.getLogger("parley.server")
 
 
 DRAIN_TICK_SECONDS = 0.25  # how often a drain looks for UI sessions that became idle
-SHUTDOWN_SECONDS = 5.0  # after the drain: how long uvicorn waits for connections still open
 
 
 def _on_loop(loop: asyncio.AbstractEventLoop, work: Coroutine[Any, Any, int]) -> int:
@@ -80,57 +76,13 @@ def _wait_for_replies(loop: asyncio.AbstractEventLoop, grace_seconds: float) -> 
     return lifecycle.in_flight()
 
 
-def _stop_server(server_handler: object) -> bool:
-    """uvicorn's graceful exit, without recording a signal: uvicorn raises again the signal it caught once it has
-    stopped, and the process would end killed by SIGTERM (exit -15) instead of exiting 0 after a clean drain.
-    False when the handler is not uvicorn's: the caller hands it the signal instead."""
-    server = getattr(server_handler, "__self__", None)
-    if server is None or not hasattr(server, "should_exit"):
-        return False
-    config = getattr(server, "config", None)
-    if config is not None and getattr(config, "timeout_graceful_shutdown", 0) is None:
-        config.timeout_graceful_shutdown = SHUTDOWN_SECONDS  # a reply past the grace period is not waited for
-    server.should_exit = True
-    return True
-
-
-def _drain_on_sigterm(loop: asyncio.AbstractEventLoop) -> None:
-    """SIGTERM: report not-ready and start no new turn at once (DrainGate sends the proxy's new requests elsewhere);
-    let replies in flight finish (up to drain_grace_seconds) while idle UI sessions move; then stop the server."""
-    try:
-        server_handler = signal.getsignal(signal.SIGTERM)
-    except ValueError:  # not the main thread (an embedding server): nothing to take over
-        return
-
-    handed_over = threading.Event()
-
-    def on_sigterm(signum: int, frame: FrameType | None) -> None:
-        if handed_over.is_set() and callable(server_handler):  # another server's handler, on the main thread
-            server_handler(signum, frame)
-            return
-        if lifecycle.draining():  # a second SIGTERM: the drain under way ends the process
-            return
-        lifecycle.drain()
-        log_event(logger, "draining", in_flight=lifecycle.in_flight())
-        threading.Thread(target=finish, name="parley-drain", daemon=True).start()
-
-    def finish() -> None:
-        _wait_for_replies(loop, get_settings().drain_grace_seconds)
-        if not _stop_server(server_handler):
-            handed_over.set()
-            os.kill(os.getpid(), signal.SIGTERM)  # back on the main thread, to the server's own handler
-
-    try:
-        signal.signal(signal.SIGTERM, on_sigterm)
-    except ValueError:
-        return
-
-
 @asynccontextmanager
 async def lifespan(_app: st.App) -> AsyncIterator[None]:
     startup()  # migrations and the first admin before the first request
     gc.freeze()  # start-up's objects (modules, models, catalogs) live as long as the process: never scan them again
-    _drain_on_sigterm(asyncio.get_running_loop())  # after the server installed its own handler, which it then stops
+    loop = asyncio.get_running_loop()
+    # After the server installed its own SIGTERM handler, which the drain then stops.
+    lifecycle.drain_on_sigterm(lambda: _wait_for_replies(loop, get_settings().drain_grace_seconds))
     _log_proxy_trust()
     yield
 

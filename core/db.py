@@ -16,6 +16,7 @@ from sqlalchemy import event, text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, create_engine
 
+from core import changes  # its ORM events keep request caches current (core/changes.py)
 from core.config import PROJECT_ROOT, Settings, get_settings
 from core.db_writes import QueuedConnection, queue_writer, writer_queue
 from core.logging import log_event
@@ -90,12 +91,14 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     """Apply migrations up to revision on engine's database."""
     with engine.begin() as connection:
         command.upgrade(alembic_config(connection), revision)
+    changes.forget()
 
 
 def downgrade(engine: Engine, revision: str) -> None:
     """Revert migrations down to revision on engine's database."""
     with engine.begin() as connection:
         command.downgrade(alembic_config(connection), revision)
+    changes.forget()
 
 
 def current_revision(engine: Engine) -> str | None:
@@ -148,3 +151,4 @@ def reset_caches() -> None:
         engine.dispose()
     _engines.clear()
     _migrated.clear()
+    changes.forget()

@@ -7,14 +7,23 @@ turns the proxy's new requests away while draining, in a way the shipped nginx r
 
 from __future__ import annotations
 
+import logging
+import os
+import signal
 import threading
 import time
+from collections.abc import Callable
+from types import FrameType
 
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
 from core.errors import ServiceDraining
+from core.logging import log_event
+
+logger = logging.getLogger(__name__)
+SHUTDOWN_SECONDS = 5.0  # after the drain: how long uvicorn waits for connections still open
 
 _lock = threading.Condition()
 _draining = False
@@ -57,6 +66,53 @@ def wait_for_turns(grace_seconds: float) -> int:
         while _in_flight and (left := deadline - time.monotonic()) > 0:
             _lock.wait(left)
         return _in_flight
+
+
+def stop_server(server_handler: object) -> bool:
+    """uvicorn's graceful exit, without recording a signal: uvicorn raises again the signal it caught once it has
+    stopped, and the process would end killed by SIGTERM (exit -15) instead of exiting 0 after a clean drain.
+    False when the handler is not uvicorn's: the caller hands it the signal instead."""
+    server = getattr(server_handler, "__self__", None)
+    if server is None or not hasattr(server, "should_exit"):
+        return False
+    config = getattr(server, "config", None)
+    if config is not None and getattr(config, "timeout_graceful_shutdown", 0) is None:
+        config.timeout_graceful_shutdown = SHUTDOWN_SECONDS  # a reply past the grace period is not waited for
+    server.should_exit = True
+    return True
+
+
+def drain_on_sigterm(wait: Callable[[], object]) -> None:
+    """SIGTERM: report not-ready and start no new turn at once (DrainGate sends the proxy's new requests elsewhere);
+    wait() lets what is in flight finish; then the server stops. Call it from the server's lifespan, after the
+    server installed its own handler (which it then stops)."""
+    try:
+        server_handler = signal.getsignal(signal.SIGTERM)
+    except ValueError:  # not the main thread (an embedding server): nothing to take over
+        return
+
+    handed_over = threading.Event()
+
+    def on_sigterm(signum: int, frame: FrameType | None) -> None:
+        if handed_over.is_set() and callable(server_handler):  # another server's handler, on the main thread
+            server_handler(signum, frame)
+            return
+        if draining():  # a second SIGTERM: the drain under way ends the process
+            return
+        drain()
+        log_event(logger, "draining", in_flight=in_flight())
+        threading.Thread(target=finish, name="parley-drain", daemon=True).start()
+
+    def finish() -> None:
+        wait()
+        if not stop_server(server_handler):
+            handed_over.set()
+            os.kill(os.getpid(), signal.SIGTERM)  # back on the main thread, to the server's own handler
+
+    try:
+        signal.signal(signal.SIGTERM, on_sigterm)
+    except ValueError:
+        return
 
 
 def reset() -> None:

@@ -549,10 +549,10 @@ def test_r2_row27_a_busy_database_at_the_end_of_a_turn_is_written_again(engine, 
                                                                         caplog) -> None:
     from sqlalchemy.exc import OperationalError
 
-    from core.chat import turn as turn_module
+    from core import db_batch as writes_module  # where the end of a turn is committed
     from core.models import Message, MessageStatus
 
-    real_scope, failures = turn_module.session_scope, []
+    real_scope, failures = writes_module.session_scope, []
 
     def busy_once(engine=None):  # type: ignore[no-untyped-def]
         if not failures:
@@ -563,7 +563,7 @@ def test_r2_row27_a_busy_database_at_the_end_of_a_turn_is_written_again(engine, 
     uid = add_user(session, "busy")
     options = TurnOptions(provider="local", model="smollm2-135m-instruct", max_tokens=8, temperature=0)
     turn = ConversationManager().send(user_id=uid, conversation_id=None, text="Say hi", options=options)
-    monkeypatch.setattr(turn_module, "session_scope", busy_once)
+    monkeypatch.setattr(writes_module, "session_scope", busy_once)
     with caplog.at_level(logging.WARNING):
         text = "".join(turn.deltas())
         outcome = turn.close()

@@ -1,29 +1,31 @@
-"""The OpenAI-compatible API, mounted at /v1 inside the Streamlit server (server.py): one process, UI and API.
+"""The OpenAI-compatible API at /v1: mounted inside the Streamlit server (server.py: one process, UI and API), and
+served alone by `python -m core.api` (API workers on every core).
 
-Endpoints are plain functions: FastAPI runs them on worker threads, so token checks, limits and database writes
-never block the event loop. They only start a turn: the turn runs on the API's own bounded executor and the
-response waits for it on the event loop (core.api.respond), so no request holds a thread of the server's shared
-pool while its provider thinks.
+Endpoints are coroutines that never block: each request's blocking work — who the caller is (core.api.context),
+its limits, starting the turn, the provider call, the writes — is one job on the API's own bounded executor, and
+the response waits for it on the event loop (core.api.respond). Nothing runs on the server's shared thread pool
+(anyio's, which Streamlit's static files and the health checks use), so API load never queues the pages.
 """
 
-# No `from __future__ import annotations` here: FastAPI reads the endpoints' annotations, which name a
-# dependency defined inside create_api().
+# No `from __future__ import annotations` here: FastAPI reads the endpoints' annotations.
+import asyncio
 import functools
+import json
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Annotated, Any
+from typing import Any, TypeVar
 
-from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError as BodyError
 from slowapi.errors import RateLimitExceeded
-from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from core.accounts import charged_team
 from core.api import completions as api
-from core.api.admission import CONCURRENCY, WINDOWS, ConcurrencyCap, record_refusal
+from core.api.admission import CONCURRENCY, WINDOWS, ConcurrencyCap, Slot, record_refusal
+from core.api.context import CallerContext, CallerContexts
 from core.api.errors import (
     ApiError,
     UnexpectedErrors,
@@ -34,12 +36,11 @@ from core.api.errors import (
     on_invalid_body,
 )
 from core.api.limits import ApiLimits
-from core.api.respond import Started, TurnResponse
+from core.api.respond import Started, respond, turn_of
 from core.api.schemas import CompletionRequest
-from core.api.tokens import Caller, authenticate_token
-from core.chat import chat_manager
+from core.api.streaming import TurnStream
+from core.chat import Charged, PlainCalls, chat_manager
 from core.config import Settings, get_settings
-from core.db import session_scope
 from core.errors import AppError, AuthError
 from core.i18n import Msg
 
@@ -75,6 +76,38 @@ class BodyLimit:
 
 
 TEAM_HEADER = "x-parley-team"
+T = TypeVar("T")
+
+
+def read_json(raw: bytes) -> Any:
+    """The body's JSON, before anything else (as FastAPI reads a body): a 400 when it is not JSON."""
+    try:
+        return json.loads(raw) if raw else None
+    except ValueError as exc:
+        raise RequestValidationError([{"type": "json_invalid", "loc": ("body", getattr(exc, "pos", 0)),
+                                       "msg": "JSON decode error", "input": {}}]) from None
+
+
+def parse_body(data: Any) -> CompletionRequest:
+    """The request as FastAPI would validate it, after authentication: a RequestValidationError (a 400 naming the
+    parameter) if it is not one."""
+    if data is None:
+        raise RequestValidationError([{"type": "missing", "loc": ("body",), "msg": "Field required",
+                                       "input": None}])
+    try:
+        return CompletionRequest.model_validate(data)
+    except BodyError as exc:
+        raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]) from None
+
+
+class Held:
+    """What a request holds until its turn ends (its concurrency slot), released once from any thread."""
+
+    slot: Slot | None = None
+
+    def release(self) -> None:
+        if self.slot is not None:
+            self.slot.release()
 
 
 def create_api(settings: Settings | None = None) -> FastAPI:
@@ -82,25 +115,32 @@ def create_api(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     app = FastAPI(title="Parley API", docs_url=None, redoc_url=None, openapi_url=None)
     limits = ApiLimits(settings)
-    # A running request holds one worker until its turn ends; one user may hold at most max_concurrent_per_user
-    # of them (a smaller number, checked at start-up), so the others always keep workers - that cap.
+    # A running request holds one worker from its start until its turn ends; one user may hold at most
+    # max_concurrent_per_user of them (a smaller number, checked at start-up), so the others always keep workers.
     executor = ThreadPoolExecutor(max_workers=settings.api.workers, thread_name_prefix="parley-api")
     cap = ConcurrencyCap(settings.api.max_concurrent_per_user)
+    manager = chat_manager(settings.sqlalchemy_url)
+    contexts = CallerContexts(settings=settings, engine=manager.engine, manager=manager, limits=limits.service)
+    app.state.contexts = contexts
     app.add_middleware(BodyLimit, max_bytes=settings.api.max_body_kb * 1024)
     app.add_middleware(UnexpectedErrors)  # added last: the outermost of ours, around everything else
     app.add_exception_handler(ApiError, on_api_error)
     app.add_exception_handler(RequestValidationError, on_invalid_body)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
 
+    async def off_loop(work: Callable[..., T], *args: Any) -> T:
+        """work on the API's executor (never the server's shared pool)."""
+        return await asyncio.get_running_loop().run_in_executor(executor, functools.partial(work, *args))
+
     async def on_app_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, AppError)
         error = from_app_error(exc)
-        error.headers.update(await run_in_threadpool(limits.headers, request))
+        error.headers.update(await off_loop(limits.headers, request))
         return await on_api_error(request, error)
 
     async def on_rate_limited(request: Request, exc: Exception) -> JSONResponse:
         # slowapi's refusal: one of the caller's request windows (shared with the chat) is full.
-        headers = await run_in_threadpool(limits.headers, request)
+        headers = await off_loop(limits.headers, request)
         reset = headers.get("x-ratelimit-reset-requests", "1s").rstrip("s")
         headers["Retry-After"] = str(max(1, int(reset)))
         return error_response(429, str(Msg("api.too_many_requests", seconds=headers["Retry-After"])),
@@ -109,88 +149,94 @@ def create_api(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(AppError, on_app_error)
     app.add_exception_handler(RateLimitExceeded, on_rate_limited)
 
-    def authenticated(request: Request) -> Caller:
-        """The token's caller and their limits, read in one transaction; 401 (or 429 when guessing) otherwise."""
+    def authenticated(request: Request) -> CallerContext:
+        """The token's caller, team and limits (cached while nothing they are made of changes); 401 (or 429 when
+        guessing) otherwise. Runs on the executor."""
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise ApiError(401, str(Msg("api.missing_token")), code="missing_api_key")
-        with session_scope() as session:
-            try:
-                caller = authenticate_token(session=session, token=token.strip(), settings=settings)
-            except AuthError as exc:
-                # Only failures are counted, and the throttle is asked only once the token failed: a valid token is
-                # accepted from an address others are guessing from (behind a proxy, that is every user's). Letting
-                # a throttled address still present tokens is safe: a token is 256 random bits, stored only as an
-                # HMAC under a server key, so no rate of guessing finds one. The 429 tells a script with a wrong
-                # token to stop; the message never says which part was wrong, nor echoes the token.
-                client = request.client.host if request.client else "unknown"
-                refusal = limits.failed_auth(client)
-                raise refusal or ApiError(401, str(exc.user_message), code="invalid_api_key") from None
-            # The team charged: the X-Parley-Team header (id or name), else the token's, else the default.
-            team = charged_team(session=session, user_id=caller.user_id,
-                                requested=request.headers.get(TEAM_HEADER) or caller.team_id)
-            caller_limits = limits.service.effective_for(session, caller.user_id, caller.role, team)
-        limits.publish(request, caller.user_id, *caller_limits)
-        request.state.caller_limits = caller_limits
-        request.state.team_id = team.id if team is not None else None
-        return caller
+        try:
+            context = contexts.get(token.strip(), request.headers.get(TEAM_HEADER))
+        except AuthError as exc:
+            # Only failures are counted, and the throttle is asked only once the token failed: a valid token is
+            # accepted from an address others are guessing from (behind a proxy, that is every user's). Letting
+            # a throttled address still present tokens is safe: a token is 256 random bits, stored only as an
+            # HMAC under a server key, so no rate of guessing finds one. The 429 tells a script with a wrong
+            # token to stop; the message never says which part was wrong, nor echoes the token.
+            client = request.client.host if request.client else "unknown"
+            refusal = limits.failed_auth(client)
+            raise refusal or ApiError(401, str(exc.user_message), code="invalid_api_key") from None
+        limits.publish(request, context.caller.user_id, *context.limits)
+        request.state.team_id = context.team.id if context.team is not None else None
+        return context
 
-    CallerDep = Annotated[Caller, Depends(authenticated)]  # noqa: N806  (FastAPI's dependency alias)
-    manager = chat_manager(settings.sqlalchemy_url)
-
-    def admitted(endpoint: Callable[..., Started]) -> Callable[..., Response]:
-        """Before the endpoint and its request windows: the model must exist (404), and the user must be under
-        their concurrency cap (429). A refusal by the cap or by a window is recorded in usage; the slot taken
-        goes with the turn into the response, which frees it when the turn ends (or here, if none started)."""
-
-        @functools.wraps(endpoint)
-        def admit(*args: Any, **kwargs: Any) -> Response:
-            request, body, caller = kwargs["request"], kwargs["body"], kwargs["caller"]
-            ref = api.find_model(body.model, settings)
-            refused = functools.partial(record_refusal, settings=settings, user_id=caller.user_id,
-                                        provider=ref.provider, model=ref.model, token_name=caller.token_name,
-                                        team_id=request.state.team_id)
-            try:
-                slot = cap.acquire(caller.user_id)
-            except ApiError:
-                refused(kind=CONCURRENCY)
-                raise
-            try:
-                started = endpoint(*args, **kwargs)
-            except RateLimitExceeded:
-                slot.release()
-                refused(kind=WINDOWS)
-                raise
-            except BaseException:  # a refusal by a budget is recorded where it is decided (the chat's own path)
-                slot.release()
-                raise
-            return TurnResponse(started, body, slot, executor)
-
-        return admit
-
-    @app.get("/models")
-    def models(request: Request, caller: CallerDep) -> JSONResponse:
-        data = api.list_models(manager.providers_for(caller.user_id, caller.role))
-        return JSONResponse({"object": "list", "data": data}, headers=limits.headers(request))
-
-    @app.get("/models/{model_id:path}")
-    def model(model_id: str, request: Request, caller: CallerDep) -> JSONResponse:
-        ref = api.find_model(model_id, settings)
-        api.usable(ref, manager.providers_for(caller.user_id, caller.role))
-        return JSONResponse(api.model_body(ref.id, ref.provider), headers=limits.headers(request))
-
-    @app.post("/chat/completions", response_model=None)
-    @admitted
     @limits.requests
-    def chat_completions(request: Request, body: CompletionRequest, caller: CallerDep) -> Started:
+    def counted_start(request: Request, body: CompletionRequest, context: CallerContext,
+                      calls: PlainCalls) -> Started:
+        """The turn, once the request windows took it (slowapi's shared limit, around this function)."""
         ref = api.find_model(body.model, settings)
-        providers = manager.providers_for(caller.user_id, caller.role)
-        api.usable(ref, providers)
+        api.usable(ref, context.providers)
         options, conversation = api.turn_inputs(body, ref, settings)
         headers = limits.headers(request)  # read before the turn exists: nothing can fail between the two
-        turn = manager.ask(user_id=caller.user_id, conversation=conversation, options=options, providers=providers,
-                           token_name=caller.token_name, count_request=False,  # slowapi took the request slot
-                           limits=request.state.caller_limits, team=request.state.team_id)
-        return Started(turn, ref, headers)
+        caller = context.caller
+        turn = manager.ask(user_id=caller.user_id, conversation=conversation, options=options,
+                           providers=context.providers, token_name=caller.token_name,
+                           count_request=False,  # slowapi took the request slot
+                           limits=context.limits, team=request.state.team_id, charged=Charged(context.team),
+                           plain=not body.stream, calls=calls)
+        return Started(turn, body, ref, headers)
+
+    def start(request: Request, data: Any, held: Held, calls: PlainCalls) -> Started:
+        """A completion request's blocking part, up to its running turn: the caller (401), the body (400), the
+        model (404), the user's concurrency cap and request windows (429, recorded in usage as refused), the
+        turn's own checks. The slot taken is held (by held) until the turn ends."""
+        context = authenticated(request)
+        body = parse_body(data)
+        caller = context.caller
+        ref = api.find_model(body.model, settings)
+        refused = functools.partial(record_refusal, settings=settings, user_id=caller.user_id,
+                                    provider=ref.provider, model=ref.model, token_name=caller.token_name,
+                                    team_id=request.state.team_id)
+        try:
+            held.slot = cap.acquire(caller.user_id)
+        except ApiError:
+            refused(kind=CONCURRENCY)
+            raise
+        try:
+            return counted_start(request=request, body=body, context=context, calls=calls)
+        except RateLimitExceeded:
+            held.release()
+            refused(kind=WINDOWS)
+            raise
+        except BaseException:  # a refusal by a budget is recorded where it is decided (the chat's own path)
+            held.release()
+            raise
+
+    @app.get("/models")
+    async def models(request: Request) -> JSONResponse:
+        def listed() -> JSONResponse:
+            context = authenticated(request)
+            data = api.list_models(context.providers)
+            return JSONResponse({"object": "list", "data": data}, headers=limits.headers(request))
+
+        return await off_loop(listed)
+
+    @app.get("/models/{model_id:path}")
+    async def model(model_id: str, request: Request) -> JSONResponse:
+        def described() -> JSONResponse:
+            context = authenticated(request)
+            ref = api.find_model(model_id, settings)
+            api.usable(ref, context.providers)
+            return JSONResponse(api.model_body(ref.id, ref.provider), headers=limits.headers(request))
+
+        return await off_loop(described)
+
+    @app.post("/chat/completions", response_model=None)
+    async def chat_completions(request: Request) -> Response:
+        data = read_json(await request.body())
+        held = Held()
+        stream: TurnStream[Started] = TurnStream(lambda: start(request, data, held, stream.call), turn_of,
+                                                 on_done=held.release)
+        return await respond(stream.start(executor), request.receive)
 
     return app

@@ -10,6 +10,7 @@ import json
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
 from core.api.errors import PROVIDER_STATUS, ApiError
 from core.api.schemas import (
@@ -113,7 +114,7 @@ def _sse(payload: object) -> str:
     return f"data: {json.dumps(payload, ensure_ascii=False, separators=(',', ':'))}\n\n"
 
 
-async def sse(first: Event, stream: TurnStream, ref: ModelRef, include_usage: bool) -> AsyncIterator[str]:
+async def sse(first: Event, stream: TurnStream[Any], ref: ModelRef, include_usage: bool) -> AsyncIterator[str]:
     """OpenAI's stream: a role chunk, content chunks, a finish chunk, the usage chunk if asked, [DONE]."""
     cid, created = completion_id(), int(time.time())
 
@@ -147,7 +148,7 @@ async def sse(first: Event, stream: TurnStream, ref: ModelRef, include_usage: bo
         stream.cancel()  # the client left (or all is sent): a turn still running stops at its next delta
 
 
-async def _from(first: Event, stream: TurnStream) -> AsyncIterator[Event]:
+async def _from(first: Event, stream: TurnStream[Any]) -> AsyncIterator[Event]:
     yield first
     if isinstance(first, Delta):
         async for event in stream.events():

@@ -42,6 +42,8 @@ class Caller:
     token_id: int
     token_name: str
     team_id: int | None = None  # the team this token charges (else the header's, else the user's default)
+    expires_at: datetime | None = None  # the token's
+    last_used_at: datetime | None = None  # as stored (to the minute)
 
 
 def token_hash(token: str, settings: Settings | None = None) -> str:
@@ -136,4 +138,5 @@ def authenticate_token(*, session: Session, token: str, settings: Settings | Non
         row.last_used_at = now
         session.add(row)
         session.commit()
-    return Caller(user.id or 0, user.username, user.role, row.id or 0, row.name, row.team_id)
+    return Caller(user.id or 0, user.username, user.role, row.id or 0, row.name, row.team_id, row.expires_at,
+                  row.last_used_at)

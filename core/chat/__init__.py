@@ -5,7 +5,7 @@ from functools import lru_cache
 
 from core.chat.choice import ProviderChoice, ProviderChooser, ProviderOption
 from core.chat.manager import ConversationManager
-from core.chat.options import TurnDeps, TurnOptions, TurnOutcome, TurnSetup
+from core.chat.options import CallStopped, Charged, PlainCalls, TurnDeps, TurnOptions, TurnOutcome, TurnSetup
 from core.chat.sources import label, sources_of
 from core.chat.turn import Turn
 
@@ -17,6 +17,7 @@ def chat_manager(database_url: str) -> ConversationManager:
 
 
 __all__ = [
-    "ConversationManager", "ProviderChoice", "ProviderChooser", "ProviderOption", "Turn", "TurnDeps", "TurnOptions",
-    "TurnOutcome", "TurnSetup", "chat_manager", "label", "sources_of",
+    "CallStopped", "Charged", "ConversationManager", "PlainCalls", "ProviderChoice", "ProviderChooser",
+    "ProviderOption", "Turn", "TurnDeps", "TurnOptions", "TurnOutcome", "TurnSetup", "chat_manager", "label",
+    "sources_of",
 ]

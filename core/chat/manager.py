@@ -15,12 +15,13 @@ from core.chat.cache import ResponseCache, build_cache
 from core.chat.choice import ProviderChoice, ProviderChooser, ProviderFactory
 from core.chat.context import clean_options, first_call_bound
 from core.chat.embedding import embedder_resolver
-from core.chat.options import Reserved, TurnDeps, TurnOptions, TurnSetup
+from core.chat.options import Charged, PlainCalls, Reserved, TurnDeps, TurnOptions, TurnSetup
 from core.chat.sources import indexing_notice
 from core.chat.turn import Turn
 from core.chat.versions import TeamChoice, VersionTurns, settings_of
 from core.config import LimitDefaults, Settings, get_settings
 from core.db import get_engine, session_scope
+from core.db_batch import group_commit
 from core.errors import RateLimited, ServiceDraining, ValidationError
 from core.history import (
     create_conversation,
@@ -38,6 +39,7 @@ from core.models import (
     Message,
     MessageRole,
     Role,
+    Team,
     UsageSource,
     UsageStatus,
 )
@@ -56,7 +58,7 @@ class ConversationManager(VersionTurns):
         self.engine = engine or get_engine(self.settings)
         self.limiter = limiter or RateLimitService(self.settings)
         self.deps = TurnDeps(self.engine, self.settings, cache or build_cache(self.settings), clock,
-                             self.limiter.budgets)
+                             self.limiter.budgets, group_commit(self.engine))
         self._factory = provider_factory
         self.knowledge = Knowledge(engine=self.engine, settings=self.settings,
                                    embedder_for=embedder_resolver(self.engine, self.settings))
@@ -97,13 +99,16 @@ class ConversationManager(VersionTurns):
     def ask(self, *, user_id: int, conversation: list[ChatMessage], options: TurnOptions,
             providers: ProviderChooser | None = None, token_name: str | None = None,
             count_request: bool = True, limits: tuple[LimitDefaults, bool] | None = None,
-            team: TeamChoice = None) -> Turn:
+            team: TeamChoice = None, charged: Charged | None = None, plain: bool = False,
+            calls: PlainCalls | None = None) -> Turn:
         """An API request: the whole context comes with it (system prompt in options) and must fit the model.
 
         Kept as a conversation only with api.store_conversations; its usage is recorded either way.
         count_request=False: the caller (slowapi) already took the request slot in the shared counters.
         limits: the user's limits and exemption, when the caller read them for this request (as a member of team).
-        team: the team to charge (id or name; default: the user's default team).
+        team: the team to charge (id or name; default: the user's default team); charged: that team, already read.
+        plain: ask the provider for the whole reply at once (the client did not ask for a stream), through calls
+        (where it can be abandoned when the client leaves) when given.
         """
         limit = self.settings.api.max_body_kb * 1024
         conversation = [ChatMessage(m.role, sanitize(m.content, max_chars=limit)) for m in conversation]
@@ -115,12 +120,12 @@ class ConversationManager(VersionTurns):
         with session_scope(self.engine) as session:
             reserved = self._consume(session, user_id, options, providers, history, sources, trim=False,
                                      source=UsageSource.api, token_name=token_name, count_request=count_request,
-                                     known=limits, team=team)
+                                     known=limits, team=team, charged=charged)
             with self._releasing(reserved):
                 conv_id = self._keep_api_conversation(session, user_id, options, history)
         return Turn(self.deps, TurnSetup(user_id, conv_id, options, history, providers, reserved,
                                          source=UsageSource.api, token_name=token_name, trim=False,
-                                         sources=sources, notice=notice))
+                                         sources=sources, notice=notice, plain=plain, calls=calls))
 
     def _keep_api_conversation(self, session: Session, user_id: int, options: TurnOptions,
                                history: list[Message]) -> int | None:
@@ -150,10 +155,19 @@ class ConversationManager(VersionTurns):
     def _consume(self, session: Session, user_id: int, options: TurnOptions, providers: ProviderChooser,
                  history: list[Message], sources: tuple[Hit, ...], *, trim: bool = True,
                  source: UsageSource = UsageSource.ui, token_name: str | None = None, count_request: bool = True,
-                 known: tuple[LimitDefaults, bool] | None = None, team: TeamChoice = None) -> Reserved:
+                 known: tuple[LimitDefaults, bool] | None = None, team: TeamChoice = None,
+                 charged: Charged | None = None) -> Reserved:
         """Check the team's allow-list, hold the call's worst case against the user's and the team's budgets and
         take a request slot; a refusal is recorded (for the dashboards) and raised, and nothing stays held."""
-        charged = charged_team(session=session, user_id=user_id, requested=team)
+        charged = charged if charged is not None else Charged(charged_team(session=session, user_id=user_id,
+                                                                           requested=team))
+        return self._reserve(session, user_id, options, providers, history, sources, trim=trim, source=source,
+                             token_name=token_name, count_request=count_request, known=known, charged=charged.team)
+
+    def _reserve(self, session: Session, user_id: int, options: TurnOptions, providers: ProviderChooser,
+                 history: list[Message], sources: tuple[Hit, ...], *, trim: bool, source: UsageSource,
+                 token_name: str | None, count_request: bool, known: tuple[LimitDefaults, bool] | None,
+                 charged: Team | None) -> Reserved:
         check_allowed(charged, options.provider, options.model)
         hold = None
         try:

@@ -2,18 +2,31 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from sqlalchemy.engine import Engine
 
 from core.chat.cache import ResponseCache
 from core.chat.choice import ProviderChooser
 from core.config import LimitDefaults, Settings
+from core.db_batch import GroupCommit
 from core.knowledge import Hit
 from core.models import Message, MessageStatus, Team, UsageSource
-from core.providers.base import Usage
+from core.providers.base import ChatResult, Usage
 from core.usage import Budgets, Hold
+
+
+class CallStopped(Exception):
+    """A provider call abandoned before it answered: its client left (the call's connection is closed)."""
+
+
+class PlainCalls(Protocol):
+    """Runs a provider's plain call (a coroutine) where it can be abandoned the moment its client leaves, and waits
+    for its result; CallStopped when it was abandoned. The API's request stream is one (core.api.streaming)."""
+
+    def __call__(self, call: Callable[[], Awaitable[ChatResult]], /) -> ChatResult: ...
 
 
 @dataclass(frozen=True)
@@ -39,6 +52,14 @@ class TurnDeps:
     cache: ResponseCache
     clock: Callable[[], float]
     budgets: Budgets  # holds each provider call's worst case before it, settles it after
+    writes: GroupCommit  # the end of each turn (reply, usage, settle) committed together with other turns'
+
+
+@dataclass(frozen=True)
+class Charged:
+    """The team to charge, already read for this request (None: no team): not looked up again."""
+
+    team: Team | None
 
 
 @dataclass(frozen=True)
@@ -67,6 +88,8 @@ class TurnSetup:
     sources: tuple[Hit, ...] = ()  # passages retrieved from the options' knowledge bases, best first
     notice: str | None = None  # e.g. documents of those knowledge bases still being indexed
     continues: int | None = None  # the reply this turn goes on with (its text is appended to it)
+    plain: bool = False  # the provider is asked for the whole reply at once (an API client that did not stream)
+    calls: PlainCalls | None = None  # where a plain call runs (else on the turn's own thread, not abandonable)
 
 
 @dataclass

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Generator, Iterator
+from dataclasses import astuple
 
 from sqlmodel import Session
 
@@ -13,10 +14,8 @@ from core.chat.cache import CachedReply, cache_key
 from core.chat.choice import fallback_chain
 from core.chat.context import build_request, request_bound, request_texts
 from core.chat.context import prompt_tokens as count_prompt
-from core.chat.options import TurnDeps, TurnOutcome, TurnSetup
+from core.chat.options import CallStopped, TurnDeps, TurnOutcome, TurnSetup
 from core.chat.sources import store_sources
-from core.db import session_scope
-from core.db_writes import write_retrying
 from core.errors import ProviderError, ProviderUnavailable, RateLimited, ValidationError
 from core.i18n import Msg
 from core.models import Message, MessageRole, MessageStatus
@@ -112,6 +111,8 @@ class Turn:
         try:
             if cached is not None:
                 yield from self._replay(cached)
+            elif self.setup.plain:
+                yield from self._generate(request, key)
             else:
                 yield from self._stream(request, key)
         except ProviderError as exc:
@@ -154,6 +155,26 @@ class Turn:
         finally:
             stream.close()  # on stop, the provider stops generating / closes its connection
 
+    def _generate(self, request: ChatRequest, key: str | None) -> Iterator[str]:
+        """The whole reply in one call (no stream to read): one delta, then the same finish as a stream's."""
+        attempt = self._attempt
+        assert attempt is not None
+        self._reply.open(self.conversation_id, attempt)
+        provider, calls = attempt.provider, self.setup.calls
+        try:
+            result = calls(lambda: provider.agenerate(request)) if calls and provider.has_async \
+                else provider.generate(request)
+        except CallStopped:  # the client left: nothing came back, the prompt was sent
+            self._finish(MessageStatus.interrupted, provider, attempt.model, error=Msg("chat.stopped"), kind="stopped",
+                         stop_reason="stopped")
+            return
+        attempt.first_token = self.deps.clock()
+        attempt.parts.append(result.text)
+        self._finish(MessageStatus.complete, provider, result.model, usage=result.usage, stop_reason=result.stop_reason)
+        if key:
+            self.deps.cache.put(key, CachedReply(result.text, result.model, *astuple(result.usage)[:2]))
+        yield result.text
+
     def _take_hold(self, provider: Provider, model: str, prompt_bound: int) -> Hold | None:
         """The manager's hold for the first attempt; a fallback attempt holds its own worst case."""
         if self._hold is not None or self._attempt is None:
@@ -181,15 +202,14 @@ class Turn:
             usage = estimated_usage(provider, attempt.prompt_tokens, text, self.setup.options.max_tokens)
         ended = "length" if stop_reason in LENGTH else stop_reason if stop_reason == "stopped" else None
 
-        def write() -> tuple[int | None, bool]:  # one transaction: tried again while the database is busy
-            with session_scope(self.deps.engine) as session:
-                message_id, swept = self._store(session, status, text, provider, model, usage, error, ended)
-                if record and attempt is not None and usage is not None and not swept:
-                    record_attempt(session, self.deps, self.setup, self.conversation_id, attempt, usage, status,
-                                   kind, cache_hit=cache_hit, now=now, message_id=message_id)
+        def write(session: Session) -> tuple[int | None, bool]:  # committed with other turns' (core.db_batch)
+            message_id, swept = self._store(session, status, text, provider, model, usage, error, ended)
+            if record and attempt is not None and usage is not None and not swept:
+                record_attempt(session, self.deps, self.setup, self.conversation_id, attempt, usage, status,
+                               kind, cache_hit=cache_hit, now=now, message_id=message_id)
             return message_id, swept
 
-        message_id, swept = write_retrying(write, "reply")
+        message_id, swept = self.deps.writes.run(write, "reply")
         if attempt is not None and (swept or (record and usage is not None)):
             attempt.settled = True  # by its usage event, or by the sweep that charged it
         self.outcome = TurnOutcome(status, text, provider.name, model, self._fallback_from, error, message_id,

@@ -56,6 +56,7 @@ class ChatResult:
     text: str
     usage: Usage
     model: str
+    stop_reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -100,13 +101,15 @@ def prompt_bound(texts: list[str]) -> int:
 
 
 class Provider:
-    """Base adapter. Subclasses implement stream(); generate() is built on it."""
+    """Base adapter. Subclasses implement stream(); generate() (a whole reply at once) is built on it, and adapters
+    whose API answers plainly override it: a plain call costs the provider's client less than reading a stream."""
 
     name: ClassVar[str] = "base"
     label: ClassVar[str] = "Provider"
     supports_system: ClassVar[bool] = True
     supports_temperature: ClassVar[bool] = True
     needs_key: ClassVar[bool] = True
+    has_async: ClassVar[bool] = False  # agenerate() is implemented
 
     def __init__(self, catalog: ProviderCatalog, credentials: Credentials) -> None:
         self.catalog = catalog
@@ -126,13 +129,24 @@ class Provider:
         raise NotImplementedError
 
     def generate(self, request: ChatRequest) -> ChatResult:
+        """The whole reply at once (an API client that did not ask for a stream)."""
         parts: list[str] = []
-        for event in self.stream(request):
-            if isinstance(event, TextDelta):
-                parts.append(event.text)
-            else:
-                return ChatResult(text="".join(parts), usage=event.usage, model=event.model)
+        stream = self.stream(request)
+        try:
+            for event in stream:
+                if isinstance(event, TextDelta):
+                    parts.append(event.text)
+                else:
+                    return ChatResult(text="".join(parts), usage=event.usage, model=event.model,
+                                      stop_reason=event.stop_reason)
+        finally:
+            stream.close()
         raise ProviderError(Msg("providers.unfinished_generic"))
+
+    async def agenerate(self, request: ChatRequest) -> ChatResult:
+        """generate() as a coroutine on the caller's event loop, so that cancelling it (the client left) closes the
+        provider's connection at once. Only where has_async says so."""
+        raise NotImplementedError
 
     def validate_key(self, api_key: str) -> KeyCheck:
         raise NotImplementedError

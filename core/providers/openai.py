@@ -12,8 +12,17 @@ import openai
 
 from core.errors import ProviderUnavailable
 from core.i18n import Msg
-from core.providers.base import ChatRequest, Finished, KeyCheck, Provider, StreamEvent, TextDelta, Usage
-from core.providers.clients import sdk_client
+from core.providers.base import (
+    ChatRequest,
+    ChatResult,
+    Finished,
+    KeyCheck,
+    Provider,
+    StreamEvent,
+    TextDelta,
+    Usage,
+)
+from core.providers.clients import async_sdk_client, sdk_client
 from core.providers.sdk_errors import check_key, map_sdk_error
 
 
@@ -32,20 +41,51 @@ class OpenAIProvider(Provider):
         messages.extend({"role": m.role, "content": m.content} for m in request.messages)
         return messages
 
+    def _arguments(self, request: ChatRequest) -> dict[str, Any]:
+        return {"model": request.model, "messages": self._messages(request), "temperature": request.temperature,
+                self.max_tokens_param: request.max_tokens, **({"stop": list(request.stop)} if request.stop else {})}
+
+    has_async: ClassVar[bool] = True
+
+    def generate(self, request: ChatRequest) -> ChatResult:
+        # A plain request, read as plain JSON (the SDK's pydantic objects would cost more than the whole call).
+        try:
+            create: Any = self._client().chat.completions.with_raw_response.create
+            text = create(**self._arguments(request), stream=False).text
+        except (openai.OpenAIError, httpx.HTTPError) as exc:
+            raise map_sdk_error(exc, openai, self.label, self.credentials.api_key) from None
+        return self._plain_result(text, request)
+
+    async def agenerate(self, request: ChatRequest) -> ChatResult:
+        try:
+            create: Any = async_sdk_client(openai.AsyncOpenAI, self).chat.completions.with_raw_response.create
+            text = (await create(**self._arguments(request), stream=False)).text
+        except (openai.OpenAIError, httpx.HTTPError) as exc:
+            raise map_sdk_error(exc, openai, self.label, self.credentials.api_key) from None
+        return self._plain_result(text, request)
+
+    def _plain_result(self, text: str, request: ChatRequest) -> ChatResult:
+        try:
+            body = json.loads(text)
+        except ValueError:  # a 200 that is not JSON
+            raise ProviderUnavailable(Msg("providers.unfinished", provider=self.label)) from None
+        if not isinstance(body, dict) or body.get("error") or not isinstance(body.get("choices"), list):
+            raise ProviderUnavailable(Msg("providers.unfinished", provider=self.label))
+        choice = body["choices"][0] if body["choices"] and isinstance(body["choices"][0], dict) else {}
+        reply = str(((choice.get("message") or {}).get("content")) or "")
+        usage = _usage(body.get("usage"))
+        if usage is None:  # servers that report nothing: count conservatively, as for a stream
+            prompt = "".join(m.content for m in request.messages) + request.system
+            out = min(max(1, len(reply) // 3), request.max_tokens)
+            usage = Usage(self.count_tokens(prompt), out, estimated=True)
+        return ChatResult(reply, usage, body.get("model") or request.model, choice.get("finish_reason"))
+
     def stream(self, request: ChatRequest) -> Generator[StreamEvent, None, None]:
         # The SDK sends the request (auth, timeouts, retries, its error types); the stream's chunks are read as
         # plain JSON: building the SDK's pydantic objects for every chunk cost ~3 ms of CPU per 10-chunk reply.
         try:
             create: Any = self._client().chat.completions.with_streaming_response.create
-            with create(
-                model=request.model,
-                messages=self._messages(request),
-                temperature=request.temperature,
-                stream=True,
-                stream_options={"include_usage": True},
-                **{self.max_tokens_param: request.max_tokens},
-                **({"stop": list(request.stop)} if request.stop else {}),
-            ) as response:
+            with create(**self._arguments(request), stream=True, stream_options={"include_usage": True}) as response:
                 state = _StreamState(request.model)
                 for chunk in _sse_json(response.iter_lines(), self.label):
                     for text in state.read(chunk):
@@ -88,17 +128,22 @@ class _StreamState:
 
     def read(self, chunk: dict[str, Any]) -> Iterator[str]:
         self.model = chunk.get("model") or self.model
-        usage = chunk.get("usage")
-        if usage:
-            cached = (usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0
-            self.usage = Usage(int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0),
-                               cached_in=int(cached))
+        self.usage = _usage(chunk.get("usage")) or self.usage
         for choice in chunk.get("choices") or ():
             self.stop = choice.get("finish_reason") or self.stop
             text = (choice.get("delta") or {}).get("content")
             if text:
                 self.out_chars += len(text)
                 yield text
+
+
+def _usage(usage: Any) -> Usage | None:
+    """OpenAI's usage object (a stream's last chunk, or a plain reply's body) as ours; None when absent."""
+    if not usage or not isinstance(usage, dict):
+        return None
+    cached = (usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0
+    return Usage(int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0),
+                 cached_in=int(cached))
 
 
 def _sse_json(lines: Iterator[str], label: str) -> Iterator[dict[str, Any]]:

@@ -14,9 +14,10 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from datetime import timedelta
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Engine, case, delete, func, insert, literal, or_, select, update
+from sqlalchemy import BigInteger, Engine, bindparam, case, delete, func, insert, literal, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.dml import Update
 from sqlalchemy.sql.elements import ColumnElement
@@ -45,7 +46,9 @@ class DbLedger:
                                         expires_at=utcnow() + ttl, created_at=utcnow())
         with Session(self.engine) as session:
             if self._postgres:  # the usual case in one statement: hold every counter, and add the hold if all had room
-                if session.connection().execute(self._held_and_recorded(hold, ttl)).first() is not None:
+                recorded = session.connection().execute(_held_and_recorded(len(hold.parts)),
+                                                        _hold_params(hold, ttl)).first()
+                if recorded is not None:
                     session.commit()
                     return None
             elif self._held_all(session, hold.parts):  # the usual case: every counter exists and has room
@@ -62,20 +65,9 @@ class DbLedger:
             session.commit()
         return None
 
-    def _held_and_recorded(self, hold: Hold, ttl: timedelta) -> Any:
-        """PostgreSQL: UPDATE every counter and INSERT the hold in one statement (a data-modifying CTE); the hold
-        row is written only when every counter was updated, else the caller rolls the updates back."""
-        parts = hold.parts
-        taken = _take_all(parts).returning(col(BudgetCounter.scope)).cte("taken")
-        now = utcnow()
-        row = select(literal(hold.id), literal(hold.user_id), literal(_dump(hold)), literal(now + ttl), literal(now))
-        row = row.where(select(func.count()).select_from(taken).scalar_subquery() == len(parts))
-        return (postgresql.insert(BudgetHold).from_select(["id", "user_id", "parts", "expires_at", "created_at"], row)
-                .add_cte(taken).returning(col(BudgetHold.id)))
-
     def _held_all(self, session: Session, parts: tuple[Part, ...]) -> bool:
         """All parts held by one UPDATE (one round trip); False when a counter is missing or has no room."""
-        return session.connection().execute(_take_all(parts)).rowcount == len(parts)
+        return session.connection().execute(_take_all(len(parts)), _part_params(parts)).rowcount == len(parts)
 
     def _take(self, session: Session, part: Part) -> bool:
         if self._held(session, part):
@@ -103,17 +95,16 @@ class DbLedger:
 
     def settle(self, session: Session, hold: Hold, actual: dict[str, int]) -> None:
         """Turn the hold into the actual amounts, in the caller's transaction (with its usage event)."""
-        gone = session.connection().execute(delete(BudgetHold).where(col(BudgetHold.id) == hold.id)).rowcount
+        gone = session.connection().execute(_DELETE_HOLD, {"hold_id": hold.id}).rowcount
         self._apply(session, hold, actual, released=bool(gone))
 
     @staticmethod
     def _apply(session: Session, hold: Hold, actual: dict[str, int], *, released: bool) -> None:
         # One UPDATE for every counter; a hold already gone (expired and reaped) only adds the spend.
-        spent = case(*((_counter(p), actual.get(p.scope, 0)) for p in hold.parts))
-        release = case(*((_counter(p), p.amount if released else 0) for p in hold.parts))
-        change = (update(BudgetCounter).where(or_(*(_counter(p) for p in hold.parts)))
-                  .values(used=col(BudgetCounter.used) + spent, held=col(BudgetCounter.held) - release))
-        session.connection().execute(change)
+        values = _part_params(hold.parts)
+        for i, part in enumerate(hold.parts):
+            values[f"spent{i}"], values[f"freed{i}"] = actual.get(part.scope, 0), part.amount if released else 0
+        session.connection().execute(_settle(len(hold.parts)), values)
 
     def find(self, hold_id: str) -> Hold | None:
         with Session(self.engine) as session:
@@ -166,14 +157,62 @@ class DbLedger:
         return done
 
 
-def _take_all(parts: tuple[Part, ...]) -> Update:
+# The statements of every call are built once per number of parts, with parameters (building SQLAlchemy expressions
+# cost more CPU than running them): s<i>, p<i>, a<i>, l<i> are part i's scope, period, amount and limit.
+_DELETE_HOLD = delete(BudgetHold).where(col(BudgetHold.id) == bindparam("hold_id"))
+
+
+def _part_params(parts: Sequence[Part]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for i, part in enumerate(parts):
+        values.update({f"s{i}": part.scope, f"p{i}": part.period, f"a{i}": part.amount, f"l{i}": part.limit})
+    return values
+
+
+def _nth(i: int) -> ColumnElement[bool]:
+    return (col(BudgetCounter.scope) == bindparam(f"s{i}")) & (col(BudgetCounter.period) == bindparam(f"p{i}"))
+
+
+def _per_part(n: int, name: str) -> ColumnElement[int]:
+    return case(*((_nth(i), bindparam(f"{name}{i}", type_=BigInteger)) for i in range(n)))
+
+
+@lru_cache(maxsize=8)
+def _take_all(n: int) -> Update:
     """One UPDATE adding each part's amount to its counter's held, on the counters that have room for it."""
-    amount = case(*((_counter(p), p.amount) for p in parts))
-    limit = case(*((_counter(p), p.limit) for p in parts))
+    amount, limit = _per_part(n, "a"), _per_part(n, "l")
     return (update(BudgetCounter)
-            .where(or_(*(_counter(p) for p in parts)),
+            .where(or_(*(_nth(i) for i in range(n))),
                    col(BudgetCounter.used) + col(BudgetCounter.held) + amount <= limit)
             .values(held=col(BudgetCounter.held) + amount))
+
+
+@lru_cache(maxsize=8)
+def _settle(n: int) -> Update:
+    """One UPDATE adding each part's spend (spent<i>) to its counter's used and taking freed<i> off its held."""
+    return (update(BudgetCounter).where(or_(*(_nth(i) for i in range(n))))
+            .values(used=col(BudgetCounter.used) + _per_part(n, "spent"),
+                    held=col(BudgetCounter.held) - _per_part(n, "freed")))
+
+
+def _hold_params(hold: Hold, ttl: timedelta) -> dict[str, Any]:
+    now = utcnow()
+    return {**_part_params(hold.parts), "hold_id": hold.id, "hold_user": hold.user_id, "hold_parts": _dump(hold),
+            "hold_expires": now + ttl, "hold_created": now}
+
+
+@lru_cache(maxsize=8)
+def _held_and_recorded(n: int) -> Any:
+    """PostgreSQL: UPDATE every counter and INSERT the hold in one statement (a data-modifying CTE); the hold row is
+    written only when every counter was updated, else the caller rolls the updates back."""
+    taken = _take_all(n).returning(col(BudgetCounter.scope)).cte("taken")
+    table = BudgetHold.__table__.c  # type: ignore[attr-defined]
+    row = select(*(bindparam(f"hold_{name}", type_=table[column].type) for name, column in
+                   (("id", "id"), ("user", "user_id"), ("parts", "parts"), ("expires", "expires_at"),
+                    ("created", "created_at"))))
+    row = row.where(select(func.count()).select_from(taken).scalar_subquery() == n)
+    return (postgresql.insert(BudgetHold).from_select(["id", "user_id", "parts", "expires_at", "created_at"], row)
+            .add_cte(taken).returning(col(BudgetHold.id)))
 
 
 def _counter(part: Part) -> ColumnElement[bool]:

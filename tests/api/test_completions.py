@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
 
 import openai
 import pytest
+import uvicorn
 from sqlmodel import Session, col, func, select
 
 from core.models import Conversation, Message, UsageEvent, UsageSource, UsageStatus
+from tests.api.conftest import _free_port
 from tests.fakes.provider_server import Reply
 
 HELLO = [{"role": "user", "content": "Hello there"}]
@@ -199,3 +203,42 @@ def test_knowledge_bases_as_an_extra_body_field(api, token, provider, session, a
     with pytest.raises(openai.NotFoundError):
         _client(api, token).chat.completions.create(model="openai/gpt-4o-mini", messages=HELLO,
                                                     extra_body={"knowledge_bases": [kb_id + 1000]})
+
+
+def test_the_api_never_waits_on_the_servers_shared_thread_pool(api_env, engine, token, provider) -> None:
+    """Streamlit serves static files and health checks through anyio's default thread pool: with every one of its
+    threads taken, plain and streamed completions and the model list are still answered (they run on the API's own
+    executor), and the provider was asked plainly for the plain one."""
+    import contextlib
+
+    from anyio import CapacityLimiter, to_thread
+    from starlette.applications import Starlette
+    from starlette.routing import Mount
+
+    from core.api import create_api
+
+    @contextlib.asynccontextmanager
+    async def pool_taken(_app: Starlette):  # type: ignore[no-untyped-def]
+        limiter: CapacityLimiter = to_thread.current_default_thread_limiter()
+        limiter.total_tokens = 1
+        await limiter.acquire_on_behalf_of("somebody else")  # never given back while the server runs
+        yield
+
+    app = Starlette(routes=[Mount("/v1", app=create_api())], lifespan=pool_taken)
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    threading.Thread(target=server.run, daemon=True).start()
+    try:
+        while not server.started:
+            time.sleep(0.02)
+        client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key=token, max_retries=0, timeout=10)
+        reply = client.chat.completions.create(model="openai/gpt-4o-mini", messages=[{"role": "user", "content": "Hi"}])
+        assert reply.choices[0].message.content == "Hello from the fake."
+        assert provider.calls("/chat/completions")[-1].body.get("stream") in (None, False)
+        stream = client.chat.completions.create(model="openai/gpt-4o-mini", stream=True,
+                                                messages=[{"role": "user", "content": "Hi"}])
+        assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices) == "Hello from the fake."
+        assert provider.calls("/chat/completions")[-1].body.get("stream") is True
+        assert any(m.id == "openai/gpt-4o-mini" for m in client.models.list())
+    finally:
+        server.should_exit = True

@@ -159,8 +159,19 @@ def _make_handler(server: FakeProviderServer) -> type[BaseHTTPRequestHandler]:
             if reply.status != 200:
                 return self._error(reply.status, reply.error_message, self.path, reply.headers)
             model = reply.model or body.get("model", "fake-model")
+            if not body.get("stream"):  # a plain request: the same work (delays), one JSON body
+                return self._plain(reply, model, protocol)
             events = _openai_events(reply, model) if protocol == "openai" else _anthropic_events(reply, model)
             self._stream(events, reply)
+
+        def _plain(self, reply: Reply, model: str, protocol: str) -> None:
+            if reply.drop_after is not None:  # cut before the body: the client sees the connection end
+                time.sleep(reply.first_delay)
+                self._drop()
+                return
+            time.sleep(reply.first_delay + reply.chunk_delay * max(0, len(reply.chunks) - 1))
+            payload = _openai_body(reply, model) if protocol == "openai" else _anthropic_body(reply, model)
+            self._json(200, payload)
 
         def _json(self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None) -> None:
             data = json.dumps(payload).encode()
@@ -245,12 +256,33 @@ def _openai_events(reply: Reply, model: str) -> list[tuple[bool, bytes]]:
     events.append((False, _sse({**base, "choices": [{"index": 0, "delta": {},
                                                      "finish_reason": reply.finish_reason}]})))
     if reply.include_usage:
-        usage = {"prompt_tokens": reply.tokens_in, "completion_tokens": reply.tokens_out,
-                 "total_tokens": reply.tokens_in + reply.tokens_out,
-                 "prompt_tokens_details": {"cached_tokens": reply.cached_tokens}}
-        events.append((False, _sse({**base, "choices": [], "usage": usage})))
+        events.append((False, _sse({**base, "choices": [], "usage": _openai_usage(reply)})))
     events.append((False, b"data: [DONE]\n\n"))
     return events
+
+
+def _openai_usage(reply: Reply) -> dict[str, Any]:
+    return {"prompt_tokens": reply.tokens_in, "completion_tokens": reply.tokens_out,
+            "total_tokens": reply.tokens_in + reply.tokens_out,
+            "prompt_tokens_details": {"cached_tokens": reply.cached_tokens}}
+
+
+def _openai_body(reply: Reply, model: str) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "id": "chatcmpl-fake", "object": "chat.completion", "created": 0, "model": model,
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": "".join(reply.chunks)},
+                     "finish_reason": reply.finish_reason}]}
+    if reply.include_usage:
+        body["usage"] = _openai_usage(reply)
+    return body
+
+
+def _anthropic_body(reply: Reply, model: str) -> dict[str, Any]:
+    return {"id": "msg_fake", "type": "message", "role": "assistant", "model": model,
+            "content": [{"type": "text", "text": "".join(reply.chunks)}],
+            "stop_reason": _ANTHROPIC_STOP.get(reply.finish_reason), "stop_sequence": None,
+            "usage": {"input_tokens": reply.tokens_in - reply.cached_tokens, "output_tokens": reply.tokens_out,
+                      "cache_read_input_tokens": reply.cached_tokens, "cache_creation_input_tokens": 0}}
 
 
 def _anthropic_events(reply: Reply, model: str) -> list[tuple[bool, bytes]]:
