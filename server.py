@@ -27,6 +27,7 @@ from core.config import get_settings
 from core.health import healthz, livez, metrics_allowed, readyz
 from core.lifecycle import DrainGate
 from core.logging import log_event
+from core.providers.wire import close_sessions
 from core.ui.errors import report_unexpected
 from core.ui.runtime import close_idle_sessions, navigation_only, sessions_running
 from core.usage.telemetry import render
@@ -85,6 +86,7 @@ async def lifespan(_app: st.App) -> AsyncIterator[None]:
     lifecycle.drain_on_sigterm(lambda: _wait_for_replies(loop, get_settings().drain_grace_seconds))
     _log_proxy_trust()
     yield
+    await close_sessions()  # the API's plain provider calls' connections (core.providers.wire)
 
 
 def _log_proxy_trust() -> None:

@@ -342,6 +342,8 @@ def start_api_servers(procs: Processes, env: dict[str, str], counts: list[int], 
 
 # In a child process: the bench process never imports Parley's settings, engine or caches.
 TOKEN_SCRIPT = """
+from core.app import startup
+startup()  # migrations and the first admin (python -m core.api alone creates no admin)
 from sqlmodel import Session, select
 from core.api import create_token
 from core.db import get_engine

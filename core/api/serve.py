@@ -31,6 +31,7 @@ from core.health import healthz, livez, readyz
 from core.lifecycle import DrainGate
 from core.limiter import storage_uri
 from core.logging import configure_logging, log_event
+from core.providers.wire import close_sessions
 
 APP = "core.api.serve:create_app"
 logger = logging.getLogger("parley.api")
@@ -46,6 +47,7 @@ async def lifespan(_app: Starlette) -> AsyncIterator[None]:
     gc.freeze()  # start-up's objects live as long as the process: never scan them again
     lifecycle.drain_on_sigterm(lambda: lifecycle.wait_for_turns(settings.drain_grace_seconds))
     yield
+    await close_sessions()  # the plain provider calls' connections (core.providers.wire)
 
 
 def create_app() -> Starlette:

@@ -171,3 +171,60 @@ def test_local_model_stops_when_consumer_stops(parley_env) -> None:
 
     assert generation_lock.acquire(timeout=1)
     generation_lock.release()
+
+
+# Plain replies: generate() (the SDKs' plain calls) and agenerate() (the API's: aiohttp for OpenAI's protocol,
+# the async SDK for Anthropic's) answer alike and fail alike.
+def _plain(provider: Provider, how: str):  # type: ignore[no-untyped-def]
+    import asyncio
+
+    from core.providers.wire import close_sessions
+
+    if how == "sync":
+        return provider.generate(REQUEST)
+
+    async def call():  # type: ignore[no-untyped-def]
+        try:
+            return await provider.agenerate(REQUEST)
+        finally:
+            await close_sessions()
+
+    return asyncio.run(call())
+
+
+@pytest.mark.parametrize("how", ["sync", "async"])
+@pytest.mark.parametrize("protocol", ["openai", "anthropic"])
+def test_a_plain_reply_is_asked_plainly_with_usage_and_stop_reason(server, protocol: str, how: str) -> None:
+    server.enqueue(protocol, Reply(chunks=["Hel", "lo!"], tokens_in=21, tokens_out=3, finish_reason="length"))
+    result = _plain(ADAPTERS[protocol](server), how)
+    assert (result.text, result.usage.tokens_in, result.usage.tokens_out) == ("Hello!", 21, 3)
+    assert result.stop_reason in ("length", "max_tokens")
+    asked = server.calls("/chat/completions" if protocol == "openai" else "/messages")[-1]
+    assert not asked.body.get("stream")
+
+
+@pytest.mark.parametrize("how", ["sync", "async"])
+@pytest.mark.parametrize(("reply", "error"), [
+    (Reply(status=401), InvalidProviderKey), (Reply(status=429, headers={"retry-after": "7"}), ProviderRateLimited),
+    (Reply(status=503), ProviderUnavailable), (Reply(stall=3.0), ProviderTimeout)])
+def test_plain_failures_are_mapped_as_the_sdk_maps_them(server, how: str, reply: Reply, error: type,
+                                                        caplog) -> None:  # type: ignore[no-untyped-def]
+    server.enqueue("openai", reply)
+    with pytest.raises(error) as raised:
+        _plain(_openai(server, key="sk-good-key-0123456789abcdef", timeout=1.0), how)
+    if error is ProviderRateLimited:
+        assert raised.value.retry_after == 7  # type: ignore[attr-defined]
+    assert "sk-good-key-0123456789abcdef" not in caplog.text
+
+
+def test_the_async_plain_call_retries_what_the_sdk_retries_and_never_follows_a_redirect(server) -> None:
+    catalog = ProviderCatalog(base_url=server.openai_url, max_retries=1, timeout_seconds=2, connect_timeout_seconds=1)
+    provider = OpenAIProvider(catalog, Credentials(api_key="sk-good-key"))
+    server.enqueue("openai", Reply(status=503, headers={"retry-after": "0.05"}), Reply(chunks=["again"]))
+    assert _plain(provider, "async").text == "again"
+    server.redirect_to = "http://127.0.0.1:9"
+    try:
+        with pytest.raises(Exception, match="redirect"):
+            _plain(provider, "async")
+    finally:
+        server.redirect_to = None
