@@ -28,6 +28,15 @@ def server() -> Iterator[FakeProviderServer]:
     srv.stop()
 
 
+@pytest.fixture(autouse=True)
+def _fresh(server: FakeProviderServer) -> None:
+    """A reply one test queued and did not use (its call timed out early on a busy machine) must not answer the
+    next test's call."""
+    for queue in server.queues.values():
+        queue.clear()
+    server.redirect_to = None
+
+
 def _catalog(url: str, timeout: float = 2.0) -> ProviderCatalog:
     return ProviderCatalog(base_url=url, max_retries=0, timeout_seconds=timeout, connect_timeout_seconds=1)
 
@@ -177,6 +186,7 @@ def test_local_model_stops_when_consumer_stops(parley_env) -> None:
 # the async SDK for Anthropic's) answer alike and fail alike.
 def _plain(provider: Provider, how: str):  # type: ignore[no-untyped-def]
     import asyncio
+    from concurrent.futures import ThreadPoolExecutor
 
     from core.providers.wire import close_sessions
 
@@ -189,7 +199,10 @@ def _plain(provider: Provider, how: str):  # type: ignore[no-untyped-def]
         finally:
             await close_sessions()
 
-    return asyncio.run(call())
+    # On a thread of its own: Playwright's sync API (the browser tests, earlier in the same session) keeps an event
+    # loop running on the main thread, where asyncio.run() is refused.
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, call()).result()
 
 
 @pytest.mark.parametrize("how", ["sync", "async"])
