@@ -33,7 +33,7 @@ events {{ worker_connections 1024; }}
 http {{
     # Which instance served what (the tests read it): never sent to a client.
     log_format parley '$remote_addr "$request" $status upstream=$upstream_addr status=$upstream_status '
-                      'lb=$cookie_parley_lb';
+                      'time=$upstream_response_time lb=$cookie_parley_lb';
     access_log {run}/access.log parley;
     client_body_temp_path {run}/body;
     proxy_temp_path {run}/proxy;
@@ -155,11 +155,12 @@ class Cluster:
         self.chroma = subprocess.Popen([chroma, "run", "--path", str(self.data_dir / "chroma-server"), "--host",
                                         "127.0.0.1", "--port", str(self.chroma_port)], stdout=subprocess.DEVNULL,
                                        stderr=subprocess.STDOUT, env={**os.environ, "ANONYMIZED_TELEMETRY": "False"})
-        wait_http(f"http://127.0.0.1:{self.chroma_port}/api/v2/heartbeat", self.chroma, None)
         env = self.instance_env()
-        # Secrets first, once: two instances starting together must not each generate their own.
+        # Secrets first, once: two instances starting together must not each generate their own. (The vector store
+        # starts meanwhile: the instances need it, this does not.)
         subprocess.run([sys.executable, "-c", "from core.app import startup; startup()"], cwd=ROOT, env=env,
                        check=True)
+        wait_http(f"http://127.0.0.1:{self.chroma_port}/api/v2/heartbeat", self.chroma, None)
         for n in (1, 2):
             self.instances.append(Instance(f"parley{n}", free_port(), self.run_dir / f"parley{n}.log"))
         for instance in self.instances:

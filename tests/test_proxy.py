@@ -18,8 +18,10 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -242,3 +244,80 @@ def test_sigterm_drains_refuses_through_nginx_without_421_and_exits_0(site: Site
     assert "".join(received) == "".join(f"w{i} " for i in range(30))  # the reply in flight finished whole
     assert site.proc.wait(timeout=60) == 0  # a clean drain exits 0 (was -15)
     assert b"Traceback" not in site.log.read_bytes()
+
+
+class _Instance(ThreadingHTTPServer):
+    """A stand-in for an instance, as nginx sees one: /livez, and /v1 refused the way a draining instance refuses
+    (421 to nginx's first try, 503 with Retry-After to its retry) or answered 200."""
+
+    daemon_threads = True
+
+    def __init__(self, name: str, draining: bool) -> None:
+        self.name, self.draining, self.seen = name, draining, Counter[str]()
+        instance = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *_args: object) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                self._answer(200, b"{}")
+
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                attempt = self.headers.get("X-Parley-Attempt", "")
+                instance.seen[attempt] += 1
+                if instance.draining:
+                    self._answer(421 if attempt == "first" else 503, b'{"error": {"code": "server_restarting"}}',
+                                 {"Retry-After": "2", "Connection": "close"})
+                else:
+                    self._answer(200, json.dumps({"served_by": instance.name}).encode())
+
+            def _answer(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
+                self.send_response(status)
+                for name, value in {"Content-Length": str(len(body)), **(headers or {})}.items():
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(body)
+
+        super().__init__(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.server_address[1]}"
+
+
+def test_a_drain_refusal_is_retried_on_the_other_instance_never_back_on_the_one_that_refused(tmp_path: Path) -> None:
+    """The rolling restart's flake: nginx's retry of a 421 went back to the draining instance first (by the hash),
+    and with the second try cut short a client could get the drain's 503 while the other instance was up. Now the
+    retry goes to the other instance; the one that refused is only its backup."""
+    refusing, serving = _Instance("refusing", draining=True), _Instance("serving", draining=False)
+    body = {"model": MODEL, "messages": [{"role": "user", "content": "hi"}]}
+    started = []
+    try:
+        port = free_port()
+        started.append(start_nginx(tmp_path, port, [refusing.address, serving.address]))
+        for n in range(40):  # fresh clients (spread by request id) and pinned ones (affinity cookies)
+            answer = call(port, "/v1/chat/completions", method="POST", body=body,
+                          headers={"Cookie": f"parley_lb=key{n}"} if n % 2 else None)
+            assert (answer.status, answer.json()) == (200, {"served_by": "serving"})
+        assert refusing.seen["retry"] == 0 and refusing.seen["first"] > 5  # refused some, never asked again
+        assert serving.seen["retry"] == refusing.seen["first"] and serving.seen["first"] == 40 - refusing.seen["first"]
+        # The other instance down as well (nothing listens there): the drain's own answer, never a 502 or a 421.
+        (down := tmp_path / "down").mkdir()
+        port = free_port()
+        started.append(start_nginx(down, port, [refusing.address, f"127.0.0.1:{free_port()}"]))
+        for n in range(6):
+            answer = call(port, "/v1/chat/completions", method="POST", body=body,
+                          headers={"Cookie": f"parley_lb=key{n}"} if n % 2 else None)
+            assert answer.status == 503 and answer.header("Retry-After") == ["2"], answer
+    finally:
+        for nginx in started:
+            nginx.send_signal(signal.SIGTERM)
+            nginx.wait(timeout=30)
+        for instance in (refusing, serving):
+            instance.shutdown()
+            instance.server_close()

@@ -222,14 +222,16 @@ def test_row10_lowering_the_cookie_lifetime_revives_no_revoked_cookie(engine, se
 
 
 # Row 11 (low): the database files were 0644 and data/ 0755; a loose secrets file went unnoticed.
-def test_row11_data_dir_and_database_files_are_private(sqlite_app) -> None:
+def test_row11_data_dir_and_database_files_are_private(parley_env) -> None:
+    from core.app import startup
     from core.db import get_engine
 
+    startup()  # the app itself creates data/ and its database (not the tests' migrated copy)
     with get_engine().begin() as conn:  # a write, so -wal and -shm exist
         conn.exec_driver_sql("CREATE TABLE IF NOT EXISTS probe (x INTEGER)")
-    assert stat.S_IMODE(os.stat(sqlite_app).st_mode) == 0o700
+    assert stat.S_IMODE(os.stat(parley_env).st_mode) == 0o700
     for name in ("parley.db", "parley.db-wal", "parley.db-shm", "secrets.env"):
-        path = sqlite_app / name
+        path = parley_env / name
         assert path.exists() and stat.S_IMODE(os.stat(path).st_mode) == 0o600, name
 
 

@@ -23,8 +23,12 @@ import httpx2 as httpx
 import pytest
 import redis
 from playwright.sync_api import Browser, Page, expect
+from sqlalchemy.engine import make_url
+from sqlmodel import Session, func, select
 
 from core.config import PROJECT_ROOT
+from core.db import make_engine
+from core.models import Message, MessageStatus, UsageEvent
 from deploy.cluster import Cluster, Instance
 from tests.browser.conftest import ADMIN_PASSWORD, ARTIFACTS, login, wait_idle
 from tests.conftest import PG_URL, REDIS_URL, create_pg_database, drop_pg_database
@@ -74,29 +78,52 @@ def _in_cluster(cluster: Cluster, code: str) -> str:
     return done.stdout.strip().splitlines()[-1]
 
 
-@pytest.fixture(scope="module")
-def api_token(cluster: Cluster) -> str:
-    return _in_cluster(cluster, """
-from core.api.tokens import create_token
-from core.db import session_scope
-from tests.conftest import add_user
-with session_scope() as session:
-    uid = add_user(session, "dev", "Dev-pass-1234")
-    print(create_token(session=session, user_id=uid, name="cluster test").token)
-""")
+def _cluster_rows(cluster: Cluster, query):  # type: ignore[no-untyped-def]
+    """Read the cluster's database from this process (its rows only: no settings, no secrets needed)."""
+    engine = make_engine(make_url(cluster.database_url).set(drivername="postgresql+psycopg")
+                         .render_as_string(hide_password=False))
+    try:
+        with Session(engine) as session:
+            return session.exec(query).all()
+    finally:
+        engine.dispose()
 
 
 @pytest.fixture(scope="module")
-def admin_token(cluster: Cluster) -> str:
-    return _in_cluster(cluster, """
+def tokens(cluster: Cluster) -> dict[str, str]:
+    """Personal API tokens, made in one process configured like the instances: a user's ("dev") and the admin's."""
+    return dict(json.loads(_in_cluster(cluster, """
+import json
 from sqlmodel import select
 from core.api.tokens import create_token
 from core.db import session_scope
 from core.models import User
+from tests.conftest import add_user
 with session_scope() as session:
+    uid = add_user(session, "dev", "Dev-pass-1234")
     admin = session.exec(select(User).where(User.username == "admin")).one()
-    print(create_token(session=session, user_id=admin.id, name="drain test").token)
-""")
+    print(json.dumps({"dev": create_token(session=session, user_id=uid, name="cluster test").token,
+                      "admin": create_token(session=session, user_id=admin.id, name="drain test").token}))
+""")))
+
+
+@pytest.fixture(scope="module")
+def api_token(tokens: dict[str, str]) -> str:
+    return tokens["dev"]
+
+
+@pytest.fixture(scope="module")
+def admin_token(tokens: dict[str, str]) -> str:
+    return tokens["admin"]
+
+
+def _logged_in_for_good(page: Page) -> None:
+    """Wait until the browser holds the login cookie (written by a component after the login): the cookie is what
+    logs it in again on the other instance after a reconnect."""
+    deadline = time.monotonic() + 30
+    while not any(c["name"] == "parley_auth" for c in page.context.cookies()):
+        assert time.monotonic() < deadline, "the login cookie was never set"
+        page.wait_for_timeout(100)
 
 
 def _serving(cluster: Cluster) -> Instance:
@@ -191,6 +218,7 @@ def test_chat_through_nginx_survives_losing_the_serving_instance(cluster: Cluste
                                                                  browser: Browser) -> None:
     page = browser.new_page(viewport={"width": 1280, "height": 800})
     login(page, cluster.url, "admin", ADMIN_PASSWORD)
+    _logged_in_for_good(page)
     provider.enqueue("openai", Reply(chunks=WORDS, chunk_delay=1 / RATE))  # 12 s of reply
     page.get_by_test_id("stChatInputTextArea").fill("Count slowly, please.")
     page.keyboard.press("Enter")
@@ -208,7 +236,12 @@ def test_chat_through_nginx_survives_losing_the_serving_instance(cluster: Cluste
     reconnected = page.get_by_text("Being written…").or_(page.get_by_text("the server writing this reply stopped"))
     expect(reconnected.first).to_be_visible(timeout=60_000)
     expect(messages.first).to_contain_text("Count slowly, please.")
-    time.sleep(5)  # the surviving instance's sweep: a reply nobody flushed for 4 s is cut off
+    # The surviving instance's sweep: a reply nobody flushed for 4 s is cut off.
+    streaming = select(func.count()).select_from(Message).where(Message.status == MessageStatus.streaming)
+    deadline = time.monotonic() + 30
+    while _cluster_rows(cluster, streaming)[0]:
+        assert time.monotonic() < deadline, "the reply of the lost instance was never cut off"
+        time.sleep(0.2)
     page.reload()
     wait_idle(page)
     expect(messages).to_have_count(2, timeout=20_000)
@@ -219,30 +252,36 @@ def test_chat_through_nginx_survives_losing_the_serving_instance(cluster: Cluste
     assert lost <= RATE * 1.5, f"{lost} words lost (shown {shown}, kept {kept.count('word')})"  # about 1 s
     # The lost call is charged once, by the instance that swept its row (issue 21, row 23): its prompt and the
     # text kept, estimated.
-    charged = json.loads(_in_cluster(cluster, """
-import json
-from sqlmodel import select
-from core.db import session_scope
-from core.models import UsageEvent
-with session_scope() as session:
-    print(json.dumps([[e.status, e.estimated, e.tokens_out] for e in session.exec(
-        select(UsageEvent).where(UsageEvent.error_kind == "lost"))]))
-"""))
-    assert len(charged) == 1 and charged[0][:2] == ["interrupted", True] and charged[0][2] > 0
+    charged = [(e.status, e.estimated, e.tokens_out)
+               for e in _cluster_rows(cluster, select(UsageEvent).where(UsageEvent.error_kind == "lost"))]
+    assert len(charged) == 1 and charged[0][:2] == ("interrupted", True) and charged[0][2] > 0
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "cluster-interrupted.png"))
     page.close()
     cluster.restart(serving)
 
 
+def _access_log(cluster: Cluster) -> list[str]:
+    assert cluster.run_dir is not None
+    return (cluster.run_dir / "access.log").read_text().splitlines()
+
+
+def _served_by(line: str) -> str:
+    """The address that answered a logged request (the last one nginx tried)."""
+    return line.split("upstream=", 1)[1].split(" status=", 1)[0].replace(" : ", ", ").split(", ")[-1]
+
+
 def _instance_for_key(cluster: Cluster, key: str) -> Instance:
     """The instance nginx pins a browser with this affinity cookie to (read from nginx's access log)."""
-    assert cluster.run_dir is not None
+    seen = len(_access_log(cluster))
     httpx.get(f"{cluster.url}/livez", headers={"Cookie": f"parley_lb={key}"}, timeout=10)
-    for line in reversed((cluster.run_dir / "access.log").read_text().splitlines()):
-        if '"GET /livez' in line and line.endswith(f"lb={key}"):
-            address = line.split("upstream=", 1)[1].split(" status=", 1)[0].split(", ")[-1]  # after any retry
-            return next(i for i in cluster.instances if address == f"127.0.0.1:{i.port}")
+    deadline = time.monotonic() + 10  # nginx logs a request once it has answered it: the line may come just after
+    while time.monotonic() < deadline:
+        for line in _access_log(cluster)[seen:]:
+            if '"GET /livez' in line and line.endswith(f"lb={key}"):
+                address = _served_by(line)
+                return next(i for i in cluster.instances if address == f"127.0.0.1:{i.port}")
+        time.sleep(0.05)
     raise AssertionError(f"nginx logged no request with lb={key}")
 
 
@@ -345,17 +384,26 @@ def _chat_turn(page: Page, text: str) -> None:
 def _restart_gracefully(cluster: Cluster, instance: Instance, load: ApiLoad, pinned_key: str) -> None:
     """SIGTERM while the API load goes on (pinned to this instance), wait for its clean exit, start it again."""
     assert instance.proc is not None
+    seen = len(_access_log(cluster))
     load.pinned_key = pinned_key
-    time.sleep(2)  # some pinned requests reach it while it serves
+    deadline = time.monotonic() + 20  # some pinned requests reach it while it serves
+    while sum(1 for line in _access_log(cluster)[seen:] if '"POST /v1/' in line and line.endswith(f"lb={pinned_key}")
+              and " 200 " in line and _served_by(line) == f"127.0.0.1:{instance.port}") < 2:
+        assert time.monotonic() < deadline, "no pinned request reached the instance"
+        time.sleep(0.1)
     instance.proc.send_signal(signal.SIGTERM)
     assert instance.proc.wait(timeout=GRACE + 30) == 0  # drained, then a clean exit (issue 21, #25)
     drained = [json.loads(line) for line in instance.log.read_text().splitlines() if '"event": "drained"' in line]
     # Every reply finished within the grace period, and the browser's idle session was closed by the drain (its
     # browser reconnected elsewhere), not cut by the exit.
     assert drained[-1]["still_running"] == 0 and drained[-1]["sessions_moved"] >= 1, drained[-1]
-    time.sleep(2)  # requests for it meet a closed port for a while
+    time.sleep(2)  # requests for it meet a closed port for a while, as during a real restart
     cluster.restart(instance)
-    time.sleep(2)
+    sent = sum(load.sent.values())
+    deadline = time.monotonic() + 20  # and the load goes on with it back
+    while sum(load.sent.values()) < sent + 4:
+        assert time.monotonic() < deadline, "the API load stopped"
+        time.sleep(0.1)
 
 
 def test_rolling_restart_shows_clients_no_error(cluster: Cluster, provider: FakeProviderServer, admin_token: str,
@@ -370,6 +418,7 @@ def test_rolling_restart_shows_clients_no_error(cluster: Cluster, provider: Fake
     _wait_until_both_take_requests(cluster)
     page = browser.new_page(viewport={"width": 1280, "height": 800})
     login(page, cluster.url, "admin", ADMIN_PASSWORD)
+    _logged_in_for_good(page)
     _chat_turn(page, "Before the restarts.")
     browser_key = next(c["value"] for c in page.context.cookies() if c["name"] == "parley_lb")
     first = _instance_for_key(cluster, browser_key)  # the instance holding the browser's session goes first
@@ -402,6 +451,9 @@ def test_rolling_restart_shows_clients_no_error(cluster: Cluster, provider: Fake
         streamer.join(timeout=30)
         assert "".join(received) == "".join(WORDS[:80])  # the reply in flight finished whole
         _chat_turn(page, "Between the restarts.")  # reconnected through nginx to the other instance
+        # One at a time: the first is back in nginx's rotation before the second stops (nginx skips a restarted
+        # instance for up to fail_timeout; stopping the other meanwhile would leave it none to send requests to).
+        _wait_until_both_take_requests(cluster)
         _restart_gracefully(cluster, second, load, second_key)
         _chat_turn(page, "After the restarts.")  # and back
     except BaseException:

@@ -59,7 +59,9 @@ class FakeProviderServer:
         self.models_page: bytes | None = None  # answer GET /v1/models 200 with this HTML instead of the API's JSON
         self._server = _QuietServer(("127.0.0.1", 0), _make_handler(self))
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        # stop() waits for serve_forever's next poll: 0.5 s by default, after every test that starts one.
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        daemon=True)
 
     @property
     def port(self) -> int:

@@ -175,6 +175,12 @@ def test_redis_reaper_counts_a_recorded_call_whose_process_died_before_settling(
     assert budgets.standing(uid, DOLLAR).usd_month == pytest.approx(0.1025)
 
 
+# What the 100 threads race for. Each call holds up to $0.00325 / 400 tokens, so the threads' holds together ask for
+# more than the whole budget from the first round on: every call is decided at the limit, as in a long run's last
+# calls, and the run ends once no call fits (~150 calls for the dollars, ~25 for the tokens).
+RACE_USD = 0.25
+RACE_TOKENS = 5_000
+
 WORKER = r"""
 import random, sys, threading, time
 from sqlmodel import Session
@@ -188,12 +194,12 @@ from core.usage.ledger_redis import PREFIX
 
 from core.accounts import charged_team
 
-uid, kind = int(sys.argv[1]), sys.argv[2]
-limits = LimitDefaults(requests_per_minute=0, requests_per_day=0, tokens_per_day=20_000 if kind == "tokens" else 0,
-                       budget_usd_per_month=1.0 if kind == "usd" else 0)
+uid, kind, usd, tokens = int(sys.argv[1]), sys.argv[2], float(sys.argv[3]), int(sys.argv[4])
+limits = LimitDefaults(requests_per_minute=0, requests_per_day=0, tokens_per_day=tokens if kind == "tokens" else 0,
+                       budget_usd_per_month=usd if kind == "usd" else 0)
 budgets, engine = Budgets(get_settings()), get_engine()
 with Session(engine) as s:
-    team = charged_team(session=s, user_id=uid) if kind == "team" else None  # a $1.00 team, shared by two users
+    team = charged_team(session=s, user_id=uid) if kind == "team" else None  # a team's budget, shared by two users
 calls = []
 
 def worker(seed):
@@ -206,7 +212,7 @@ def worker(seed):
             standing = budgets.team_standing(team) if team else budgets.standing(uid, limits)
             settled = (standing.usd_month - standing.usd_held if kind != "tokens"
                        else standing.tokens_today - standing.tokens_held)
-            room = (1.0 - settled) if kind != "tokens" else (20_000 - settled)
+            room = (usd - settled) if kind != "tokens" else (tokens - settled)
             if room < (0.00325 if kind != "tokens" else 400):
                 return  # spent: not even one more call fits, whatever the others settle to
             time.sleep(0.005)  # others' holds will settle below their worst case: try again
@@ -229,7 +235,8 @@ print(len(calls))
 
 
 def _two_processes(uids: list[int], kind: str, env: dict[str, str]) -> int:
-    procs = [subprocess.Popen([sys.executable, "-c", WORKER, str(uid), kind], stdout=subprocess.PIPE,
+    procs = [subprocess.Popen([sys.executable, "-c", WORKER, str(uid), kind, str(RACE_USD), str(RACE_TOKENS)],
+                              stdout=subprocess.PIPE,
                               cwd=PROJECT_ROOT, text=True, env=env) for uid in uids]
     outs = [p.communicate(timeout=300)[0] for p in procs]
     assert all(p.returncode == 0 for p in procs), outs
@@ -245,10 +252,11 @@ def test_two_processes_of_fifty_threads_never_overrun_a_budget(backend: str, kin
         pytest.skip("PARLEY_TEST_REDIS_URL not set")
     clear_redis_budgets()
     uids = [add_user(session, "ann")] * 2
-    if kind == "team":  # two users, one process each, sharing their team's $1.00
+    if kind == "team":  # two users, one process each, sharing their team's budget
         uids = [uids[0], add_user(session, "bob")]
         admin = session.exec(select(User.id).where(User.username == "admin")).one()
-        team = create_team(session=session, actor_id=admin, team_in=TeamCreate(name="Lab", budget_usd_per_month=1.0))
+        team = create_team(session=session, actor_id=admin,
+                           team_in=TeamCreate(name="Lab", budget_usd_per_month=RACE_USD))
         for uid in uids:
             add_member(session=session, actor_id=admin, team_id=team.id, user_id=uid)
     env = {**os.environ, "PARLEY_DATABASE_URL": database_url, "PARLEY_REDIS_URL": "",
@@ -260,18 +268,23 @@ def test_two_processes_of_fifty_threads_never_overrun_a_budget(backend: str, kin
                                      .where(col(UsageEvent.user_id).in_(uids))).one()
     assert calls > 0 and session.exec(select(func.count()).select_from(BudgetHold)).one() == 0
     if kind != "tokens":
-        assert 1.0 - 0.00325 <= spent_usd <= 1.0 + 1e-9  # never over; short by less than one call's worst case
+        assert RACE_USD - 0.00325 <= spent_usd <= RACE_USD + 1e-9  # never over; short by less than one worst case
     else:
-        assert 20_000 - 400 <= tokens <= 20_000
+        assert RACE_TOKENS - 400 <= tokens <= RACE_TOKENS
 
 
-def test_r2_row26_counters_equal_the_usage_records_after_thousands_of_cheap_calls(store: str, engine: Engine,
+CHEAP_CALLS = 500
+
+
+def test_r2_row26_counters_equal_the_usage_records_after_hundreds_of_cheap_calls(store: str, engine: Engine,
                                                                                   session: Session) -> None:
     """Issue 21, row 26: each call's cost was rounded down to whole micro-dollars (5.2 -> 5): after a load run the
-    counter read 3.8% below the usage records. Counted in pico-dollars, every price is exact."""
+    counter read 3.8% below the usage records. Counted in pico-dollars, every price is exact. (Each call's rounding
+    shows at once: 500 calls, a hundred of each of the five prices, tell as much as the load run's thousands.)"""
     budgets = Budgets(budget_settings(store), engine)
     uid = add_user(session, "cheap")
-    for i in range(2000):  # gpt-4o-mini: 7 + i % 5 tokens in at $0.15/M, 3 out at $0.60/M: 2.85-3.45 micro-dollars
+    # gpt-4o-mini: 7 + i % 5 tokens in at $0.15/M, 3 out at $0.60/M: 2.85-3.45 micro-dollars
+    for i in range(CHEAP_CALLS):
         hold = budgets.reserve(user_id=uid, limits=DOLLAR, exempt=False, provider="openai", model="gpt-4o-mini",
                                prompt_tokens=12, max_tokens=3)
         with Session(engine) as own:
@@ -282,7 +295,8 @@ def test_r2_row26_counters_equal_the_usage_records_after_thousands_of_cheap_call
             own.commit()
     recorded = session.exec(select(func.sum(UsageEvent.cost_usd)).where(UsageEvent.user_id == uid)).one()
     standing = budgets.standing(uid, DOLLAR)
-    assert recorded == pytest.approx(2000 * 3 * 0.60e-6 + sum(7 + i % 5 for i in range(2000)) * 0.15e-6, rel=1e-12)
+    assert recorded == pytest.approx(CHEAP_CALLS * 3 * 0.60e-6 + sum(7 + i % 5 for i in range(CHEAP_CALLS)) * 0.15e-6,
+                                     rel=1e-12)
     assert standing.usd_held == 0 and standing.usd_month == pytest.approx(recorded, rel=1e-12)
 
 
