@@ -12,7 +12,8 @@ Per run and target:
   CPU            utime+stime from /proc/<pid>/stat of the proxy (LiteLLM's process; Parley's process and all its
                  children, found by ppid), per phase, divided by that target's completed requests
   UI under load  Parley's portal: `GET /` and one script run over Streamlit's websocket (the login page), idle vs
-                 with 32 API streams in flight through Parley (and, as a control, straight to the backend)
+                 with 32 API streams in flight through Parley (and, as a control, straight to the backend), and
+                 through a `python -m core.api` server beside the portal (the team topology: compose, make cluster)
 `runs` (default 3) repeats all that; the tables give medians and ranges (min-max) over runs, the ratio
 Parley/LiteLLM, latency added over direct, and the targets (issue 23) next to them:
   plain requests/s at c=32 >= 2x LiteLLM (SQLite and PostgreSQL+Redis); streams/s at c=32 >= 2x LiteLLM;
@@ -642,11 +643,15 @@ async def ui_pass(port: int, n: int, load: Target | None) -> tuple[float, float]
             tally.report("ui load", load)
 
 
-async def ui_phase(port: int, direct: Target, parley: Target, n: int, out: Metrics) -> None:
+async def ui_phase(port: int, direct: Target, parley: Target, n: int, out: Metrics,
+                   beside: Target | None = None) -> None:
     idle = await ui_pass(port, n, None)
     control = await ui_pass(port, n, direct)  # the same client load, not through Parley: what the machine loses
     busy = await ui_pass(port, n, parley)
-    for label, (get_ms, run_ms) in (("idle", idle), ("direct", control), ("parley", busy)):
+    passes = [("idle", idle), ("direct", control), ("parley", busy)]
+    if beside is not None:  # the team topology: /v1 on `python -m core.api`, the portal process only serves pages
+        passes.append(("beside", await ui_pass(port, n, beside)))
+    for label, (get_ms, run_ms) in passes:
         out.setdefault("ui_get", {})[label] = get_ms
         out.setdefault("ui_script", {})[label] = run_ms
 
@@ -668,12 +673,13 @@ async def close_sessions(targets: list[Target]) -> None:
 
 
 async def measure(targets: list[Target], profile: Profile, backend_pid: int, ui_port: int | None,
-                  phases: list[str]) -> list[Metrics]:
-    """All runs against running processes: warm-up once, then per run every phase; one Metrics per run."""
-    await open_sessions(targets)
+                  phases: list[str], beside: Target | None = None) -> list[Metrics]:
+    """All runs against running processes: warm-up once, then per run every phase; one Metrics per run. beside: an
+    API server next to the portal (ui_port), loaded in the UI phase only."""
+    await open_sessions(targets + ([beside] if beside else []))
     try:
         started = time.perf_counter()
-        await warm_up(targets, profile.warm_s)
+        await warm_up(targets + ([beside] if beside else []), profile.warm_s)
         print(f"  warm-up {time.perf_counter() - started:.0f} s")
         results = []
         for run in range(profile.runs):
@@ -686,12 +692,12 @@ async def measure(targets: list[Target], profile: Profile, backend_pid: int, ui_
             if "stream" in phases:
                 await rate_phase(stream, targets, profile, backend_pid, "stream_c32", out)
             if ui_port is not None:
-                await ui_phase(ui_port, targets[0], targets[-1], profile.page_loads, out)
+                await ui_phase(ui_port, targets[0], targets[-1], profile.page_loads, out, beside)
             print(f"  run {run + 1}/{profile.runs} done in {time.perf_counter() - started:.0f} s")
             results.append(out)
         return results
     finally:
-        await close_sessions(targets)
+        await close_sessions(targets + ([beside] if beside else []))
 
 
 def run_async(work: Coroutine[Any, Any, list[Metrics]]) -> list[Metrics]:
@@ -785,11 +791,17 @@ def print_ui(runs: list[Metrics]) -> None:
     for metric, what in (("ui_get", "GET /"), ("ui_script", "script run (websocket)")):
         idle = series(runs, metric, "idle")
         line = f"UI {what}, ms: idle {spread(idle, '.1f')}"
-        for load, label in (("direct", "32 streams straight to the backend"), ("parley", "32 streams via Parley")):
+        for load, label in (("direct", "32 streams straight to the backend"), ("parley", "32 streams via Parley"),
+                            ("beside", "32 streams via `python -m core.api` beside it")):
+            if not series(runs, metric, load):
+                continue
             factor = derived(runs, metric, ratio(load, "idle"))
             line += f"; with {label} {spread(series(runs, metric, load), '.1f')} = {spread(factor, '.2f')}x"
-        parley = derived(runs, metric, ratio("parley", "idle"))
-        print(line + "   " + verdict(parley, lambda v: v <= UI_RATIO_TARGET, f"via Parley <= {UI_RATIO_TARGET:.0f}x"))
+        for load, label in (("parley", "via the portal"), ("beside", "via core.api beside it")):
+            if series(runs, metric, load):
+                factor = derived(runs, metric, ratio(load, "idle"))
+                line += "   " + verdict(factor, lambda v: v <= UI_RATIO_TARGET, f"{label} <= {UI_RATIO_TARGET:.0f}x")
+        print(line)
 
 
 def print_workers(title: str, runs: list[Metrics], counts: list[int]) -> None:
@@ -836,15 +848,20 @@ def base_targets(shared: Shared) -> list[Target]:
 def portal_leg(shared: Shared, db_name: str, env: dict[str, str]) -> str | None:
     """Parley's portal process beside direct and LiteLLM; returns the token made on its database."""
     port, proc = start_portal(shared.procs, env, f"portal-{db_name}")
+    # The team topology's split (compose, make cluster): the API on its own server, one worker, beside the portal.
+    api_port, api_proc = start_api_servers(shared.procs, env, [1], f"{db_name}-beside", migrated=True)[0]
     try:
         token = make_token(env)
         targets = base_targets(shared) + [Target("C", "Parley", f"http://127.0.0.1:{port}/v1", token,
                                                  "openai/gpt-4o-mini", proc.pid)]
-        runs = run_async(measure(targets, shared.profile, shared.backend_pid, port, shared.phases))
+        beside = Target("S", "core.api beside", f"http://127.0.0.1:{api_port}/v1", token, "openai/gpt-4o-mini",
+                        api_proc.pid)
+        runs = run_async(measure(targets, shared.profile, shared.backend_pid, port, shared.phases, beside))
         print_leg(f"{db_name}: A direct / B LiteLLM / C Parley portal (streamlit run server.py)", runs,
                   [t.key for t in targets])
         return token
     finally:
+        shared.procs.stop(api_proc)
         shared.procs.stop(proc)
 
 

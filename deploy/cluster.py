@@ -1,6 +1,7 @@
-"""`make cluster`: the team deployment without Docker — nginx in front of two Parley instances on local ports.
+"""`make cluster`: the team deployment without Docker — nginx in front of two portal instances and two API servers
+(`python -m core.api`, which serve /v1/) on local ports.
 
-Both instances use the PostgreSQL and Redis named by DATABASE_URL / REDIS_URL and share one set of secrets
+All of them use the PostgreSQL and Redis named by DATABASE_URL / REDIS_URL and share one set of secrets
 (generated once into data/secrets.env before they start, or taken from the environment). Ctrl-C stops everything
 this started, by PID. The cluster tests start the same topology through the Cluster class.
 
@@ -58,19 +59,24 @@ def nginx_binary() -> str:
     return found
 
 
-def render_site(listen: str, upstreams: list[str], proxy_address: str = PROXY_ADDRESS) -> str:
-    """The template with this cluster's addresses (the same names the nginx image substitutes)."""
+def render_site(listen: str, upstreams: list[str], apis: list[str] | None = None,
+                proxy_address: str = PROXY_ADDRESS) -> str:
+    """The template with this cluster's addresses (the same names the nginx image substitutes): two portal
+    instances, and two API servers for /v1/ (by default the portal instances, which serve /v1/ too)."""
     text = TEMPLATE.read_text()
+    apis = apis or upstreams
     values = {"PARLEY_LISTEN": listen, "PARLEY_UPSTREAM_1": upstreams[0], "PARLEY_UPSTREAM_2": upstreams[1],
-              "PARLEY_PROXY_ADDRESS": proxy_address}
+              "PARLEY_API_1": apis[0], "PARLEY_API_2": apis[1], "PARLEY_PROXY_ADDRESS": proxy_address}
     for name, value in values.items():
         text = text.replace("${" + name + "}", value)
     return text
 
 
-def start_nginx(run_dir: Path, port: int, upstreams: list[str]) -> subprocess.Popen[bytes]:
-    """nginx on 127.0.0.1:port in front of upstreams (two "host:port"), its files under run_dir; answering."""
-    (run_dir / "parley.conf").write_text(render_site(f"127.0.0.1:{port}", upstreams))
+def start_nginx(run_dir: Path, port: int, upstreams: list[str],
+                apis: list[str] | None = None) -> subprocess.Popen[bytes]:
+    """nginx on 127.0.0.1:port in front of upstreams (two "host:port") and API servers (two more, or the same),
+    its files under run_dir; answering."""
+    (run_dir / "parley.conf").write_text(render_site(f"127.0.0.1:{port}", upstreams, apis))
     (run_dir / "nginx.conf").write_text(NGINX_MAIN.format(run=run_dir))
     proc = subprocess.Popen([nginx_binary(), "-p", str(run_dir), "-c", str(run_dir / "nginx.conf"),
                              "-g", "daemon off;"], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
@@ -83,6 +89,11 @@ def instance_command(port: int) -> list[str]:
     return [sys.executable, "-m", "streamlit", "run", "server.py", "--server.port", str(port),
             "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false",
             "--server.fileWatcherType", "none"]
+
+
+def api_command(port: int, workers: int) -> list[str]:
+    """One API server on 127.0.0.1:port with `workers` worker processes (`python -m core.api`)."""
+    return [sys.executable, "-m", "core.api", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
 
 
 def wait_http(url: str, proc: subprocess.Popen[bytes] | None, log: Path | None, timeout: float = 90) -> None:
@@ -102,10 +113,16 @@ def wait_http(url: str, proc: subprocess.Popen[bytes] | None, log: Path | None, 
 
 @dataclass
 class Instance:
+    """A portal instance, or an API server (`command` given)."""
+
     name: str
     port: int
     log: Path
     proc: subprocess.Popen[bytes] | None = None
+    command: list[str] | None = None
+
+    def argv(self) -> list[str]:
+        return self.command or instance_command(self.port)
 
     @property
     def url(self) -> str:
@@ -114,14 +131,17 @@ class Instance:
 
 @dataclass
 class Cluster:
-    """nginx on `port` in front of two instances; start() / stop(), or a with-block."""
+    """nginx on `port` in front of two portal instances and two API servers (`api_workers` processes each);
+    start() / stop(), or a with-block."""
 
     database_url: str
     redis_url: str
     data_dir: Path
     port: int = 0
     env: dict[str, str] = field(default_factory=dict)
+    api_workers: int = 1
     instances: list[Instance] = field(default_factory=list)
+    apis: list[Instance] = field(default_factory=list)
     nginx: subprocess.Popen[bytes] | None = None
     chroma: subprocess.Popen[bytes] | None = None
     chroma_port: int = 0
@@ -163,18 +183,23 @@ class Cluster:
         wait_http(f"http://127.0.0.1:{self.chroma_port}/api/v2/heartbeat", self.chroma, None)
         for n in (1, 2):
             self.instances.append(Instance(f"parley{n}", free_port(), self.run_dir / f"parley{n}.log"))
-        for instance in self.instances:
+        for n in (1, 2):
+            port = free_port()
+            self.apis.append(Instance(f"api{n}", port, self.run_dir / f"api{n}.log",
+                                      command=api_command(port, self.api_workers)))
+        for instance in self.instances + self.apis:
             self.start_instance(instance)
-        for instance in self.instances:
+        for instance in self.instances + self.apis:
             assert instance.proc is not None
             wait_http(f"{instance.url}/healthz", instance.proc, instance.log)
-        self.nginx = start_nginx(self.run_dir, self.port, [f"127.0.0.1:{i.port}" for i in self.instances])
+        self.nginx = start_nginx(self.run_dir, self.port, [f"127.0.0.1:{i.port}" for i in self.instances],
+                                 [f"127.0.0.1:{i.port}" for i in self.apis])
         return self
 
     def start_instance(self, instance: Instance) -> None:
         with instance.log.open("ab") as out:
-            instance.proc = subprocess.Popen(instance_command(instance.port), cwd=ROOT, env=self.instance_env(),
-                                             stdout=out, stderr=subprocess.STDOUT)
+            instance.proc = subprocess.Popen(instance.argv(), cwd=ROOT, env=self.instance_env(), stdout=out,
+                                             stderr=subprocess.STDOUT)
 
     def restart(self, instance: Instance) -> None:
         """Start a stopped (or killed) instance again on its port."""
@@ -183,8 +208,9 @@ class Cluster:
         wait_http(f"{instance.url}/healthz", instance.proc, instance.log)
 
     def stop(self) -> None:
-        """Stop what this started, by PID: nginx, then each instance (SIGTERM, then SIGKILL after 30 s)."""
-        procs = ([self.nginx] if self.nginx else []) + [i.proc for i in self.instances if i.proc]
+        """Stop what this started, by PID: nginx, then each instance and API server (SIGTERM, then SIGKILL after
+        30 s)."""
+        procs = ([self.nginx] if self.nginx else []) + [i.proc for i in self.instances + self.apis if i.proc]
         procs += [self.chroma] if self.chroma else []
         for proc in procs:
             if proc.poll() is None:
@@ -208,13 +234,16 @@ def main() -> int:
               "make cluster", file=sys.stderr)
         return 2
     port = int(os.environ.get("PORT", "8080"))
-    cluster = Cluster(database_url, redis_url, Path(os.environ.get("PARLEY_DATA_DIR") or ROOT / "data"), port=port)
+    workers = int(os.environ.get("API_WORKERS") or os.cpu_count() or 1)
+    cluster = Cluster(database_url, redis_url, Path(os.environ.get("PARLEY_DATA_DIR") or ROOT / "data"), port=port,
+                      api_workers=workers)
     cluster.start()
     print(f"\n  Parley cluster on http://localhost:{port} (nginx) -> "
           + ", ".join(f"{i.name} on :{i.port}" for i in cluster.instances)
-          + f"\n  Instance logs: {cluster.run_dir}. Ctrl-C stops all of it.\n", flush=True)
+          + "; /v1/ -> " + ", ".join(f"{i.name} on :{i.port} ({workers} workers)" for i in cluster.apis)
+          + f"\n  Logs: {cluster.run_dir}. Ctrl-C stops all of it.\n", flush=True)
     try:
-        while all(i.proc and i.proc.poll() is None for i in cluster.instances) and cluster.nginx \
+        while all(i.proc and i.proc.poll() is None for i in cluster.instances + cluster.apis) and cluster.nginx \
                 and cluster.nginx.poll() is None:
             time.sleep(1)
         print("a process of the cluster exited; stopping the rest", file=sys.stderr)

@@ -45,7 +45,12 @@ async def lifespan(_app: Starlette) -> AsyncIterator[None]:
     # Replies a dead process left `streaming` are swept by every process that writes them (core.chat.live).
     live.watch(engine, settings)
     gc.freeze()  # start-up's objects live as long as the process: never scan them again
-    lifecycle.drain_on_sigterm(lambda: lifecycle.wait_for_turns(settings.drain_grace_seconds))
+
+    def drain() -> None:
+        still_running = lifecycle.wait_for_turns(settings.drain_grace_seconds)
+        log_event(logger, "drained", still_running=still_running)
+
+    lifecycle.drain_on_sigterm(drain)
     yield
     await close_sessions()  # the plain provider calls' connections (core.providers.wire)
 

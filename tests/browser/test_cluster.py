@@ -1,8 +1,10 @@
-"""The team topology for real: nginx in front of two instances on PostgreSQL and Redis (deploy/cluster.py).
+"""The team topology for real: nginx in front of two portal instances and two API servers (`python -m core.api`,
+which nginx sends /v1/ to) on PostgreSQL and Redis (deploy/cluster.py).
 
 A browser logs in and chats through nginx; the instance serving a reply is killed with SIGKILL mid-stream and the
-browser carries on on the other one with the partial reply kept; limits hold across instances; SIGTERM drains; a
-rolling restart (SIGTERM one instance, start it again, then the other) shows API clients and a browser no error.
+browser carries on on the other one with the partial reply kept; limits hold across the portals and the API
+servers; SIGTERM drains; a rolling restart (SIGTERM an API server, start it again, then a portal instance, then the
+other API server and the other portal) shows API clients and a browser no error.
 """
 
 from __future__ import annotations
@@ -152,29 +154,34 @@ def test_compose_file_is_valid_and_lists_the_shared_secrets(tmp_path: Path) -> N
     done = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     rendered = done.stdout
-    for service in ("nginx:", "parley1:", "parley2:", "postgres:", "redis:", "chroma:", "backup:"):
+    for service in ("nginx:", "parley1:", "parley2:", "api1:", "api2:", "postgres:", "redis:", "chroma:", "backup:"):
         assert f"  {service}" in rendered
+    # /v1/ goes to the API servers, which run the API alone and are checked on their own port.
+    assert "PARLEY_API_1: api1:8000" in rendered and "PARLEY_API_2: api2:8000" in rendered
+    assert rendered.count("- core.api") == 2 and "http://127.0.0.1:8000/readyz" in rendered
     assert "image: postgres:16" in rendered and "image: redis:7" in rendered
-    assert rendered.count("condition: service_healthy") >= 6 and "/readyz" in rendered
+    assert rendered.count("condition: service_healthy") >= 8 and "/readyz" in rendered
     assert "CHROMA_URL: http://chroma:8000" in rendered
     assert "DATABASE_URL: postgresql://parley:pw@postgres:5432/parley" in rendered
     assert "parley.conf.template:/etc/nginx/templates/parley.conf.template" in rendered
     # The instances believe X-Forwarded-For from nginx's fixed address only (issue 21, #7), never from anyone.
-    assert rendered.count("FORWARDED_ALLOW_IPS: 172.31.254.10") >= 2 and "FORWARDED_ALLOW_IPS: '*'" not in rendered
+    assert rendered.count("FORWARDED_ALLOW_IPS: 172.31.254.10") >= 4 and "FORWARDED_ALLOW_IPS: '*'" not in rendered
     assert "ipv4_address: 172.31.254.10" in rendered and "PARLEY_PROXY_ADDRESS: 172.31.254.10" in rendered
 
 
-def test_limits_hold_across_both_instances(cluster: Cluster, api_token: str) -> None:
+def test_limits_hold_across_the_portals_and_the_api_servers(cluster: Cluster, api_token: str) -> None:
     headers = {"Authorization": f"Bearer {api_token}"}
     body = {"model": "openai/gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
     statuses = []
-    for n in range(10):  # alternately on each instance: one shared counter in Redis
-        instance = cluster.instances[n % 2]
-        statuses.append(httpx.post(f"{instance.url}/v1/chat/completions", json=body, headers=headers,
+    servers = cluster.instances + cluster.apis
+    for n in range(10):  # in turn on each portal and each API server: one shared counter in Redis
+        statuses.append(httpx.post(f"{servers[n % 4].url}/v1/chat/completions", json=body, headers=headers,
                                    timeout=30).status_code)
     assert statuses == [200] * 10
     eleventh = httpx.post(f"{cluster.url}/v1/chat/completions", json=body, headers=headers, timeout=30)
     assert eleventh.status_code == 429 and "Retry-After" in eleventh.headers
+    served = [_served_by(line) for line in _access_log(cluster) if '"POST /v1/chat/completions' in line]
+    assert served and served[-1] in {f"127.0.0.1:{api.port}" for api in cluster.apis}  # nginx: an API server
 
 
 def test_sigterm_drains_without_cutting_a_reply_short(cluster: Cluster, provider: FakeProviderServer,
@@ -271,30 +278,33 @@ def _served_by(line: str) -> str:
     return line.split("upstream=", 1)[1].split(" status=", 1)[0].replace(" : ", ", ").split(", ")[-1]
 
 
-def _instance_for_key(cluster: Cluster, key: str) -> Instance:
-    """The instance nginx pins a browser with this affinity cookie to (read from nginx's access log)."""
+def _instance_for_key(cluster: Cluster, key: str, api: bool = False) -> Instance:
+    """The portal instance (or API server) nginx pins a client with this affinity cookie to (read from nginx's
+    access log). An API server is asked for /v1/models without a token: refused, but logged with its address."""
     seen = len(_access_log(cluster))
-    httpx.get(f"{cluster.url}/livez", headers={"Cookie": f"parley_lb={key}"}, timeout=10)
+    path, servers = ("/v1/models", cluster.apis) if api else ("/livez", cluster.instances)
+    httpx.get(f"{cluster.url}{path}", headers={"Cookie": f"parley_lb={key}"}, timeout=10)
     deadline = time.monotonic() + 10  # nginx logs a request once it has answered it: the line may come just after
     while time.monotonic() < deadline:
         for line in _access_log(cluster)[seen:]:
-            if '"GET /livez' in line and line.endswith(f"lb={key}"):
+            if f'"GET {path}' in line and line.endswith(f"lb={key}"):
                 address = _served_by(line)
-                return next(i for i in cluster.instances if address == f"127.0.0.1:{i.port}")
+                return next(i for i in servers if address == f"127.0.0.1:{i.port}")
         time.sleep(0.05)
     raise AssertionError(f"nginx logged no request with lb={key}")
 
 
-def _key_pinned_to(cluster: Cluster, instance: Instance) -> str:
-    return next(key for key in (f"pin{n}" for n in range(64)) if _instance_for_key(cluster, key) is instance)
+def _key_pinned_to(cluster: Cluster, instance: Instance, api: bool = False) -> str:
+    return next(key for key in (f"pin{n}" for n in range(64)) if _instance_for_key(cluster, key, api) is instance)
 
 
 def _wait_until_both_take_requests(cluster: Cluster) -> None:
-    """nginx skips an instance for fail_timeout after it failed (a restart): wait until its ring has both back."""
+    """nginx skips a server for fail_timeout after it failed (a restart): wait until both rings have both back."""
     deadline = time.monotonic() + 60
-    while {_instance_for_key(cluster, f"pin{n}").name for n in range(16)} != {i.name for i in cluster.instances}:
-        assert time.monotonic() < deadline, "nginx did not take both instances back"
-        time.sleep(1)
+    for api, servers in ((False, cluster.instances), (True, cluster.apis)):
+        while {_instance_for_key(cluster, f"pin{n}", api).name for n in range(16)} != {i.name for i in servers}:
+            assert time.monotonic() < deadline, "nginx did not take both servers back"
+            time.sleep(1)
 
 
 @dataclass
@@ -381,22 +391,12 @@ def _chat_turn(page: Page, text: str) -> None:
     wait_idle(page)
 
 
-def _restart_gracefully(cluster: Cluster, instance: Instance, load: ApiLoad, pinned_key: str) -> None:
-    """SIGTERM while the API load goes on (pinned to this instance), wait for its clean exit, start it again."""
+def _stop_and_start(cluster: Cluster, instance: Instance, load: ApiLoad) -> dict[str, object]:
+    """SIGTERM, wait for its clean exit, start it again while the API load goes on; its "drained" record."""
     assert instance.proc is not None
-    seen = len(_access_log(cluster))
-    load.pinned_key = pinned_key
-    deadline = time.monotonic() + 20  # some pinned requests reach it while it serves
-    while sum(1 for line in _access_log(cluster)[seen:] if '"POST /v1/' in line and line.endswith(f"lb={pinned_key}")
-              and " 200 " in line and _served_by(line) == f"127.0.0.1:{instance.port}") < 2:
-        assert time.monotonic() < deadline, "no pinned request reached the instance"
-        time.sleep(0.1)
     instance.proc.send_signal(signal.SIGTERM)
     assert instance.proc.wait(timeout=GRACE + 30) == 0  # drained, then a clean exit (issue 21, #25)
     drained = [json.loads(line) for line in instance.log.read_text().splitlines() if '"event": "drained"' in line]
-    # Every reply finished within the grace period, and the browser's idle session was closed by the drain (its
-    # browser reconnected elsewhere), not cut by the exit.
-    assert drained[-1]["still_running"] == 0 and drained[-1]["sessions_moved"] >= 1, drained[-1]
     time.sleep(2)  # requests for it meet a closed port for a while, as during a real restart
     cluster.restart(instance)
     sent = sum(load.sent.values())
@@ -404,15 +404,37 @@ def _restart_gracefully(cluster: Cluster, instance: Instance, load: ApiLoad, pin
     while sum(load.sent.values()) < sent + 4:
         assert time.monotonic() < deadline, "the API load stopped"
         time.sleep(0.1)
+    return dict(drained[-1])
+
+
+def _restart_api_gracefully(cluster: Cluster, server: Instance, load: ApiLoad, pinned_key: str) -> None:
+    """An API server, while the API load goes on (part of it pinned to this server): every request in flight
+    finishes, the ones it refused while draining go to the other server."""
+    seen = len(_access_log(cluster))
+    load.pinned_key = pinned_key
+    deadline = time.monotonic() + 20  # some pinned requests reach it while it serves
+    while sum(1 for line in _access_log(cluster)[seen:] if '"POST /v1/' in line and line.endswith(f"lb={pinned_key}")
+              and " 200 " in line and _served_by(line) == f"127.0.0.1:{server.port}") < 2:
+        assert time.monotonic() < deadline, "no pinned request reached the API server"
+        time.sleep(0.1)
+    drained = _stop_and_start(cluster, server, load)
+    assert drained["still_running"] == 0, drained  # every reply finished within the grace period
+
+
+def _restart_portal_gracefully(cluster: Cluster, instance: Instance, load: ApiLoad) -> None:
+    """A portal instance holding the browser's session: the drain closes the idle session (its browser reconnects
+    to the other instance), nothing is cut by the exit."""
+    drained = _stop_and_start(cluster, instance, load)
+    assert drained["still_running"] == 0 and drained["sessions_moved"] >= 1, drained
 
 
 def test_rolling_restart_shows_clients_no_error(cluster: Cluster, provider: FakeProviderServer, admin_token: str,
                                                 browser: Browser) -> None:
     """Issue 21, #22: during a drain nginx kept sending new requests to the draining instance (5 of 19 fresh API
-    requests and 28 of 29 pinned ones got 503). Now: zero client-visible errors across both restarts, a reply in
-    flight finishes, the browser's session moves and its page keeps working, and no request reaches a provider
-    twice."""
-    for instance in cluster.instances:  # an earlier test may have left one stopped, or just restarted it
+    requests and 28 of 29 pinned ones got 503). Now: zero client-visible errors across restarts of both API servers
+    and both portal instances, a reply in flight finishes, the browser's session moves and its page keeps working,
+    and no request reaches a provider twice."""
+    for instance in cluster.instances + cluster.apis:  # an earlier test may have left one stopped, or restarted it
         if instance.proc is None or instance.proc.poll() is not None:
             cluster.restart(instance)
     _wait_until_both_take_requests(cluster)
@@ -423,9 +445,11 @@ def test_rolling_restart_shows_clients_no_error(cluster: Cluster, provider: Fake
     browser_key = next(c["value"] for c in page.context.cookies() if c["name"] == "parley_lb")
     first = _instance_for_key(cluster, browser_key)  # the instance holding the browser's session goes first
     second = next(i for i in cluster.instances if i is not first)
-    second_key = _key_pinned_to(cluster, second)  # while both are up: nginx's ring, not a failover
+    first_api = _instance_for_key(cluster, browser_key, api=True)  # the API server its cookie pins API calls to
+    second_api = next(i for i in cluster.apis if i is not first_api)
+    second_key = _key_pinned_to(cluster, second_api, api=True)  # while both are up: nginx's ring, not a failover
 
-    # A slow streamed reply on the first instance, in flight when it is told to stop.
+    # A slow streamed reply on the first API server, in flight when it is told to stop.
     provider.enqueue("openai", Reply(chunks=WORDS[:80], chunk_delay=1 / RATE))  # 8 s, within the grace period
     received: list[str] = []
 
@@ -447,14 +471,16 @@ def test_rolling_restart_shows_clients_no_error(cluster: Cluster, provider: Fake
     calls_before = sum(1 for call in provider.history if call.path.endswith("/chat/completions"))
     load = ApiLoad(cluster.url, admin_token, browser_key).start()
     try:
-        _restart_gracefully(cluster, first, load, browser_key)
+        _restart_api_gracefully(cluster, first_api, load, browser_key)
         streamer.join(timeout=30)
         assert "".join(received) == "".join(WORDS[:80])  # the reply in flight finished whole
+        _restart_portal_gracefully(cluster, first, load)
         _chat_turn(page, "Between the restarts.")  # reconnected through nginx to the other instance
-        # One at a time: the first is back in nginx's rotation before the second stops (nginx skips a restarted
-        # instance for up to fail_timeout; stopping the other meanwhile would leave it none to send requests to).
+        # One at a time: the first ones are back in nginx's rotation before the second ones stop (nginx skips a
+        # restarted server for up to fail_timeout; stopping the other meanwhile would leave it none to send to).
         _wait_until_both_take_requests(cluster)
-        _restart_gracefully(cluster, second, load, second_key)
+        _restart_api_gracefully(cluster, second_api, load, second_key)
+        _restart_portal_gracefully(cluster, second, load)
         _chat_turn(page, "After the restarts.")  # and back
     except BaseException:
         ARTIFACTS.mkdir(exist_ok=True)
