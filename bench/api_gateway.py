@@ -546,22 +546,25 @@ async def interleaved(call: Call, targets: list[Target], n: int, backend_pid: in
     return tallies
 
 
+def keep_spread(out: Metrics, name: str, key: str, values: list[float]) -> None:
+    """A phase's median and p95 for one target, as out[name_median][key] and out[name_p95][key]."""
+    median, p95 = summary(values)
+    out.setdefault(f"{name}_median", {})[key] = median
+    out.setdefault(f"{name}_p95", {})[key] = p95
+
+
 async def latency_phase(targets: list[Target], n: int, backend_pid: int, out: Metrics) -> None:
     tallies = await interleaved(plain, targets, n, backend_pid, "plain_c1", out)
     for key, tally in tallies.items():
         if tally.samples:
-            median, p95 = summary([s.total_ms for s in tally.samples])
-            out.setdefault("plain_c1_median", {})[key] = median
-            out.setdefault("plain_c1_p95", {})[key] = p95
+            keep_spread(out, "plain_c1", key, [s.total_ms for s in tally.samples])
 
 
 async def ttft_phase(targets: list[Target], n: int, backend_pid: int, out: Metrics) -> None:
     tallies = await interleaved(stream, targets, n, backend_pid, "stream_c1", out)
     for key, tally in tallies.items():
         if tally.samples:
-            median, p95 = summary([s.ttft_ms for s in tally.samples])
-            out.setdefault("ttft_c1_median", {})[key] = median
-            out.setdefault("ttft_c1_p95", {})[key] = p95
+            keep_spread(out, "ttft_c1", key, [s.ttft_ms for s in tally.samples])
             out.setdefault("stream_c1_total", {})[key] = statistics.median(s.total_ms for s in tally.samples)
 
 
