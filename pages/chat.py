@@ -1,20 +1,26 @@
-"""Chat: stream a conversation with the chosen model; every version kept, stop keeps the partial reply."""
+"""Chat: stream a conversation with the chosen model; every version kept, stop keeps the partial reply.
+
+One run per reply: the conversation is drawn without actions while the reply streams, then drawn again over
+itself once the turn is stored (markers, versions, actions), and the quota line and the conversation list are
+drawn after it, so the page is whole when the run ends, without running again."""
 
 from dataclasses import replace
 
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 
 from core.accounts import get_preferences, list_presets, teams_of
-from core.chat import chat_manager, sources_of
+from core.chat import chat_manager
 from core.config import get_settings
 from core.errors import AppError, RateLimited
-from core.history import feedback_for, read_conversation, read_thread, show_version
+from core.history import read_conversation
 from core.knowledge import list_knowledge_bases
 from core.models import PreferencesPublic
 from core.ui.actions import run_action
 from core.ui.auth.guards import require_user
 from core.ui.chat import composer, conversation_list, message_actions, messages, sidebar
 from core.ui.chat.markdown import display
+from core.ui.chat.thread import read_shown
 from core.ui.i18n import t, tr
 from core.usage import RateLimitService
 
@@ -37,7 +43,7 @@ team = sidebar.team_picker(run_action(lambda s: [(tm.id or 0, tm.name) for tm in
 bases = run_action(lambda s: [(kb.id, kb.name) for kb in list_knowledge_bases(session=s, user_id=user.id)]) or []
 if options is not None:
     options = replace(options, knowledge_bases=sidebar.knowledge_picker(bases))
-conversation_list.render(user.id)  # under the pickers
+conversations = conversation_list.place()  # under the pickers; drawn last
 conv_id = sidebar.current_conversation()
 
 turn = None
@@ -55,42 +61,41 @@ try:
 except AppError as exc:
     st.error(tr(exc.user_message))
 
-body = st.container()  # the conversation; what follows it keeps its place however long it grows
-shown = messages.Shown([])
-if conv_id:
-    focus = sidebar.focus_target()
-    thread = run_action(lambda s: read_thread(session=s, user_id=user.id, conversation_id=conv_id))
-    if thread is not None and focus and focus not in {m.id for m in thread.messages}:  # a hit in another version
-        run_action(lambda s: show_version(session=s, user_id=user.id, conversation_id=conv_id, message_id=focus),
-                   quiet=True)
-        thread = run_action(lambda s: read_thread(session=s, user_id=user.id, conversation_id=conv_id))
-    if thread is None:
-        sidebar.new_conversation()  # gone, or not this user's: the refusal is shown
-    else:
-        asked = turn.setup if turn is not None else None
-        kept = None if asked is None else {m.id for m in asked.history if m.id != asked.continues}
-        listed = [m for m in thread.messages if kept is None or m.id in kept]  # the turn's reply is streamed below
-        replies = [m.id for m in listed if m.role == "assistant"]
-        shown = messages.Shown(
-            listed, thread.versions,
-            run_action(lambda s: sources_of(s, replies), quiet=True) or {},
-            messages.ratings(run_action(lambda s: feedback_for(session=s, user_id=user.id, message_ids=replies),
-                                        quiet=True)),
-            busy=turn is not None)
-with body:
-    if not shown.messages and turn is None:
-        st.title(t("nav.chat"))
-        st.caption(t("chat.intro"))
-    messages.focus_callout(shown.messages)
-    messages.render_thread(shown, user.id, conv_id or 0)
-
-resent = composer.draft_form()
-if composer.waiting():
-    composer.countdown()
-composer.quota_caption(run_action(lambda s: RateLimitService().quota(s, user.id, team).summary(), quiet=True))
+body = st.empty()  # the conversation; what follows it keeps its place however long it grows
+draft = st.empty()
+with draft.container():
+    resent = composer.draft_form()
+    if composer.waiting():
+        composer.countdown()
+quota = st.empty()
 prompt = st.chat_input(t("chat.input_placeholder"), key="chat_input", submit_mode="disable", max_chars=None,
                        disabled=composer.waiting()) or resent
-if prompt and turn is None and options:
+sending = bool(prompt and turn is None and options)
+
+
+def draw(shown: messages.Shown, conv: int | None, *, intro: bool) -> DeltaGenerator:
+    """The conversation in its place (over what was there); the container, for a reply to stream into."""
+    box = body.container()
+    with box:
+        if intro and not shown.messages:
+            st.title(t("nav.chat"))
+            st.caption(t("chat.intro"))
+        messages.focus_callout(shown.messages)
+        messages.render_thread(shown, user.id, conv or 0)
+    return box
+
+
+shown = messages.Shown([])
+if conv_id:
+    stored = read_shown(user.id, conv_id, turn, busy=sending)
+    if stored is None:
+        sidebar.new_conversation()  # gone, or not this user's: the refusal is shown
+        conv_id = None
+    else:
+        shown = stored
+box = draw(shown, conv_id, intro=turn is None and not sending)
+
+if sending:
     try:
         turn = manager.send(user_id=user.id, conversation_id=conv_id, text=prompt, options=options,
                             providers=providers, team=team)
@@ -99,10 +104,15 @@ if prompt and turn is None and options:
                             exc.retry_after_seconds if isinstance(exc, RateLimited) else None)
         st.rerun()
     composer.clear_draft()
-    with body, st.chat_message("user"):
+    draft.empty()
+    with box, st.chat_message("user"):
         st.markdown(display(prompt))  # as it shows after a reload
 if turn is not None and options:
-    with body:
+    with box:
         composer.stream_turn(turn, options)
-    st.rerun()
+    conv_id = turn.conversation_id
+    draw(read_shown(user.id, conv_id) or messages.Shown([]), conv_id, intro=False)  # as stored, with its actions
+with quota:
+    composer.quota_caption(run_action(lambda s: RateLimitService().quota(s, user.id, team).summary(), quiet=True))
+conversation_list.render(user.id, conversations)
 sidebar.sync_url()

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 
 import streamlit as st
 from sqlmodel import Session
+from streamlit.delta_generator import DeltaGenerator
 
 from core.history import (
     DayGroup,
@@ -78,10 +79,15 @@ class Deleted:
     was_open: bool
 
 
-def render(user_id: int) -> None:
-    """The list, under the model and knowledge pickers."""
+def place() -> DeltaGenerator:
+    """Where the list goes: under the model and knowledge pickers (filled by render(), at the end of the run)."""
+    return st.sidebar.container(key="conv_list")
+
+
+def render(user_id: int, where: DeltaGenerator) -> None:
+    """The list, in its place; drawn after a turn is stored, so a new conversation is in it at once."""
     st.html(_STYLE)
-    with st.sidebar.container(key="conv_list"):
+    with where:
         st.button(t("chat.new"), key="chat_new", on_click=_start_new, icon=":material/add:", width="stretch")
         query = st.text_input(t("conversations.search"), key=state.CONV_SEARCH, max_chars=TITLE_MAX,
                               placeholder=t("conversations.search_placeholder"), label_visibility="collapsed",
