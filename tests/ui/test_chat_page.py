@@ -136,3 +136,29 @@ def test_the_sidebar_picks_the_team_charged_and_the_quota_shows_its_month(sqlite
     assert not at.exception and not at.error
     with Session(get_engine()) as session:
         assert session.exec(select(UsageEvent.team_id)).all() == [second]
+
+
+def test_a_reply_is_streamed_and_shown_stored_in_one_run_of_the_page(
+    openai_at_fake: None, fake_server: FakeProviderServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The page does not run twice per reply: the run that streams it also leaves the page whole — the reply with
+    its actions (no Stop), the new conversation in the list, the quota line."""
+    from core.ui.chat import conversation_list
+
+    runs: list[int] = []
+    render = conversation_list.render
+    monkeypatch.setattr(conversation_list, "render", lambda *a, **kw: (runs.append(1), render(*a, **kw))[1])
+    fake_server.enqueue("openai", Reply(chunks=["Hello", " there."]))
+    at = _chat_as("admin", chat_model="openai/gpt-4o-mini").run()
+    runs.clear()
+    at.chat_input[0].set_value("Hi?").run()
+    assert not at.exception and not at.error
+    assert len(runs) == 1  # one run of the page for the whole reply
+    with Session(get_engine()) as session:
+        conv = session.exec(select(Conversation)).one()
+    keys = {b.key for b in at.button}
+    assert {f"conv_open_{conv.id}", "chat_regenerate", f"chat_edit_{_messages()[0].id}"} <= keys
+    assert "chat_stop" not in keys  # the streaming bubble was drawn over by the stored reply
+    assert [m.markdown[0].value for m in at.chat_message] == ["Hi?", "Hello there."]
+    assert any("openai · gpt-4o-mini" in shown(c.value) for c in at.caption)
+    assert any("59 of 60 requests left this minute" in c.value for c in at.caption)  # the quota, after the turn
