@@ -10,14 +10,12 @@ the response waits for it on the event loop (core.api.respond). Nothing runs on 
 # No `from __future__ import annotations` here: FastAPI reads the endpoints' annotations.
 import asyncio
 import functools
-import json
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
-from pydantic import ValidationError as BodyError
 from slowapi.errors import RateLimitExceeded
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, Response
@@ -38,7 +36,7 @@ from core.api.errors import (
 )
 from core.api.limits import ApiLimits
 from core.api.respond import Started, respond, turn_of
-from core.api.schemas import CompletionRequest
+from core.api.schemas import CompletionRequest, parse_body, read_json
 from core.api.streaming import TurnStream
 from core.chat import Charged, EmbeddingMeter, PlainCalls, chat_manager
 from core.config import Settings, get_settings
@@ -78,27 +76,6 @@ class BodyLimit:
 
 TEAM_HEADER = "x-parley-team"
 T = TypeVar("T")
-
-
-def read_json(raw: bytes) -> Any:
-    """The body's JSON, before anything else (as FastAPI reads a body): a 400 when it is not JSON."""
-    try:
-        return json.loads(raw) if raw else None
-    except ValueError as exc:
-        raise RequestValidationError([{"type": "json_invalid", "loc": ("body", getattr(exc, "pos", 0)),
-                                       "msg": "JSON decode error", "input": {}}]) from None
-
-
-def parse_body(data: Any) -> CompletionRequest:
-    """The request as FastAPI would validate it, after authentication: a RequestValidationError (a 400 naming the
-    parameter) if it is not one."""
-    if data is None:
-        raise RequestValidationError([{"type": "missing", "loc": ("body",), "msg": "Field required",
-                                       "input": None}])
-    try:
-        return CompletionRequest.model_validate(data)
-    except BodyError as exc:
-        raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]) from None
 
 
 class Held:

@@ -1,20 +1,58 @@
 """OpenAI's chat-completions wire format: the request we accept, and the bodies and chunks we answer with.
 
-Unknown request fields are ignored, not fatal (clients send many); what we use is validated strictly.
+A request field this server would not apply is refused with a 400 naming it (`unsupported_parameter`), never
+dropped silently: a client asking for `tools` must not get prose as if it had been heard. Accepted are the fields
+Parley applies, and the others only at a value that asks for nothing (null, or their default: `top_p` 1, a penalty
+of 0, `response_format` text, ...). What we use is validated strictly.
 """
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from typing import Annotated, Any, Literal
 
+from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import ValidationError as BodyError
+
+from core.api.errors import ApiError
+from core.i18n import Msg
 
 # A row id as the database stores it (PostgreSQL's integer is 32-bit signed): anything else is a 400 naming the
 # parameter, never a query that overflows the column (a 500 on PostgreSQL, an OverflowError on SQLite).
 ROW_ID_MAX = 2**31 - 1
 RowId = Annotated[int, Field(ge=1, le=ROW_ID_MAX)]
+
+
+# The fields Parley applies (knowledge_bases is its own: answer from these knowledge bases, with numbered sources).
+APPLIED = frozenset({"model", "messages", "temperature", "max_tokens", "max_completion_tokens", "stop", "stream",
+                     "stream_options", "user", "n", "knowledge_bases", "metadata"})  # metadata: a label, no effect
+# Fields accepted only at a value that asks for nothing different from leaving them out.
+NEUTRAL: dict[str, tuple[object, ...]] = {
+    "top_p": (1,), "presence_penalty": (0,), "frequency_penalty": (0,), "logprobs": (False,), "store": (False,),
+    "service_tier": ("auto", "default"), "response_format": ({"type": "text"},), "modalities": (["text"],),
+    "tools": ([],), "tool_choice": ("none",), "parallel_tool_calls": (True, False), "logit_bias": ({},),
+    "functions": ([],), "function_call": ("none",),
+}
+
+
+def unsupported_field(data: dict[str, Any]) -> str | None:
+    """The first field of a request body this server would not apply (None when there is none); see the module."""
+    for name, value in data.items():
+        if name in APPLIED or value is None:
+            continue
+        if not any(_same(value, neutral) for neutral in NEUTRAL.get(name, ())):
+            return str(name)
+    return None
+
+
+def _same(value: object, neutral: object) -> bool:
+    """value is the neutral value (True is not 1, 0 is not False: JSON tells them apart)."""
+    if isinstance(value, bool) or isinstance(neutral, bool):
+        return value is neutral
+    return value == neutral
 
 
 class TextPart(BaseModel):
@@ -78,6 +116,31 @@ class CompletionRequest(BaseModel):
     @property
     def stop_sequences(self) -> list[str]:
         return [self.stop] if isinstance(self.stop, str) else list(self.stop or [])
+
+
+def read_json(raw: bytes) -> Any:
+    """The body's JSON, before anything else (as FastAPI reads a body): a 400 when it is not JSON."""
+    try:
+        return json.loads(raw) if raw else None
+    except ValueError as exc:
+        raise RequestValidationError([{"type": "json_invalid", "loc": ("body", getattr(exc, "pos", 0)),
+                                       "msg": "JSON decode error", "input": {}}]) from None
+
+
+def parse_body(data: Any) -> CompletionRequest:
+    """The request as FastAPI would validate it, after authentication: a RequestValidationError (a 400 naming the
+    parameter) if it is not one, an ApiError 400 naming a field it would not apply (core.api.schemas)."""
+    if data is None:
+        raise RequestValidationError([{"type": "missing", "loc": ("body",), "msg": "Field required",
+                                       "input": None}])
+    unsupported = unsupported_field(data) if isinstance(data, dict) else None
+    if unsupported is not None:  # never answered as if it had been applied (tools, response_format, ...)
+        raise ApiError(400, str(Msg("api.unsupported_parameter", param=unsupported[:100])),
+                       code="unsupported_parameter", param=unsupported[:100])
+    try:
+        return CompletionRequest.model_validate(data)
+    except BodyError as exc:
+        raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]) from None
 
 
 def completion_id() -> str:

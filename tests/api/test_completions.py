@@ -69,19 +69,46 @@ def test_async_client_plain_and_streamed(api, token, provider, session) -> None:
     assert [e.source for e in _events(session)] == [UsageSource.api, UsageSource.api]
 
 
-def test_request_fields_reach_the_provider_and_unknown_ones_are_ignored(api, token, provider) -> None:
+def test_request_fields_reach_the_provider_and_neutral_ones_are_accepted(api, token, provider) -> None:
     provider.history.clear()
     provider.enqueue("openai", Reply(chunks=["ok"]))
     _client(api, token).chat.completions.create(
         model="openai/gpt-4o", temperature=0.3, max_tokens=77, stop=["END"], user="someone",
         messages=[{"role": "system", "content": "Be brief."}, {"role": "developer", "content": "No jokes."},
                   {"role": "user", "content": [{"type": "text", "text": "Hi"}]}],
-        extra_body={"logit_bias": {"50256": -100}, "some_future_field": True})
+        # what clients send at their defaults asks for nothing: accepted
+        top_p=1, presence_penalty=0, frequency_penalty=0.0, logprobs=False, response_format={"type": "text"},
+        seed=None, metadata={"run": "nightly"}, store=False)
     sent = provider.calls("/chat/completions")[-1].body
     assert sent["model"] == "gpt-4o" and sent["temperature"] == 0.3 and sent["stop"] == ["END"]
     assert sent["max_completion_tokens"] == 77
     assert sent["messages"] == [{"role": "system", "content": "Be brief.\n\nNo jokes."},
                                 {"role": "user", "content": "Hi"}]
+
+
+TOOL = {"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object", "properties": {}}}}
+
+
+@pytest.mark.parametrize(("kwargs", "param"), [
+    ({"tools": [TOOL]}, "tools"),
+    ({"tool_choice": "required"}, "tool_choice"),
+    ({"response_format": {"type": "json_object"}}, "response_format"),
+    ({"top_p": 0.5}, "top_p"),
+    ({"seed": 7}, "seed"),
+    ({"logprobs": True}, "logprobs"),
+    ({"extra_body": {"logit_bias": {"50256": -100}}}, "logit_bias"),
+    ({"extra_body": {"some_future_field": True}}, "some_future_field"),
+])
+def test_a_field_it_would_not_apply_is_a_400_naming_it_with_nothing_asked_or_recorded(
+        api, token, provider, session, kwargs, param) -> None:
+    provider.history.clear()
+    for stream in (False, True):
+        with pytest.raises(openai.BadRequestError) as refused:
+            _client(api, token).chat.completions.create(model="openai/gpt-4o-mini", messages=HELLO, stream=stream,
+                                                        **kwargs)
+        assert refused.value.body["code"] == "unsupported_parameter" and refused.value.body["param"] == param
+        assert param in refused.value.body["message"]
+    assert provider.history == [] and _events(session) == []
 
 
 def test_models_lists_what_this_user_may_use_now(api, token, provider) -> None:
