@@ -1,8 +1,9 @@
 """Chat: stream a conversation with the chosen model; every version kept, stop keeps the partial reply.
 
-One run per reply: the conversation is drawn without actions while the reply streams, then drawn again over
-itself once the turn is stored (markers, versions, actions), and the quota line and the conversation list are
-drawn after it, so the page is whole when the run ends, without running again."""
+One run per reply: the message is stored first (a new conversation is in the list before the reply streams), the
+conversation is drawn without actions while the reply streams, then drawn again over itself once the turn is stored
+(markers, versions, actions), with the quota line after it: the page is whole when the run ends, without running
+again."""
 
 from dataclasses import replace
 
@@ -19,7 +20,6 @@ from core.models import PreferencesPublic
 from core.ui.actions import run_action
 from core.ui.auth.guards import require_user
 from core.ui.chat import composer, conversation_list, message_actions, messages, sidebar
-from core.ui.chat.markdown import display
 from core.ui.chat.thread import read_shown
 from core.ui.i18n import t, tr
 from core.usage import RateLimitService
@@ -61,6 +61,8 @@ try:
 except AppError as exc:
     st.error(tr(exc.user_message))
 
+if turn is not None:
+    conv_id = turn.conversation_id
 body = st.empty()  # the conversation; what follows it keeps its place however long it grows
 draft = st.empty()
 with draft.container():
@@ -70,33 +72,8 @@ with draft.container():
 quota = st.empty()
 prompt = st.chat_input(t("chat.input_placeholder"), key="chat_input", submit_mode="disable", max_chars=None,
                        disabled=composer.waiting()) or resent
-sending = bool(prompt and turn is None and options)
-
-
-def draw(shown: messages.Shown, conv: int | None, *, intro: bool) -> DeltaGenerator:
-    """The conversation in its place (over what was there); the container, for a reply to stream into."""
-    box = body.container()
-    with box:
-        if intro and not shown.messages:
-            st.title(t("nav.chat"))
-            st.caption(t("chat.intro"))
-        messages.focus_callout(shown.messages)
-        messages.render_thread(shown, user.id, conv or 0)
-    return box
-
-
-shown = messages.Shown([])
-if conv_id:
-    stored = read_shown(user.id, conv_id, turn, busy=sending)
-    if stored is None:
-        sidebar.new_conversation()  # gone, or not this user's: the refusal is shown
-        conv_id = None
-    else:
-        shown = stored
-box = draw(shown, conv_id, intro=turn is None and not sending)
-
-if sending:
-    try:
+if prompt and turn is None and options:
+    try:  # stored before anything is drawn: a new conversation is in the list, the message in the thread
         turn = manager.send(user_id=user.id, conversation_id=conv_id, text=prompt, options=options,
                             providers=providers, team=team)
     except AppError as exc:  # refused (limit, size, provider): the message comes back as a draft
@@ -105,14 +82,42 @@ if sending:
         st.rerun()
     composer.clear_draft()
     draft.empty()
-    with box, st.chat_message("user"):
-        st.markdown(display(prompt))  # as it shows after a reload
+    conv_id = turn.conversation_id
+    sidebar.show_conversation(conv_id)
+
+
+def show_quota() -> None:
+    with quota:
+        composer.quota_caption(run_action(lambda s: RateLimitService().quota(s, user.id, team).summary(),
+                                          quiet=True))
+
+
+def draw(shown: messages.Shown, conv: int | None) -> DeltaGenerator:
+    """The conversation in its place (over what was there); the container, for a reply to stream into."""
+    box = body.container()
+    with box:
+        if turn is None and not shown.messages:
+            st.title(t("nav.chat"))
+            st.caption(t("chat.intro"))
+        messages.focus_callout(shown.messages)
+        messages.render_thread(shown, user.id, conv or 0)
+    return box
+
+
+conversation_list.render(user.id, conversations)  # before a reply streams: it stays fresh, never faded
+show_quota()
+shown = messages.Shown([])
+if conv_id:
+    stored = read_shown(user.id, conv_id, turn)
+    if stored is None:
+        sidebar.new_conversation()  # gone, or not this user's: the refusal is shown
+        conv_id = None
+    else:
+        shown = stored
+box = draw(shown, conv_id)
 if turn is not None and options:
     with box:
         composer.stream_turn(turn, options)
-    conv_id = turn.conversation_id
-    draw(read_shown(user.id, conv_id) or messages.Shown([]), conv_id, intro=False)  # as stored, with its actions
-with quota:
-    composer.quota_caption(run_action(lambda s: RateLimitService().quota(s, user.id, team).summary(), quiet=True))
-conversation_list.render(user.id, conversations)
+    draw(read_shown(user.id, turn.conversation_id) or messages.Shown([]), turn.conversation_id)  # as stored
+    show_quota()
 sidebar.sync_url()

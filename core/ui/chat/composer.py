@@ -16,7 +16,7 @@ from core.providers.registry import warm_up
 from core.ui import state
 from core.ui.chat.markdown import stream_images_as_links
 from core.ui.chat.markdown_breaks import hard_breaks
-from core.ui.chat.sidebar import sync_url
+from core.ui.chat.sidebar import show_conversation, sync_url
 from core.ui.i18n import t, tr
 from core.validation import escape_markdown
 
@@ -97,8 +97,7 @@ def stream_turn(turn: Turn, options: TurnOptions) -> None:
     Stop is a button of the page: pressing it asks for a new run, which interrupts this one at its next update
     (the partial reply is stored in the finally below) and then draws the whole page from the database: the
     "stopped" marker, Continue, Regenerate and Edit, the sidebar and the quota line, with no reload."""
-    st.session_state[state.CONV] = turn.conversation_id
-    st.session_state.pop(state.FOCUS, None)
+    show_conversation(turn.conversation_id)
     sync_url()  # before streaming: an interrupted run sends nothing more to the browser
     with st.chat_message("assistant"):
         st.button(t("chat.stop"), key="chat_stop", icon=":material/stop_circle:", type="tertiary")

@@ -51,6 +51,12 @@ def new_conversation() -> None:
     st.session_state.pop(state.EDITING, None)
 
 
+def show_conversation(conversation_id: int | None) -> None:
+    """The conversation a turn writes in (a new one included) is the one shown; a search hit's focus ends."""
+    st.session_state[state.CONV] = conversation_id
+    st.session_state.pop(state.FOCUS, None)
+
+
 def open_conversation(conv: ConversationPublic, focus: int | None = None) -> None:
     """Switch to conv (at message `focus`) and load its model, system prompt and parameters into the widgets."""
     params = conversation_params(conv)

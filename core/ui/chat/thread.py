@@ -9,10 +9,9 @@ from core.ui.actions import run_action
 from core.ui.chat import messages, sidebar
 
 
-def read_shown(user_id: int, conversation_id: int, turn: Turn | None = None, *,
-               busy: bool = False) -> messages.Shown | None:
+def read_shown(user_id: int, conversation_id: int, turn: Turn | None = None) -> messages.Shown | None:
     """The branch shown, with its versions, sources and ratings; None when the conversation is gone (or not this
-    user's: the refusal is shown). Busy (a reply about to stream): nothing has actions; a turn's reply is left out."""
+    user's: the refusal is shown). With a turn about to stream: nothing has actions, the turn's reply is left out."""
     focus = sidebar.focus_target()
     thread = run_action(lambda s: read_thread(session=s, user_id=user_id, conversation_id=conversation_id))
     if thread is not None and focus and focus not in {m.id for m in thread.messages}:  # a hit in another version
@@ -30,4 +29,4 @@ def read_shown(user_id: int, conversation_id: int, turn: Turn | None = None, *,
         run_action(lambda s: sources_of(s, replies), quiet=True) or {},
         messages.ratings(run_action(lambda s: feedback_for(session=s, user_id=user_id, message_ids=replies),
                                     quiet=True)),
-        busy=busy or turn is not None)
+        busy=turn is not None)
