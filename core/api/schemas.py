@@ -18,7 +18,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from pydantic import ValidationError as BodyError
 
 from core.api.errors import ApiError
+from core.api.tools import InputToolCall, NamedChoice, ResponseFormat, ToolDef, tool_calls_body
 from core.i18n import Msg
+from core.providers.base import ToolCall, Tooling
 
 # A row id as the database stores it (PostgreSQL's integer is 32-bit signed): anything else is a 400 naming the
 # parameter, never a query that overflows the column (a 500 on PostgreSQL, an OverflowError on SQLite).
@@ -26,18 +28,17 @@ ROW_ID_MAX = 2**31 - 1
 RowId = Annotated[int, Field(ge=1, le=ROW_ID_MAX)]
 
 
-# The fields Parley applies (knowledge_bases is its own: answer from these knowledge bases, with numbered sources).
+# The fields Parley applies (knowledge_bases is its own: answer from these knowledge bases, with numbered sources);
+# tools, tool_choice and response_format go to the provider when the model can take them (else a 400 naming them).
 APPLIED = frozenset({"model", "messages", "temperature", "max_tokens", "max_completion_tokens", "stop", "stream",
-                     "stream_options", "user", "n", "knowledge_bases", "metadata"})  # metadata: a label, no effect
+                     "stream_options", "user", "n", "knowledge_bases", "metadata",  # metadata: a label, no effect
+                     "tools", "tool_choice", "parallel_tool_calls", "response_format"})
 # Fields accepted only at a value that asks for nothing different from leaving them out.
 NEUTRAL: dict[str, tuple[object, ...]] = {
     "top_p": (1,), "presence_penalty": (0,), "frequency_penalty": (0,), "logprobs": (False,), "store": (False,),
-    "service_tier": ("auto", "default"), "response_format": ({"type": "text"},), "modalities": (["text"],),
-    "tools": ([],), "tool_choice": ("none",), "parallel_tool_calls": (True, False), "logit_bias": ({},),
-    "functions": ([],), "function_call": ("none",),
+    "service_tier": ("auto", "default"), "modalities": (["text"],), "logit_bias": ({},),
+    "functions": ([],), "function_call": ("none",),  # the deprecated form of tools: ask with tools instead
 }
-
-
 def unsupported_field(data: dict[str, Any]) -> str | None:
     """The first field of a request body this server would not apply (None when there is none); see the module."""
     for name, value in data.items():
@@ -62,15 +63,52 @@ class TextPart(BaseModel):
     text: str
 
 
+class ImageUrl(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    url: str = Field(min_length=1)  # a data URL (or, where an admin allows it, http(s)): core.api.images
+    detail: Literal["auto", "low", "high"] = "auto"
+
+
+class ImagePart(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    type: Literal["image_url"]
+    image_url: ImageUrl
+
+
+Part = Annotated[TextPart | ImagePart, Field(discriminator="type")]
+
+
 class InputMessage(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    role: Literal["system", "developer", "user", "assistant"]
-    content: str | list[TextPart]
+    role: Literal["system", "developer", "user", "assistant", "tool"]
+    content: str | list[Part] | None = None  # None only for an assistant's tool calls
+    tool_calls: list[InputToolCall] | None = Field(default=None, max_length=128)  # an assistant's
+    tool_call_id: str | None = Field(default=None, min_length=1, max_length=200)  # a tool result's
+
+    @model_validator(mode="after")
+    def _shape(self) -> InputMessage:
+        if self.tool_calls and self.role != "assistant":
+            raise ValueError("only assistant messages have tool_calls")
+        if (self.role == "tool") != (self.tool_call_id is not None):
+            raise ValueError("a tool message needs tool_call_id (and only a tool message has one)")
+        if self.content is None and not (self.role == "assistant" and self.tool_calls):
+            raise ValueError("content is required (null only for an assistant's tool calls)")
+        if self.images and self.role != "user":
+            raise ValueError("only user messages have image_url parts")
+        return self
 
     @property
     def text(self) -> str:
-        return self.content if isinstance(self.content, str) else "".join(p.text for p in self.content)
+        content = self.content or ""
+        return content if isinstance(content, str) else "".join(p.text for p in content if isinstance(p, TextPart))
+
+    @property
+    def images(self) -> list[ImageUrl]:
+        content = self.content or ""
+        return [] if isinstance(content, str) else [p.image_url for p in content if isinstance(p, ImagePart)]
 
 
 class StreamOptions(BaseModel):
@@ -95,6 +133,10 @@ class CompletionRequest(BaseModel):
     # Parley's extra body field: answer from these knowledge bases (ids), with numbered sources; the response's
     # `sources` lists them (openai SDK: extra_body={"knowledge_bases": [3]}).
     knowledge_bases: list[RowId] | None = Field(default=None, max_length=20)
+    tools: list[ToolDef] | None = Field(default=None, max_length=128)
+    tool_choice: Literal["none", "auto", "required"] | NamedChoice | None = None
+    parallel_tool_calls: bool | None = None
+    response_format: ResponseFormat | None = None
 
     @field_validator("stop")
     @classmethod
@@ -107,7 +149,27 @@ class CompletionRequest(BaseModel):
     def _someone_speaks(self) -> CompletionRequest:
         if not any(m.role == "user" for m in self.messages):
             raise ValueError("messages need at least one user message")
+        names = [t.function.name for t in self.tools or ()]
+        if len(set(names)) != len(names):
+            raise ValueError("tools need distinct names")
+        choice = self.tool_choice
+        if isinstance(choice, NamedChoice) and choice.function.name not in names:
+            raise ValueError("tool_choice names a function that is not in tools")
+        if choice == "required" and not names:
+            raise ValueError("tool_choice required needs tools")
         return self
+
+    def tooling(self) -> Tooling | None:
+        """The tools and format asked for, as the providers get them; None when nothing beyond text is asked."""
+        tools = tuple(t.model_dump(exclude_none=True) for t in self.tools or ())
+        choice = self.tool_choice.model_dump() if isinstance(self.tool_choice, BaseModel) else self.tool_choice
+        fmt = self.response_format
+        response_format = fmt.model_dump(exclude_none=True, by_alias=True) if fmt and fmt.type != "text" else None
+        in_conversation = any(m.tool_calls or m.role == "tool" for m in self.messages)
+        if not (tools or response_format or in_conversation):
+            return None  # tool_choice / parallel_tool_calls without tools ask for nothing
+        return Tooling(tools, choice if tools else None, self.parallel_tool_calls if tools else None,
+                       response_format, in_conversation)
 
     @property
     def reply_limit(self) -> int | None:
@@ -151,14 +213,17 @@ def usage_body(tokens_in: int, tokens_out: int) -> dict[str, int]:
     return {"prompt_tokens": tokens_in, "completion_tokens": tokens_out, "total_tokens": tokens_in + tokens_out}
 
 
-def completion_body(*, cid: str, model: str, text: str, finish: str, tokens_in: int, tokens_out: int) -> dict[str, Any]:
+def completion_body(*, cid: str, model: str, text: str, finish: str, tokens_in: int, tokens_out: int,
+                    tool_calls: tuple[ToolCall, ...] = ()) -> dict[str, Any]:
+    message: dict[str, Any] = {"role": "assistant", "content": text or (None if tool_calls else "")}
+    if tool_calls:
+        message["tool_calls"] = tool_calls_body(tool_calls)
     return {"id": cid, "object": "chat.completion", "created": int(time.time()), "model": model,
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "logprobs": None,
-                         "finish_reason": finish}],
+            "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": finish}],
             "usage": usage_body(tokens_in, tokens_out)}
 
 
-def chunk_body(*, cid: str, created: int, model: str, delta: dict[str, str], finish: str | None,
+def chunk_body(*, cid: str, created: int, model: str, delta: dict[str, Any], finish: str | None,
                with_usage: bool) -> dict[str, Any]:
     body: dict[str, Any] = {"id": cid, "object": "chat.completion.chunk", "created": created, "model": model,
                             "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}]}
@@ -172,5 +237,12 @@ def usage_chunk(*, cid: str, created: int, model: str, tokens_in: int, tokens_ou
             "usage": usage_body(tokens_in, tokens_out)}
 
 
-def model_body(model_id: str, owner: str) -> dict[str, Any]:
-    return {"id": model_id, "object": "model", "created": 0, "owned_by": owner}
+def model_body(model_id: str, owner: str, capabilities: list[str] | None = None,
+               context_window: int | None = None) -> dict[str, Any]:
+    """OpenAI's model object; Parley adds what the model takes (chat, tools, json_mode, embeddings) and its window."""
+    body: dict[str, Any] = {"id": model_id, "object": "model", "created": 0, "owned_by": owner}
+    if capabilities is not None:
+        body["capabilities"] = capabilities
+    if context_window is not None:
+        body["context_window"] = context_window
+    return body

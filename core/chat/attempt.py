@@ -16,8 +16,8 @@ from core.db_writes import write_retrying
 from core.errors import ProviderError, ValidationError
 from core.i18n import Msg
 from core.logging import log_event
-from core.models import MessageStatus, UsageStatus
-from core.providers.base import Provider, Usage
+from core.models import Message, MessageStatus, UsageStatus
+from core.providers.base import Provider, ToolCall, Usage
 from core.usage import Hold, record_usage
 
 logger = logging.getLogger(__name__)
@@ -33,6 +33,14 @@ class Attempt:
     settled: bool = False
     first_token: float | None = None
     parts: list[str] = field(default_factory=list)
+    tool_calls: tuple[ToolCall, ...] = ()  # what the model asked the API's client to run
+
+
+def added_usage(earlier: Message, usage: Usage | None) -> Usage | None:
+    """A continued reply's tokens: what its calls produced together (the prompt: the last call's)."""
+    if usage is None:
+        return None
+    return Usage(usage.tokens_in, (earlier.tokens_out or 0) + usage.tokens_out)
 
 
 def team_id(setup: TurnSetup) -> int | None:

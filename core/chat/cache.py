@@ -94,7 +94,11 @@ class ResponseCache:
         self.backend, self.ttl, self.enabled = backend, ttl_seconds, enabled
 
     def applies(self, request: ChatRequest) -> bool:
-        return self.enabled and request.temperature == 0
+        # A reply with tool calls is not text to replay (and its key would have to hold the tools), nor is one about
+        # images (the key would have to hold them): never cached.
+        tools = request.tooling is not None or any(m.role == "tool" or m.tool_calls or m.images
+                                                   for m in request.messages)
+        return self.enabled and request.temperature == 0 and not tools
 
     def get(self, key: str) -> CachedReply | None:
         raw = self.backend.get(key)

@@ -79,14 +79,15 @@ class ProviderChooser:
 
 
 def fallback_chain(providers: ProviderChooser, provider: str, model: str, fallback: list[str],
-                   team: Team | None) -> Iterator[tuple[Provider, str]]:
+                   team: Team | None, needs: frozenset[str] = frozenset()) -> Iterator[tuple[Provider, str]]:
     """The chosen provider and model, then (only if needed) the fallback chain's available ones that the team
-    allows, each with its first allowed model."""
+    allows, each with its first allowed model that can do what the request needs (tools, a JSON format)."""
     yield providers.choose(provider).provider, model
     for name in dict.fromkeys(fallback):
         if name == provider:
             continue
         choice = providers.choose(name)
-        models = [m for m in choice.provider.list_models() if allows(team, name, m)]
+        models = [m for m in choice.provider.list_models()
+                  if allows(team, name, m) and choice.provider.supports(m, needs)]
         if choice.unavailable_reason is None and models:
             yield choice.provider, models[0]

@@ -12,7 +12,15 @@ from core.errors import ValidationError
 from core.i18n import Msg
 from core.knowledge import Hit
 from core.models import Message, MessageRole, MessageStatus
-from core.providers.base import ChatMessage, ChatRequest, Provider, prompt_bound
+from core.providers.base import (
+    ChatMessage,
+    ChatRequest,
+    Provider,
+    Tooling,
+    message_text,
+    request_bound,
+    sent_texts,
+)
 from core.validation import sanitize
 
 PER_MESSAGE_OVERHEAD = 4  # role markers and separators in every chat template
@@ -80,41 +88,62 @@ def build_context(history: Sequence[Message], provider: Provider, model: str, ma
     return merged
 
 
+def exchange_context(exchange: Sequence[ChatMessage], provider: Provider, model: str, max_tokens: int,
+                     system_prompt: str, tooling: Tooling | None) -> list[ChatMessage]:
+    """An API conversation with tool calls and results or images, as it came: every message must fit with the
+    tools (an image counted as its provider bills it)."""
+    window = provider.context_window(model)
+    extra = [system_prompt, *(tooling.texts() if tooling else [])]
+    used = sum(provider.count_tokens(t) + PER_MESSAGE_OVERHEAD for t in [*extra, *map(message_text, exchange)] if t)
+    used += sum(provider.image_tokens(model, image) for m in exchange for image in m.images)
+    if used > window - max_tokens - SAFETY_MARGIN:
+        raise ValidationError(Msg("validation.context_too_long", model=model, tokens=window))
+    return list(exchange)
+
+
+def stored_text(message: ChatMessage) -> str:
+    """How a message with tool calls or a tool's result reads where a conversation is kept (api.store_conversations):
+    its text, then each call as name(arguments); a result after the id of the call it answers; an image as its
+    size and type (core.providers.images.Image.label)."""
+    if message.role == "tool":
+        return f"[{message.tool_call_id}] {message.content}"
+    calls = "\n".join(f"→ {c.name}({c.arguments}) [{c.id}]" for c in message.tool_calls)
+    images = " ".join(image.label for image in message.images)
+    return "\n\n".join(t for t in (images, message.content, calls) if t)
+
+
 def build_request(setup: TurnSetup, provider: Provider, model: str) -> ChatRequest:
     """The provider request of a turn (see request_for)."""
-    return request_for(setup.options, setup.history, setup.sources, provider, model, trim=setup.trim)
+    return request_for(setup.options, setup.history, setup.sources, provider, model, trim=setup.trim,
+                       exchange=setup.exchange)
 
 
 def request_for(options: TurnOptions, history: Sequence[Message], sources: tuple[Hit, ...], provider: Provider,
-                model: str, *, trim: bool = True) -> ChatRequest:
+                model: str, *, trim: bool = True, exchange: Sequence[ChatMessage] = ()) -> ChatRequest:
     """The provider request: the system prompt with the knowledge-base sources (half of what the window leaves
-    after the reply's room at most), then the newest messages that fit."""
+    after the reply's room at most), then the newest messages that fit (or the API's exchange, whole)."""
     room = (provider.context_window(model) - options.max_tokens - SAFETY_MARGIN) // 2
     system = system_with_sources(options.system_prompt, sources, provider, room)
-    messages = build_context(history, provider, model, options.max_tokens, system, trim=trim)
+    messages = exchange_context(exchange, provider, model, options.max_tokens, system, options.tooling) \
+        if exchange else build_context(history, provider, model, options.max_tokens, system, trim=trim)
     return ChatRequest(model=model, messages=messages, system=system, temperature=options.temperature,
-                       max_tokens=options.max_tokens, stop=options.stop)
+                       max_tokens=options.max_tokens, stop=options.stop, tooling=options.tooling)
 
 
 def request_texts(request: ChatRequest) -> list[str]:
-    """The texts a request sends: its system prompt, then its messages."""
-    return [request.system, *(m.content for m in request.messages)]
-
-
-def request_bound(request: ChatRequest) -> int:
-    """The input tokens the request can be billed, at most (what a budget holds for it)."""
-    return prompt_bound(request_texts(request))
+    """The texts a request sends: its system prompt, then its messages (and tools)."""
+    return sent_texts(request)
 
 
 def first_call_bound(provider: Provider, options: TurnOptions, history: Sequence[Message], sources: tuple[Hit, ...],
-                     trim: bool) -> int:
+                     trim: bool, exchange: Sequence[ChatMessage] = ()) -> int:
     """The most input tokens a turn's first call can be billed: its request is built now exactly as the turn will
     build it (trimmed to the model's window), and bounded by its bytes (core.providers.base.prompt_bound)."""
     try:
-        request = request_for(options, history, sources, provider, options.model, trim=trim)
+        request = request_for(options, history, sources, provider, options.model, trim=trim, exchange=exchange)
     except ValidationError:
         return 0  # nothing fits: the turn fails before asking any provider (and releases the hold)
-    return request_bound(request)
+    return request_bound(request, provider)
 
 
 def clean_options(options: TurnOptions, settings: Settings) -> TurnOptions:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
@@ -13,7 +14,7 @@ from core import lifecycle
 from core.accounts import charged_team, check_allowed
 from core.chat.cache import ResponseCache, build_cache
 from core.chat.choice import ProviderChoice, ProviderChooser, ProviderFactory
-from core.chat.context import clean_options, first_call_bound
+from core.chat.context import clean_options, first_call_bound, stored_text
 from core.chat.embedding import embedder_resolver
 from core.chat.options import Charged, PlainCalls, Reserved, TurnDeps, TurnOptions, TurnSetup
 from core.chat.sources import indexing_notice
@@ -111,21 +112,26 @@ class ConversationManager(VersionTurns):
         (where it can be abandoned when the client leaves) when given.
         """
         limit = self.settings.api.max_body_kb * 1024
-        conversation = [ChatMessage(m.role, sanitize(m.content, max_chars=limit)) for m in conversation]
+        conversation = [replace(m, content=sanitize(m.content, max_chars=limit)) for m in conversation]
         options = clean_options(options, self.settings)
         providers = self._checked(options, providers or self.providers_for(user_id))
-        history = [Message(conversation_id=0, role=MessageRole(m.role), content=m.content) for m in conversation]
+        # With tools or images, the conversation goes to the provider as it came (calls, results, images); what is
+        # kept of it (api.store_conversations) reads them as text (core.chat.context.stored_text).
+        whole = options.tooling is not None or any(m.role == "tool" or m.tool_calls or m.images for m in conversation)
+        exchange = tuple(conversation) if whole else ()
+        history = [Message(conversation_id=0, role=MessageRole.assistant if m.role == "assistant" else MessageRole.user,
+                           content=sanitize(stored_text(m), max_chars=limit)) for m in conversation]
         question = next((m.content for m in reversed(conversation) if m.role == "user"), "")
         sources, notice = self._sources(user_id, options, question)
         with session_scope(self.engine) as session:
             reserved = self._consume(session, user_id, options, providers, history, sources, trim=False,
                                      source=UsageSource.api, token_name=token_name, count_request=count_request,
-                                     known=limits, team=team, charged=charged)
+                                     known=limits, team=team, charged=charged, exchange=exchange)
             with self._releasing(reserved):
                 conv_id = self._keep_api_conversation(session, user_id, options, history)
         return Turn(self.deps, TurnSetup(user_id, conv_id, options, history, providers, reserved,
                                          source=UsageSource.api, token_name=token_name, trim=False,
-                                         sources=sources, notice=notice, plain=plain, calls=calls))
+                                         sources=sources, notice=notice, plain=plain, calls=calls, exchange=exchange))
 
     def _keep_api_conversation(self, session: Session, user_id: int, options: TurnOptions,
                                history: list[Message]) -> int | None:
@@ -156,18 +162,19 @@ class ConversationManager(VersionTurns):
                  history: list[Message], sources: tuple[Hit, ...], *, trim: bool = True,
                  source: UsageSource = UsageSource.ui, token_name: str | None = None, count_request: bool = True,
                  known: tuple[LimitDefaults, bool] | None = None, team: TeamChoice = None,
-                 charged: Charged | None = None) -> Reserved:
+                 charged: Charged | None = None, exchange: tuple[ChatMessage, ...] = ()) -> Reserved:
         """Check the team's allow-list, hold the call's worst case against the user's and the team's budgets and
         take a request slot; a refusal is recorded (for the dashboards) and raised, and nothing stays held."""
         charged = charged if charged is not None else Charged(charged_team(session=session, user_id=user_id,
                                                                            requested=team))
         return self._reserve(session, user_id, options, providers, history, sources, trim=trim, source=source,
-                             token_name=token_name, count_request=count_request, known=known, charged=charged.team)
+                             token_name=token_name, count_request=count_request, known=known, charged=charged.team,
+                             exchange=exchange)
 
     def _reserve(self, session: Session, user_id: int, options: TurnOptions, providers: ProviderChooser,
                  history: list[Message], sources: tuple[Hit, ...], *, trim: bool, source: UsageSource,
                  token_name: str | None, count_request: bool, known: tuple[LimitDefaults, bool] | None,
-                 charged: Team | None) -> Reserved:
+                 charged: Team | None, exchange: tuple[ChatMessage, ...] = ()) -> Reserved:
         check_allowed(charged, options.provider, options.model)
         hold = None
         try:
@@ -175,7 +182,7 @@ class ConversationManager(VersionTurns):
             hold = self.limiter.budgets.reserve(
                 user_id=user_id, limits=limits[0], exempt=limits[1], provider=options.provider, model=options.model,
                 prompt_tokens=first_call_bound(providers.choose(options.provider).provider, options, history, sources,
-                                               trim),
+                                               trim, exchange),
                 max_tokens=options.max_tokens, team=charged, source=source, token_name=token_name)
             if count_request and not limits[1]:
                 self.limiter.consume_request(user_id, limits[0])

@@ -14,7 +14,7 @@ from core.config import LimitDefaults, Settings
 from core.db_batch import GroupCommit
 from core.knowledge import Hit
 from core.models import Message, MessageStatus, Team, UsageSource
-from core.providers.base import ChatResult, Usage
+from core.providers.base import ChatMessage, ChatResult, ToolCall, Tooling, Usage
 from core.usage import Budgets, Hold
 
 
@@ -38,6 +38,7 @@ class TurnOptions:
     system_prompt: str = ""
     stop: tuple[str, ...] = ()
     knowledge_bases: tuple[int, ...] = ()  # answer from these (numbered sources in the prompt, cited as [n])
+    tooling: Tooling | None = None  # an API client's tools and reply format (only models that can take them answer)
 
     def params(self) -> dict[str, float | int]:
         return {"temperature": self.temperature, "max_tokens": self.max_tokens}
@@ -90,6 +91,7 @@ class TurnSetup:
     continues: int | None = None  # the reply this turn goes on with (its text is appended to it)
     plain: bool = False  # the provider is asked for the whole reply at once (an API client that did not stream)
     calls: PlainCalls | None = None  # where a plain call runs (else on the turn's own thread, not abandonable)
+    exchange: tuple[ChatMessage, ...] = ()  # an API conversation with tool calls and results: sent as it came
 
 
 @dataclass
@@ -104,3 +106,4 @@ class TurnOutcome:
     error_kind: str | None = None
     stop_reason: str | None = None
     usage: Usage | None = None  # as recorded (a cache hit costs nothing)
+    tool_calls: tuple[ToolCall, ...] = ()  # what the model asked the client to run

@@ -9,17 +9,17 @@ from sqlmodel import Session
 
 from core import lifecycle
 from core.chat import live
-from core.chat.attempt import Attempt, LiveReply, record_attempt, record_failed
+from core.chat.attempt import Attempt, LiveReply, added_usage, record_attempt, record_failed
 from core.chat.cache import CachedReply, cache_key
 from core.chat.choice import fallback_chain
-from core.chat.context import build_request, request_bound, request_texts
+from core.chat.context import build_request, request_bound, request_texts, stored_text
 from core.chat.context import prompt_tokens as count_prompt
 from core.chat.options import CallStopped, TurnDeps, TurnOutcome, TurnSetup
 from core.chat.sources import store_sources
 from core.errors import ProviderError, ProviderUnavailable, RateLimited, ValidationError
 from core.i18n import Msg
 from core.models import Message, MessageRole, MessageStatus
-from core.providers.base import ChatRequest, Finished, Provider, TextDelta, Usage
+from core.providers.base import ChatMessage, ChatRequest, Finished, Provider, TextDelta, Usage, needs_of
 from core.usage import Hold, estimated_usage
 
 LENGTH = {"length", "max_tokens"}  # the token limit, as OpenAI and Anthropic say it
@@ -81,7 +81,8 @@ class Turn:
         """The chosen provider, then the fallback chain, until one answers or an error ends the turn."""
         options, team = self.setup.options, self.setup.reserved.team
         candidates = fallback_chain(self.setup.providers, options.provider, options.model,
-                                    self.deps.settings.chat.fallback, team)
+                                    self.deps.settings.chat.fallback, team,
+                                    needs_of(options.tooling, self.setup.exchange))
         current = next(candidates, None)
         while current is not None:
             failure = yield from self._try(*current)
@@ -100,7 +101,7 @@ class Turn:
         try:
             request = build_request(self.setup, provider, model)
             prompt_tokens = count_prompt(provider, request_texts(request))  # an estimate, for usage records
-            hold = self._take_hold(provider, model, request_bound(request))
+            hold = self._take_hold(provider, model, request_bound(request, provider))
         except (ValidationError, RateLimited) as exc:  # RateLimited: a fallback would overrun a budget, not asked
             kind = "rate_limited" if isinstance(exc, RateLimited) else "invalid_request"
             self._finish(MessageStatus.error, provider, model, error=exc.user_message, kind=kind, record=False)
@@ -145,6 +146,7 @@ class Turn:
                     self._reply.flush(attempt.parts)
                     yield event.text
                 elif isinstance(event, Finished):
+                    attempt.tool_calls = event.tool_calls
                     self._finish(MessageStatus.complete, attempt.provider, event.model, usage=event.usage,
                                  stop_reason=event.stop_reason)
                     if key:
@@ -170,6 +172,7 @@ class Turn:
             return
         attempt.first_token = self.deps.clock()
         attempt.parts.append(result.text)
+        attempt.tool_calls = result.tool_calls
         self._finish(MessageStatus.complete, provider, result.model, usage=result.usage, stop_reason=result.stop_reason)
         if key:
             self.deps.cache.put(key, CachedReply(result.text, result.model, *astuple(result.usage)[:2]))
@@ -213,7 +216,8 @@ class Turn:
         if attempt is not None and (swept or (record and usage is not None)):
             attempt.settled = True  # by its usage event, or by the sweep that charged it
         self.outcome = TurnOutcome(status, text, provider.name, model, self._fallback_from, error, message_id,
-                                   kind, stop_reason, usage if record and attempt is not None else None)
+                                   kind, stop_reason, usage if record and attempt is not None else None,
+                                   attempt.tool_calls if attempt else ())
 
     def _store(self, session: Session, status: MessageStatus, text: str, provider: Provider, model: str,
                usage: Usage | None, error: str | None, ended: str | None) -> tuple[int | None, bool]:
@@ -223,9 +227,11 @@ class Turn:
             return None, False
         earlier = self._continued()
         if earlier is not None:  # Continue: the new text goes after the old; a failure keeps the way to go on
-            text, usage = earlier.content + text, _added(earlier, usage)
+            text, usage = earlier.content + text, added_usage(earlier, usage)
             ended = ended or (earlier.stop_reason if status == MessageStatus.error else None)
-        message = Message(conversation_id=self.conversation_id, role=MessageRole.assistant, content=text,
+        calls = self._attempt.tool_calls if self._attempt else ()
+        message = Message(conversation_id=self.conversation_id, role=MessageRole.assistant, content=stored_text(
+                          ChatMessage("assistant", text, calls)),
                           status=status, provider=provider.name, model=model, fallback_from=self._fallback_from,
                           error=error, tokens_in=usage.tokens_in if usage else None,
                           tokens_out=usage.tokens_out if usage else None, stop_reason=ended,
@@ -242,9 +248,3 @@ class Turn:
         return next((m for m in reversed(self.setup.history) if m.id == self.setup.continues), None) \
             if self.setup.continues is not None else None
 
-
-def _added(earlier: Message, usage: Usage | None) -> Usage | None:
-    """A continued reply's tokens: what its calls produced together (the prompt: the last call's)."""
-    if usage is None:
-        return None
-    return Usage(usage.tokens_in, (earlier.tokens_out or 0) + usage.tokens_out)

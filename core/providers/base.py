@@ -2,20 +2,56 @@
 
 from __future__ import annotations
 
+import json
 import math
-from collections.abc import Generator
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 from core.config import ProviderCatalog
 from core.errors import ProviderError
 from core.i18n import Msg
+from core.providers.images import Image, openai_size, openai_tokens, patch_tokens
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """A function the model asks the caller to run: OpenAI's shape (arguments: the JSON text the model wrote)."""
+
+    id: str
+    name: str
+    arguments: str
 
 
 @dataclass(frozen=True)
 class ChatMessage:
-    role: Literal["user", "assistant"]
+    role: Literal["user", "assistant", "tool"]
     content: str
+    tool_calls: tuple[ToolCall, ...] = ()  # an assistant's calls (an API client's conversation sends them back)
+    tool_call_id: str | None = None  # a tool message: the result of this call
+    images: tuple[Image, ...] = ()  # a user's images, as given (each adapter scales them to its provider's maximum)
+
+
+@dataclass(frozen=True)
+class Tooling:
+    """What an API client asked beyond text, in OpenAI's shapes as it sent them (validated by core.api.schemas):
+    function tools, how to choose among them, and the reply's format. Adapters translate them (Anthropic)."""
+
+    tools: tuple[dict[str, Any], ...] = ()
+    choice: str | dict[str, Any] | None = None  # none | auto | required | {"type": "function", ...}
+    parallel: bool | None = None
+    response_format: dict[str, Any] | None = None  # json_object | json_schema (text is not asked for)
+    in_conversation: bool = False  # the conversation carries tool calls or results: only a model with tools reads it
+
+    def needs(self) -> frozenset[str]:
+        """The capabilities a model must have to answer (core.providers.base.Provider.supports)."""
+        return frozenset({"tools"} if self.tools or self.in_conversation else set()) | frozenset(
+            {"json_mode"} if self.response_format else set())
+
+    def texts(self) -> list[str]:
+        """What is sent as text with the request: the tools' definitions, the choice and the format."""
+        parts: list[Any] = [*self.tools, self.choice, self.response_format]
+        return [json.dumps(p, ensure_ascii=False) for p in parts if p]
 
 
 @dataclass(frozen=True)
@@ -26,6 +62,7 @@ class ChatRequest:
     temperature: float = 0.7
     max_tokens: int = 512
     stop: tuple[str, ...] = ()  # sequences that end the reply
+    tooling: Tooling | None = None  # tools and formats (the API's clients only)
 
 
 @dataclass(frozen=True)
@@ -46,6 +83,7 @@ class Finished:
     usage: Usage
     model: str
     stop_reason: str | None = None
+    tool_calls: tuple[ToolCall, ...] = ()
 
 
 StreamEvent = TextDelta | Finished
@@ -57,6 +95,7 @@ class ChatResult:
     usage: Usage
     model: str
     stop_reason: str | None = None
+    tool_calls: tuple[ToolCall, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -88,6 +127,9 @@ def estimate_tokens(text: str) -> int:
 # ChatML 5-6), and around the whole request (the reply's priming, a default system prompt some templates insert).
 MESSAGE_MARKERS_BOUND = 8
 REQUEST_MARKERS_BOUND = 64
+# What a provider adds when a request has tools: Anthropic documents a tool-use system prompt of up to 346 tokens;
+# OpenAI renders the definitions as text (shorter than their JSON, whose bytes are counted on top).
+TOOLS_PROMPT_BOUND = 1024
 
 
 def prompt_bound(texts: list[str]) -> int:
@@ -100,6 +142,37 @@ def prompt_bound(texts: list[str]) -> int:
     return sum(len(t.encode("utf-8")) + MESSAGE_MARKERS_BOUND for t in texts if t) + REQUEST_MARKERS_BOUND
 
 
+def needs_of(tooling: Tooling | None, messages: Sequence[ChatMessage]) -> frozenset[str]:
+    """The capabilities a model must have to answer these messages with this tooling (Provider.supports)."""
+    vision = frozenset({"vision"}) if any(m.images for m in messages) else frozenset()
+    return (tooling.needs() if tooling else frozenset()) | vision
+
+
+def sent_texts(request: ChatRequest) -> list[str]:
+    """The texts a request sends: its system prompt, its messages (calls and results included), its tools."""
+    tools = request.tooling.texts() if request.tooling else []
+    return [request.system, *(message_text(m) for m in request.messages), *tools]
+
+
+def request_bound(request: ChatRequest, provider: Provider) -> int:
+    """The input tokens the request can be billed by provider, at most (what a budget holds for it)."""
+    tools = TOOLS_PROMPT_BOUND if request.tooling and request.tooling.tools else 0
+    return prompt_bound(sent_texts(request)) + tools + image_tokens(request, provider)
+
+
+def image_tokens(request: ChatRequest, provider: Provider) -> int:
+    """The tokens the request's images are billed by provider (its documented formula, at the size it sends)."""
+    return sum(provider.image_tokens(request.model, i) for m in request.messages for i in m.images)
+
+
+def message_text(message: ChatMessage) -> str:
+    """Everything a message sends as text: its content, its calls (names and arguments), the call it answers."""
+    if not message.tool_calls and message.tool_call_id is None:
+        return message.content
+    calls = " ".join(f"{c.id} {c.name} {c.arguments}" for c in message.tool_calls)
+    return f"{message.tool_call_id or ''} {message.content} {calls}"
+
+
 class Provider:
     """Base adapter. Subclasses implement stream(); generate() (a whole reply at once) is built on it, and adapters
     whose API answers plainly override it: a plain call costs the provider's client less than reading a stream."""
@@ -110,6 +183,8 @@ class Provider:
     supports_temperature: ClassVar[bool] = True
     needs_key: ClassVar[bool] = True
     has_async: ClassVar[bool] = False  # agenerate() is implemented
+    # Capabilities every model of this provider has unless its catalog entry says otherwise (ModelInfo).
+    capabilities: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, catalog: ProviderCatalog, credentials: Credentials) -> None:
         self.catalog = catalog
@@ -125,6 +200,23 @@ class Provider:
     def count_tokens(self, text: str) -> int:
         return estimate_tokens(text)
 
+    def supports(self, model: str, needs: frozenset[str]) -> bool:
+        """The model can do all of needs (tools, json_mode): its catalog entry says, else the provider's default."""
+        if not needs:
+            return True
+        info = self.catalog.models.get(model)
+        said = {"tools": info.tools, "json_mode": info.json_mode, "vision": info.vision} if info else {}
+        return all(said[n] if said.get(n) is not None else n in self.capabilities for n in needs)
+
+    def image_size(self, image: Image) -> tuple[int, int]:
+        """The size an image is sent at (scaled down to what the provider documents as its maximum)."""
+        return openai_size(image.width, image.height, image.detail)
+
+    def image_tokens(self, model: str, image: Image) -> int:
+        """The input tokens an image can be billed, at most (here: OpenAI's count or one per 28-pixel patch)."""
+        width, height = self.image_size(image)
+        return max(openai_tokens(model, width, height, image.detail), patch_tokens(width, height))
+
     def stream(self, request: ChatRequest) -> Generator[StreamEvent, None, None]:
         raise NotImplementedError
 
@@ -138,7 +230,7 @@ class Provider:
                     parts.append(event.text)
                 else:
                     return ChatResult(text="".join(parts), usage=event.usage, model=event.model,
-                                      stop_reason=event.stop_reason)
+                                      stop_reason=event.stop_reason, tool_calls=event.tool_calls)
         finally:
             stream.close()
         raise ProviderError(Msg("providers.unfinished_generic"))

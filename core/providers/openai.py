@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Generator, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import httpx2 as httpx
@@ -15,6 +15,7 @@ from core.errors import ProviderUnavailable
 from core.i18n import Msg
 from core.providers import wire
 from core.providers.base import (
+    ChatMessage,
     ChatRequest,
     ChatResult,
     Finished,
@@ -22,9 +23,13 @@ from core.providers.base import (
     Provider,
     StreamEvent,
     TextDelta,
+    ToolCall,
     Usage,
+    image_tokens,
+    sent_texts,
 )
 from core.providers.clients import sdk_client
+from core.providers.images import Image, data_url, openai_tokens, scaled
 from core.providers.sdk_errors import check_key, map_sdk_error
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"  # the SDK's, when neither the key nor the catalog names a server
@@ -34,20 +39,44 @@ class OpenAIProvider(Provider):
     name: ClassVar[str] = "openai"
     label: ClassVar[str] = "OpenAI"
     max_tokens_param: ClassVar[str] = "max_completion_tokens"
+    capabilities: ClassVar[frozenset[str]] = frozenset({"tools", "json_mode", "vision"})
 
     def _client(self, api_key: str | None = None) -> openai.OpenAI:
         return sdk_client(openai.OpenAI, self, api_key)
+
+    def image_tokens(self, model: str, image: Image) -> int:
+        return openai_tokens(model, *self.image_size(image), image.detail)
 
     def _messages(self, request: ChatRequest) -> list[dict[str, Any]]:
         messages: list[dict[str, Any]] = []
         if request.system:
             messages.append({"role": "system", "content": request.system})
-        messages.extend({"role": m.role, "content": m.content} for m in request.messages)
+        messages.extend(self._message(m) for m in request.messages)
         return messages
 
+    def _message(self, message: ChatMessage) -> dict[str, Any]:
+        """One message on the wire; a user's images as image_url parts (data URLs, scaled to this provider's size)."""
+        if not message.images:
+            return _message(message)
+        parts: list[dict[str, Any]] = [{"type": "text", "text": message.content}] if message.content else []
+        for image in message.images:  # at the size Provider.image_size gives (OpenAI's documented scaling)
+            detail = {"detail": image.detail} if image.detail != "auto" else {}
+            url = data_url(scaled(image, self.image_size(image)))
+            parts.append({"type": "image_url", "image_url": {"url": url, **detail}})
+        return {"role": message.role, "content": parts}
+
     def _arguments(self, request: ChatRequest) -> dict[str, Any]:
-        return {"model": request.model, "messages": self._messages(request), "temperature": request.temperature,
-                self.max_tokens_param: request.max_tokens, **({"stop": list(request.stop)} if request.stop else {})}
+        arguments = {"model": request.model, "messages": self._messages(request), "temperature": request.temperature,
+                     self.max_tokens_param: request.max_tokens}
+        if request.stop:
+            arguments["stop"] = list(request.stop)
+        tooling = request.tooling
+        if tooling is not None:  # as the client sent them (validated in core.api.schemas)
+            optional = {"tools": list(tooling.tools) or None, "tool_choice": tooling.choice,
+                        "parallel_tool_calls": tooling.parallel if tooling.tools else None,
+                        "response_format": tooling.response_format}
+            arguments.update({k: v for k, v in optional.items() if v is not None})
+        return arguments
 
     has_async: ClassVar[bool] = True
 
@@ -79,13 +108,17 @@ class OpenAIProvider(Provider):
         if not isinstance(body, dict) or body.get("error") or not isinstance(body.get("choices"), list):
             raise ProviderUnavailable(Msg("providers.unfinished", provider=self.label))
         choice = body["choices"][0] if body["choices"] and isinstance(body["choices"][0], dict) else {}
-        reply = str(((choice.get("message") or {}).get("content")) or "")
+        message = choice.get("message") or {}
+        reply = str(message.get("content") or "")
+        calls = _Calls()
+        calls.read(message.get("tool_calls"))
         usage = _usage(body.get("usage"))
         if usage is None:  # servers that report nothing: count conservatively, as for a stream
-            prompt = "".join(m.content for m in request.messages) + request.system
-            out = min(max(1, len(reply) // 3), request.max_tokens)
-            usage = Usage(self.count_tokens(prompt), out, estimated=True)
-        return ChatResult(reply, usage, body.get("model") or request.model, choice.get("finish_reason"))
+            prompt = "".join(sent_texts(request))
+            out = min(max(1, (len(reply) + calls.chars) // 3), request.max_tokens)
+            usage = Usage(self.count_tokens(prompt) + image_tokens(request, self), out, estimated=True)
+        return ChatResult(reply, usage, body.get("model") or request.model, choice.get("finish_reason"),
+                          calls.done(self.label))
 
     def stream(self, request: ChatRequest) -> Generator[StreamEvent, None, None]:
         # The SDK sends the request (auth, timeouts, retries, its error types); the stream's chunks are read as
@@ -101,10 +134,11 @@ class OpenAIProvider(Provider):
             raise map_sdk_error(exc, openai, self.label, self.credentials.api_key) from None
         usage = state.usage
         if usage is None:  # servers that ignore include_usage: count conservatively
-            prompt = "".join(m.content for m in request.messages) + request.system
-            out = min(max(1, state.out_chars // 3), request.max_tokens)  # never above what the call could produce
-            usage = Usage(self.count_tokens(prompt), out, estimated=True)
-        yield Finished(usage=usage, model=state.model, stop_reason=state.stop)
+            prompt = "".join(sent_texts(request))
+            # never above what the call could produce
+            out = min(max(1, (state.out_chars + state.calls.chars) // 3), request.max_tokens)
+            usage = Usage(self.count_tokens(prompt) + image_tokens(request, self), out, estimated=True)
+        yield Finished(usage=usage, model=state.model, stop_reason=state.stop, tool_calls=state.calls.done(self.label))
 
     def embed(self, model: str, texts: list[str]) -> list[list[float]]:
         """Embeddings for texts from the /embeddings endpoint (OpenAI's, or an OpenAI-compatible server's)."""
@@ -132,16 +166,60 @@ class _StreamState:
     usage: Usage | None = None
     stop: str | None = None
     out_chars: int = 0
+    calls: _Calls = field(default_factory=lambda: _Calls())
 
     def read(self, chunk: dict[str, Any]) -> Iterator[str]:
         self.model = chunk.get("model") or self.model
         self.usage = _usage(chunk.get("usage")) or self.usage
         for choice in chunk.get("choices") or ():
             self.stop = choice.get("finish_reason") or self.stop
-            text = (choice.get("delta") or {}).get("content")
+            delta = choice.get("delta") or {}
+            self.calls.read(delta.get("tool_calls"))
+            text = delta.get("content")
             if text:
                 self.out_chars += len(text)
                 yield text
+
+
+class _Calls:
+    """Tool calls as a reply states them: whole (a plain reply) or in pieces by index (a stream's deltas)."""
+
+    def __init__(self) -> None:
+        self._parts: dict[int, dict[str, str]] = {}
+
+    def read(self, calls: Any) -> None:
+        for position, call in enumerate(calls if isinstance(calls, list) else ()):
+            if not isinstance(call, dict):
+                continue
+            index = call.get("index", position)
+            part = self._parts.setdefault(index if isinstance(index, int) else position,
+                                          {"id": "", "name": "", "arguments": ""})
+            function = call.get("function") or {}
+            part["id"] = call.get("id") or part["id"]
+            part["name"] += function.get("name") or ""
+            part["arguments"] += function.get("arguments") or ""
+
+    @property
+    def chars(self) -> int:
+        return sum(len(p["name"]) + len(p["arguments"]) for p in self._parts.values())
+
+    def done(self, label: str) -> tuple[ToolCall, ...]:
+        """The calls in order; a call without an id or a name is not one (the reply is unfinished)."""
+        calls = tuple(ToolCall(p["id"], p["name"], p["arguments"] or "{}") for _, p in sorted(self._parts.items()))
+        if any(not c.id or not c.name for c in calls):
+            raise ProviderUnavailable(Msg("providers.unfinished", provider=label))
+        return calls
+
+
+def _message(message: ChatMessage) -> dict[str, Any]:
+    """One message on the wire: an assistant's tool calls and a tool's result in OpenAI's shape."""
+    if message.role == "tool":
+        return {"role": "tool", "tool_call_id": message.tool_call_id, "content": message.content}
+    if message.tool_calls:
+        return {"role": "assistant", "content": message.content or None,
+                "tool_calls": [{"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+                               for c in message.tool_calls]}
+    return {"role": message.role, "content": message.content}
 
 
 def _usage(usage: Any) -> Usage | None:

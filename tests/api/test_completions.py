@@ -90,9 +90,8 @@ TOOL = {"type": "function", "function": {"name": "get_weather", "parameters": {"
 
 
 @pytest.mark.parametrize(("kwargs", "param"), [
-    ({"tools": [TOOL]}, "tools"),
-    ({"tool_choice": "required"}, "tool_choice"),
-    ({"response_format": {"type": "json_object"}}, "response_format"),
+    ({"extra_body": {"functions": [TOOL["function"]]}}, "functions"),  # the deprecated form: ask with tools
+    ({"extra_body": {"function_call": "auto"}}, "function_call"),
     ({"top_p": 0.5}, "top_p"),
     ({"seed": 7}, "seed"),
     ({"logprobs": True}, "logprobs"),

@@ -11,6 +11,7 @@ from sqlmodel import Session, func, select
 
 from core.accounts import set_status
 from core.api import create_token, revoke_token
+from core.config import get_settings
 from core.models import ApiToken, Conversation, UsageEvent, UserStatus, utcnow
 from tests.fakes.provider_server import Reply
 
@@ -94,7 +95,8 @@ def test_unknown_model_404_and_not_allowed_403(api, token) -> None:
 
 
 def test_bodies_over_the_limit_are_413_declared_or_streamed(api, token) -> None:
-    huge = {**BODY, "messages": [{"role": "user", "content": "x" * 1_100_000}]}
+    over = get_settings().api.max_body_kb * 1024 + 100_000
+    huge = {**BODY, "messages": [{"role": "user", "content": "x" * over}]}
     assert _error(_post(api, token, huge), 413)["code"] == "request_too_large"
 
     def chunks():  # type: ignore[no-untyped-def]

@@ -4,6 +4,7 @@ recorded usage; a stream without usage from a paid model is estimated, marked so
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 
 import pytest
 from sqlalchemy.engine import Engine
@@ -13,7 +14,17 @@ from core.chat import ConversationManager, Turn, TurnOptions
 from core.config import ChatSettings, LimitDefaults, ModelInfo, ProviderCatalog, Settings, get_settings
 from core.errors import RateLimited
 from core.models import BudgetHold, Conversation, Message, MessageStatus, Role, UsageEvent, UsageStatus
-from core.providers.base import ChatMessage, prompt_bound
+from core.providers.base import (
+    MESSAGE_MARKERS_BOUND,
+    TOOLS_PROMPT_BOUND,
+    ChatMessage,
+    ChatRequest,
+    Credentials,
+    Tooling,
+    prompt_bound,
+    request_bound,
+)
+from core.providers.openai import OpenAIProvider
 from core.usage import Budgets
 from tests.chat.test_turn import alice  # noqa: F401  (fixture)
 from tests.conftest import REDIS_URL
@@ -166,4 +177,25 @@ def test_r2_row21_adversarial_usage_never_settles_past_a_budget(engine, settings
     assert spent <= 1.0 + 1e-12  # never past the budget
     standing = _standing(settings, engine, alice)
     assert standing.usd_held == 0 and standing.usd_month == pytest.approx(spent, rel=1e-12)  # counters = records
+    assert session.exec(select(func.count()).select_from(BudgetHold)).one() == 0
+
+
+def test_tools_are_held_for_all_they_can_be_billed(engine, settings, server, alice, session) -> None:  # noqa: F811
+    """A request with tools is billed for their definitions too (and a provider's tool-use prompt): its hold covers
+    the definitions' bytes and TOOLS_PROMPT_BOUND, so a provider billing all of that settles inside the hold."""
+    tool = {"type": "function", "function": {"name": "lookup", "description": "Look a word up " * 40,
+                                             "parameters": {"type": "object", "properties": {}}}}
+    tooling = Tooling(tools=(tool,), choice="auto")
+    hi = [ChatMessage("user", "hi")]
+    openai = OpenAIProvider(settings.providers["openai"], Credentials(api_key="sk-good-key"))
+    bare, tooled = (request_bound(ChatRequest("gpt-paid", hi, tooling=t), openai) for t in (None, tooling))
+    assert tooled - bare == TOOLS_PROMPT_BOUND + sum(len(t.encode()) + MESSAGE_MARKERS_BOUND for t in tooling.texts())
+    server.enqueue("openai", Reply(chunks=[], tool_calls=[("call_1", "lookup", {})], tokens_in=tooled, tokens_out=100))
+    manager = ConversationManager(engine=engine, settings=settings)
+    turn = manager.ask(user_id=alice, conversation=hi, options=replace(OPTIONS, tooling=tooling))
+    held = _standing(settings, engine, alice).usd_held
+    outcome = (_finish(turn), turn.close())[1]
+    assert outcome.status == MessageStatus.complete and [c.name for c in outcome.tool_calls] == ["lookup"]
+    [event] = _events(session)
+    assert event.tokens_in == tooled and 0 < event.cost_usd <= held
     assert session.exec(select(func.count()).select_from(BudgetHold)).one() == 0

@@ -34,6 +34,9 @@ class Reply:
     cached_tokens: int = 0  # of tokens_in, reported as read from the provider's prompt cache
     finish_reason: str = "stop"  # "length": cut at max_tokens (Anthropic: "max_tokens")
     byte_writes: bool = False  # each event written one byte at a time (a character split across network reads)
+    # Tool calls after the text: (id, name, arguments); a stream sends each call's arguments in three pieces
+    # (OpenAI: tool_calls deltas by index; Anthropic: input_json_delta events of a tool_use block).
+    tool_calls: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
 
 
 class _QuietServer(ThreadingHTTPServer):
@@ -240,7 +243,21 @@ def bag_of_words(text: str, dims: int = 64) -> list[float]:
     return vector
 
 
-_ANTHROPIC_STOP = {"stop": "end_turn", "length": "max_tokens"}
+_ANTHROPIC_STOP = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use"}
+
+
+def _finish(reply: Reply) -> str:
+    return "tool_calls" if reply.tool_calls and reply.finish_reason == "stop" else reply.finish_reason
+
+
+def _anthropic_stop(reply: Reply) -> str | None:
+    return _ANTHROPIC_STOP.get(_finish(reply))
+
+
+def _thirds(text: str) -> list[str]:
+    """text in three pieces (a stream's deltas of a call's arguments)."""
+    step = max(1, len(text) // 3)
+    return [text[:step], text[step:2 * step], text[2 * step:]]
 
 
 def _sse(payload: dict[str, Any], event: str | None = None) -> bytes:
@@ -255,8 +272,14 @@ def _openai_events(reply: Reply, model: str) -> list[tuple[bool, bytes]]:
     for text in reply.chunks:
         events.append((True, _sse({**base, "choices": [{"index": 0, "delta": {"content": text},
                                                         "finish_reason": None}]})))
+    for index, (call_id, name, arguments) in enumerate(reply.tool_calls):
+        pieces = _thirds(json.dumps(arguments))
+        first = {"index": index, "id": call_id, "type": "function", "function": {"name": name, "arguments": ""}}
+        deltas = [first, *({"index": index, "function": {"arguments": piece}} for piece in pieces)]
+        events += [(False, _sse({**base, "choices": [{"index": 0, "delta": {"tool_calls": [d]},
+                                                      "finish_reason": None}]})) for d in deltas]
     events.append((False, _sse({**base, "choices": [{"index": 0, "delta": {},
-                                                     "finish_reason": reply.finish_reason}]})))
+                                                     "finish_reason": _finish(reply)}]})))
     if reply.include_usage:
         events.append((False, _sse({**base, "choices": [], "usage": _openai_usage(reply)})))
     events.append((False, b"data: [DONE]\n\n"))
@@ -272,8 +295,12 @@ def _openai_usage(reply: Reply) -> dict[str, Any]:
 def _openai_body(reply: Reply, model: str) -> dict[str, Any]:
     body: dict[str, Any] = {
         "id": "chatcmpl-fake", "object": "chat.completion", "created": 0, "model": model,
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": "".join(reply.chunks)},
-                     "finish_reason": reply.finish_reason}]}
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": "".join(reply.chunks) or None},
+                     "finish_reason": _finish(reply)}]}
+    if reply.tool_calls:
+        body["choices"][0]["message"]["tool_calls"] = [
+            {"id": i, "type": "function", "function": {"name": n, "arguments": json.dumps(a)}}
+            for i, n, a in reply.tool_calls]
     if reply.include_usage:
         body["usage"] = _openai_usage(reply)
     return body
@@ -281,8 +308,9 @@ def _openai_body(reply: Reply, model: str) -> dict[str, Any]:
 
 def _anthropic_body(reply: Reply, model: str) -> dict[str, Any]:
     return {"id": "msg_fake", "type": "message", "role": "assistant", "model": model,
-            "content": [{"type": "text", "text": "".join(reply.chunks)}],
-            "stop_reason": _ANTHROPIC_STOP.get(reply.finish_reason), "stop_sequence": None,
+            "content": [{"type": "text", "text": "".join(reply.chunks)}] * bool(reply.chunks) + [
+                {"type": "tool_use", "id": i, "name": n, "input": a} for i, n, a in reply.tool_calls],
+            "stop_reason": _anthropic_stop(reply), "stop_sequence": None,
             "usage": {"input_tokens": reply.tokens_in - reply.cached_tokens, "output_tokens": reply.tokens_out,
                       "cache_read_input_tokens": reply.cached_tokens, "cache_creation_input_tokens": 0}}
 
@@ -300,9 +328,17 @@ def _anthropic_events(reply: Reply, model: str) -> list[tuple[bool, bytes]]:
     for text in reply.chunks:
         events.append((True, _sse({"type": "content_block_delta", "index": 0,
                                    "delta": {"type": "text_delta", "text": text}}, "content_block_delta")))
+    events.append((False, _sse({"type": "content_block_stop", "index": 0}, "content_block_stop")))
+    for index, (call_id, name, arguments) in enumerate(reply.tool_calls, start=1):
+        start = {"type": "tool_use", "id": call_id, "name": name, "input": {}}
+        events.append((False, _sse({"type": "content_block_start", "index": index, "content_block": start},
+                                   "content_block_start")))
+        events += [(False, _sse({"type": "content_block_delta", "index": index,
+                                 "delta": {"type": "input_json_delta", "partial_json": piece}}, "content_block_delta"))
+                   for piece in _thirds(json.dumps(arguments))]
+        events.append((False, _sse({"type": "content_block_stop", "index": index}, "content_block_stop")))
     events += [
-        (False, _sse({"type": "content_block_stop", "index": 0}, "content_block_stop")),
-        (False, _sse({"type": "message_delta", "delta": {"stop_reason": _ANTHROPIC_STOP.get(reply.finish_reason),
+        (False, _sse({"type": "message_delta", "delta": {"stop_reason": _anthropic_stop(reply),
                                                          "stop_sequence": None},
                       "usage": {"output_tokens": reply.tokens_out}}, "message_delta")),
         (False, _sse({"type": "message_stop"}, "message_stop")),

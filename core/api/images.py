@@ -1,0 +1,91 @@
+"""The images of a chat-completions request: its image_url parts read before anything is asked or recorded.
+
+A data URL is decoded here; its type is read from the bytes (core.providers.images.read_image), never from the
+URL's declared type. An http(s) URL is refused unless an administrator allowed remote images
+(attachments.remote_images): then it is fetched from public addresses only (core.keys.urls, the check users' own
+servers get), without following redirects, at most max_image_mb, within remote_timeout_seconds. Any refusal is a
+400 naming `messages`, saying why.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+
+import httpx2 as httpx
+
+from core.api.errors import ApiError
+from core.api.schemas import CompletionRequest, ImageUrl
+from core.config import Settings
+from core.errors import ValidationError
+from core.i18n import Msg
+from core.keys.urls import check_public_url
+from core.providers.images import Image, read_image
+
+DATA_URL = re.compile(r"data:[\w.+/-]*(?:;[\w.+=-]+)*;base64,", re.IGNORECASE)
+
+
+def read_images(body: CompletionRequest, settings: Settings) -> list[tuple[Image, ...]]:
+    """Each message's images, in order (an empty tuple for a message without); ApiError 400 when one is refused."""
+    limit = settings.attachments.max_images_per_message
+    read: list[tuple[Image, ...]] = []
+    for message in body.messages:
+        urls = message.images
+        if len(urls) > limit:
+            raise _refused(Msg("api.too_many_images", n=limit))
+        read.append(tuple(_image(url, settings) for url in urls))
+    return read
+
+
+def _image(part: ImageUrl, settings: Settings) -> Image:
+    limits = settings.attachments
+    max_bytes = int(limits.max_image_mb * 1_048_576)
+    try:
+        return read_image(_bytes(part.url, settings, max_bytes), max_bytes=max_bytes,
+                          max_pixels=int(limits.max_image_megapixels * 1_000_000), detail=part.detail)
+    except ValidationError as exc:
+        raise _refused(exc.user_message) from None
+
+
+def _bytes(url: str, settings: Settings, max_bytes: int) -> bytes:
+    data_url = DATA_URL.match(url)
+    if data_url is not None:
+        payload = url[data_url.end():]
+        if len(payload) > (max_bytes + 2) // 3 * 4:  # refused before decoding: its bytes would be over the limit
+            raise ValidationError(Msg("attachments.image_too_large", mb=f"{settings.attachments.max_image_mb:g}"))
+        try:
+            return base64.b64decode(payload, validate=True)
+        except (binascii.Error, ValueError):
+            raise ValidationError(Msg("attachments.not_image")) from None
+    if url.partition(":")[0].lower() not in ("http", "https"):
+        raise ValidationError(Msg("api.image_url"))
+    if not settings.attachments.remote_images:
+        raise ValidationError(Msg("api.image_remote"))
+    return _fetch(url, settings, max_bytes)
+
+
+def _fetch(url: str, settings: Settings, max_bytes: int) -> bytes:
+    """The bytes at a public http(s) URL (no redirects, at most max_bytes); ValidationError saying why not."""
+    try:
+        check_public_url(url, settings)
+    except ValidationError as exc:
+        raise ValidationError(Msg("api.image_fetch", reason=exc.user_message)) from None
+    received = bytearray()
+    try:
+        with httpx.Client(timeout=settings.attachments.remote_timeout_seconds, follow_redirects=False) as client, \
+                client.stream("GET", url) as response:
+            if response.status_code != 200:
+                raise ValidationError(Msg("api.image_fetch", reason=f"HTTP {response.status_code}"))
+            for chunk in response.iter_bytes():
+                received += chunk
+                if len(received) > max_bytes:
+                    raise ValidationError(Msg("attachments.image_too_large",
+                                              mb=f"{settings.attachments.max_image_mb:g}"))
+    except httpx.HTTPError as exc:
+        raise ValidationError(Msg("api.image_fetch", reason=type(exc).__name__)) from None
+    return bytes(received)
+
+
+def _refused(message: str) -> ApiError:
+    return ApiError(400, str(message), code="invalid_image", param="messages")
