@@ -36,6 +36,7 @@ QUIET = {"user": frozenset({"failed_login_attempts", "sessions_valid_after"}),
          "apitoken": frozenset({"last_used_at"})}
 # Tables no request cache depends on (every table is in one of the two sets; tests/test_changes.py checks).
 UNWATCHED = frozenset({"auditevent", "userpreference", "promptpreset", "conversation", "message", "feedback",
+                       "attachment", "attachmentblob",
                        "knowledgebase", "kbdocument", "chunk", "embeddingcache", "messagesource", "usageevent",
                        "budgetcounter", "budgethold", "usagedaily", "usagedailyerror", "cacheversion",
                        "alembic_version"})

@@ -15,6 +15,7 @@ from core.chat import chat_manager
 from core.config import get_settings
 from core.errors import AppError, RateLimited
 from core.history import read_conversation
+from core.history.attachments import has_images
 from core.knowledge import list_knowledge_bases
 from core.models import PreferencesPublic
 from core.ui.actions import run_action
@@ -37,7 +38,9 @@ if linked is not None:
 if sidebar.needs_preferences():
     sidebar.apply_preferences(run_action(lambda s: get_preferences(session=s, user_id=user.id)) or PreferencesPublic())
 presets = run_action(lambda s: list_presets(session=s, user_id=user.id)) or []
-options = sidebar.model_settings(providers.options(), presets)
+imaged = composer.draft_images() or composer.images_sent() or bool(run_action(  # only models that see are offered
+    lambda s: has_images(s, user.id, sidebar.current_conversation()), quiet=True))
+options = sidebar.model_settings(providers.options(), presets, providers.sees if imaged else None)
 team = sidebar.team_picker(run_action(lambda s: [(tm.id or 0, tm.name) for tm in teams_of(session=s, user_id=user.id)])
                            or [])
 bases = run_action(lambda s: [(kb.id, kb.name) for kb in list_knowledge_bases(session=s, user_id=user.id)]) or []
@@ -70,15 +73,15 @@ with draft.container():
     if composer.waiting():
         composer.countdown()
 quota = st.empty()
-prompt = st.chat_input(t("chat.input_placeholder"), key="chat_input", submit_mode="disable", max_chars=None,
-                       disabled=composer.waiting()) or resent
-if prompt and turn is None and options:
+sent = composer.chat_box(disabled=composer.waiting()) or resent
+if sent and turn is None and options:
+    prompt, files = sent
     try:  # stored before anything is drawn: a new conversation is in the list, the message in the thread
         turn = manager.send(user_id=user.id, conversation_id=conv_id, text=prompt, options=options,
-                            providers=providers, team=team)
-    except AppError as exc:  # refused (limit, size, provider): the message comes back as a draft
+                            providers=providers, team=team, files=files)
+    except AppError as exc:  # refused (limit, size, an image, the model): the message comes back as a draft
         composer.keep_draft(prompt, exc.user_message,
-                            exc.retry_after_seconds if isinstance(exc, RateLimited) else None)
+                            exc.retry_after_seconds if isinstance(exc, RateLimited) else None, files)
         st.rerun()
     composer.clear_draft()
     draft.empty()

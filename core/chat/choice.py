@@ -53,6 +53,10 @@ class ProviderChooser:
         self._load([name])
         return self._choices[name]
 
+    def sees(self, name: str, model: str) -> bool:
+        """The model takes images (its catalog entry, else its provider's default)."""
+        return self.choose(name).provider.supports(model, frozenset({"vision"}))
+
     def options(self) -> list[ProviderOption]:
         """Every provider the portal offers, with its models and, when it cannot answer, the reason."""
         names = configured_providers(self.settings)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 
@@ -12,6 +12,7 @@ from sqlmodel import Session
 
 from core import lifecycle
 from core.accounts import charged_team, check_allowed
+from core.chat.attached import Attached
 from core.chat.cache import ResponseCache, build_cache
 from core.chat.choice import ProviderChoice, ProviderChooser, ProviderFactory
 from core.chat.context import clean_options, first_call_bound, stored_text
@@ -32,6 +33,7 @@ from core.history import (
     title_from,
     update_settings,
 )
+from core.history.attachments import Upload, attach, prepare
 from core.i18n import Msg
 from core.knowledge import Hit, Knowledge
 from core.models import (
@@ -47,6 +49,8 @@ from core.models import (
 from core.providers.base import ChatMessage, Usage
 from core.usage import RateLimitService, record_usage
 from core.validation import clean_message, sanitize
+
+VISION = frozenset({"vision"})
 
 
 class ConversationManager(VersionTurns):
@@ -69,9 +73,12 @@ class ConversationManager(VersionTurns):
         return ProviderChooser(user_id, settings=self.settings, engine=self.engine, factory=self._factory, role=role)
 
     def send(self, *, user_id: int, conversation_id: int | None, text: str, options: TurnOptions,
-             providers: ProviderChooser | None = None, team: TeamChoice = None) -> Turn:
-        """Store the user's message (creating the conversation if needed) and return the reply's Turn."""
-        text = clean_message(text, max_chars=self.settings.chat.max_input_chars)
+             providers: ProviderChooser | None = None, team: TeamChoice = None, files: Sequence[Upload] = ()) -> Turn:
+        """Store the user's message with its files (creating the conversation if needed) and return the reply's
+        Turn. Every file is read and checked first: a refused one stores nothing. With files, text may be empty."""
+        prepared = prepare(files, self.settings) if files else ()
+        text = sanitize(text, max_chars=self.settings.chat.max_input_chars) if prepared and not text.strip() else \
+            clean_message(text, max_chars=self.settings.chat.max_input_chars)
         options = clean_options(options, self.settings)
         providers = self._checked(options, providers or self.providers_for(user_id))
         sources, notice = self._sources(user_id, options, text)
@@ -81,21 +88,27 @@ class ConversationManager(VersionTurns):
             history = [] if conv is None else current_branch(session=session, conv=conv)
             # Before the first write: on SQLite the hold is taken on its own connection.
             asked = Message(conversation_id=0, role=MessageRole.user, content=text)
-            reserved = self._consume(session, user_id, options, providers, [*history, asked], sources, team=team)
+            attached = Attached.read(session, self.engine, history, prepared)
+            reserved = self._consume(session, user_id, options, providers, [*history, asked], sources, team=team,
+                                     attached=attached)
             with self._releasing(reserved):
                 if conv is None:
                     conv = create_conversation(session=session, user_id=user_id, conv_in=ConversationCreate(
-                        **settings_of(options), title=title_from(text, self.settings.chat.title_chars)))
+                        **settings_of(options), title=title_from(text or prepared[0].name,
+                                                                 self.settings.chat.title_chars)))
                 else:
                     update_settings(session=session, conv=conv, conv_in=ConversationUpdate(**settings_of(options)))
                 message = Message(conversation_id=conv.id or 0, role=MessageRole.user, content=text,
                                   parent_id=history[-1].id if history else None)
                 session.add(message)
                 session.flush()
+                attach(session, message.id or 0, prepared)
                 set_leaf(session=session, conv=conv, message_id=message.id)
                 conv_id = conv.id or 0
+        if attached:
+            attached.stored(message.id)
         return Turn(self.deps, TurnSetup(user_id, conv_id, options, [*history, message], providers, reserved,
-                                         sources=sources, notice=notice))
+                                         sources=sources, notice=notice, attached=attached))
 
     def ask(self, *, user_id: int, conversation: list[ChatMessage], options: TurnOptions,
             providers: ProviderChooser | None = None, token_name: str | None = None,
@@ -162,19 +175,24 @@ class ConversationManager(VersionTurns):
                  history: list[Message], sources: tuple[Hit, ...], *, trim: bool = True,
                  source: UsageSource = UsageSource.ui, token_name: str | None = None, count_request: bool = True,
                  known: tuple[LimitDefaults, bool] | None = None, team: TeamChoice = None,
-                 charged: Charged | None = None, exchange: tuple[ChatMessage, ...] = ()) -> Reserved:
-        """Check the team's allow-list, hold the call's worst case against the user's and the team's budgets and
-        take a request slot; a refusal is recorded (for the dashboards) and raised, and nothing stays held."""
+                 charged: Charged | None = None, exchange: tuple[ChatMessage, ...] = (),
+                 attached: Attached | None = None) -> Reserved:
+        """Check the model sees the conversation's images and the team's allow-list, hold the call's worst case
+        against the user's and the team's budgets and take a request slot; a refusal is recorded (for the
+        dashboards) and raised, and nothing stays held."""
+        if attached and not providers.choose(options.provider).provider.supports(options.model, VISION):
+            raise ValidationError(Msg("chat.model_blind", model=options.model[:128]))
         charged = charged if charged is not None else Charged(charged_team(session=session, user_id=user_id,
                                                                            requested=team))
         return self._reserve(session, user_id, options, providers, history, sources, trim=trim, source=source,
                              token_name=token_name, count_request=count_request, known=known, charged=charged.team,
-                             exchange=exchange)
+                             exchange=exchange, attached=attached)
 
     def _reserve(self, session: Session, user_id: int, options: TurnOptions, providers: ProviderChooser,
                  history: list[Message], sources: tuple[Hit, ...], *, trim: bool, source: UsageSource,
                  token_name: str | None, count_request: bool, known: tuple[LimitDefaults, bool] | None,
-                 charged: Team | None, exchange: tuple[ChatMessage, ...] = ()) -> Reserved:
+                 charged: Team | None, exchange: tuple[ChatMessage, ...] = (),
+                 attached: Attached | None = None) -> Reserved:
         check_allowed(charged, options.provider, options.model)
         hold = None
         try:
@@ -182,7 +200,7 @@ class ConversationManager(VersionTurns):
             hold = self.limiter.budgets.reserve(
                 user_id=user_id, limits=limits[0], exempt=limits[1], provider=options.provider, model=options.model,
                 prompt_tokens=first_call_bound(providers.choose(options.provider).provider, options, history, sources,
-                                               trim, exchange),
+                                               trim, exchange, attached),
                 max_tokens=options.max_tokens, team=charged, source=source, token_name=token_name)
             if count_request and not limits[1]:
                 self.limiter.consume_request(user_id, limits[0])

@@ -8,13 +8,14 @@ from typing import Protocol
 
 from sqlalchemy.engine import Engine
 
+from core.chat.attached import Attached
 from core.chat.cache import ResponseCache
 from core.chat.choice import ProviderChooser
 from core.config import LimitDefaults, Settings
 from core.db_batch import GroupCommit
 from core.knowledge import Hit
 from core.models import Message, MessageStatus, Team, UsageSource
-from core.providers.base import ChatMessage, ChatResult, ToolCall, Tooling, Usage
+from core.providers.base import ChatMessage, ChatResult, ToolCall, Tooling, Usage, needs_of
 from core.usage import Budgets, Hold
 
 
@@ -92,6 +93,12 @@ class TurnSetup:
     plain: bool = False  # the provider is asked for the whole reply at once (an API client that did not stream)
     calls: PlainCalls | None = None  # where a plain call runs (else on the turn's own thread, not abandonable)
     exchange: tuple[ChatMessage, ...] = ()  # an API conversation with tool calls and results: sent as it came
+    attached: Attached | None = None  # the images of the history's messages (core.chat.attached)
+
+    def needs(self) -> frozenset[str]:
+        """What a model must take to answer this turn (tools, a JSON format, images): the fallback chain's filter."""
+        seen = frozenset({"vision"}) if self.attached else frozenset()
+        return needs_of(self.options.tooling, self.exchange) | seen
 
 
 @dataclass

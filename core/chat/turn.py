@@ -19,7 +19,7 @@ from core.chat.sources import store_sources
 from core.errors import ProviderError, ProviderUnavailable, RateLimited, ValidationError
 from core.i18n import Msg
 from core.models import Message, MessageRole, MessageStatus
-from core.providers.base import ChatMessage, ChatRequest, Finished, Provider, TextDelta, Usage, needs_of
+from core.providers.base import ChatMessage, ChatRequest, Finished, Provider, TextDelta, Usage
 from core.usage import Hold, estimated_usage
 
 LENGTH = {"length", "max_tokens"}  # the token limit, as OpenAI and Anthropic say it
@@ -82,7 +82,7 @@ class Turn:
         options, team = self.setup.options, self.setup.reserved.team
         candidates = fallback_chain(self.setup.providers, options.provider, options.model,
                                     self.deps.settings.chat.fallback, team,
-                                    needs_of(options.tooling, self.setup.exchange))
+                                    self.setup.needs())
         current = next(candidates, None)
         while current is not None:
             failure = yield from self._try(*current)

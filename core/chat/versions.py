@@ -10,6 +10,7 @@ from typing import Any, Protocol
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from core.chat.attached import Attached
 from core.chat.choice import ProviderChooser
 from core.chat.context import clean_options
 from core.chat.options import Reserved, TurnDeps, TurnOptions, TurnSetup
@@ -18,6 +19,7 @@ from core.config import Settings
 from core.db import session_scope
 from core.errors import ValidationError
 from core.history import current_branch, get_owned, params_json, set_leaf, update_settings
+from core.history.attachments import copy_attachments, images_of
 from core.i18n import Msg
 from core.knowledge import Hit
 from core.models import ConversationUpdate, Message, MessageRole
@@ -35,7 +37,8 @@ class _Manager(Protocol):
     def _checked(self, options: TurnOptions, providers: ProviderChooser) -> ProviderChooser: ...
     def _sources(self, user_id: int, options: TurnOptions, question: str) -> tuple[tuple[Hit, ...], str | None]: ...
     def _consume(self, session: Session, user_id: int, options: TurnOptions, providers: ProviderChooser,
-                 history: list[Message], sources: tuple[Hit, ...], *, team: TeamChoice = None) -> Reserved: ...
+                 history: list[Message], sources: tuple[Hit, ...], *, team: TeamChoice = None,
+                 attached: Attached | None = None) -> Reserved: ...
     def _releasing(self, reserved: Reserved) -> AbstractContextManager[None]: ...
     def edit(self, *, user_id: int, conversation_id: int, message_id: int, text: str, options: TurnOptions,
              providers: ProviderChooser | None = None, team: TeamChoice = None) -> Turn: ...
@@ -62,12 +65,14 @@ class VersionTurns:
                 raise ValidationError(Msg("chat.nothing_to_regenerate"))
             question = next((m.content for m in reversed(history) if m.role == MessageRole.user), "")
             sources, notice = self._sources(user_id, options, question)
-            reserved = self._consume(session, user_id, options, providers, history[:-1], sources, team=team)
+            attached = Attached.read(session, self.engine, history[:-1])
+            reserved = self._consume(session, user_id, options, providers, history[:-1], sources, team=team,
+                                     attached=attached)
             with self._releasing(reserved):
                 update_settings(session=session, conv=conv, conv_in=ConversationUpdate(**settings_of(options)))
         # A regenerated reply must be new: the cache is skipped (its fresh answer replaces the entry).
         return Turn(self.deps, TurnSetup(user_id, conversation_id, options, history[:-1], providers, reserved,
-                                         use_cache=False, sources=sources, notice=notice))
+                                         use_cache=False, sources=sources, notice=notice, attached=attached))
 
     def edit(self: _Manager, *, user_id: int, conversation_id: int, message_id: int, text: str, options: TurnOptions,
              providers: ProviderChooser | None = None, team: TeamChoice = None) -> Turn:
@@ -86,14 +91,21 @@ class VersionTurns:
             edited = Message(conversation_id=conversation_id, role=MessageRole.user, content=text,
                              parent_id=history[at].parent_id)
             kept = [*history[:at], edited]
-            reserved = self._consume(session, user_id, options, providers, kept, sources, team=team)
+            original = history[at].id or 0  # its images stay with the edited version
+            kept_images = images_of(session, [original]).get(original, ())
+            attached = Attached.read(session, self.engine, history[:at], kept_images)
+            reserved = self._consume(session, user_id, options, providers, kept, sources, team=team,
+                                     attached=attached)
             with self._releasing(reserved):
                 session.add(edited)
                 session.flush()
+                copy_attachments(session, original, edited.id or 0)
                 set_leaf(session=session, conv=conv, message_id=edited.id)
                 update_settings(session=session, conv=conv, conv_in=ConversationUpdate(**settings_of(options)))
+        if attached:
+            attached.stored(edited.id)
         return Turn(self.deps, TurnSetup(user_id, conversation_id, options, kept, providers, reserved,
-                                         sources=sources, notice=notice))
+                                         sources=sources, notice=notice, attached=attached))
 
     def edit_last(self: _Manager, *, user_id: int, conversation_id: int, text: str, options: TurnOptions,
                   providers: ProviderChooser | None = None, team: TeamChoice = None) -> Turn:
@@ -121,6 +133,9 @@ class VersionTurns:
                 raise ValidationError(Msg("chat.nothing_to_continue"))
             question = next((m.content for m in reversed(history) if m.role == MessageRole.user), "")
             sources, notice = self._sources(user_id, options, question)
-            reserved = self._consume(session, user_id, options, providers, history, sources, team=team)
+            attached = Attached.read(session, self.engine, history)
+            reserved = self._consume(session, user_id, options, providers, history, sources, team=team,
+                                     attached=attached)
         return Turn(self.deps, TurnSetup(user_id, conversation_id, options, history, providers, reserved,
-                                         use_cache=False, sources=sources, notice=notice, continues=last.id))
+                                         use_cache=False, sources=sources, notice=notice, continues=last.id,
+                                         attached=attached))

@@ -14,6 +14,7 @@ from sqlalchemy import func, update
 from sqlmodel import Session, col, select
 
 from core.errors import ValidationError
+from core.history.attachments import sweep_blobs
 from core.history.conversations import get_owned
 from core.i18n import Msg
 from core.models import Conversation, ConversationPublic, Message, UsageEvent, utcnow
@@ -126,7 +127,7 @@ def restore(*, session: Session, user_id: int, conversation_ids: list[int]) -> i
 
 
 def purge_deleted(*, session: Session, retention_days: int, now: datetime | None = None) -> int:
-    """Remove conversations deleted more than retention_days ago, with their messages."""
+    """Remove conversations deleted more than retention_days ago, with their messages and attachments."""
     cutoff = (now or utcnow()) - timedelta(days=retention_days)
     ids = list(session.exec(select(Conversation.id).where(col(Conversation.deleted_at) < cutoff)).all())
     if not ids:
@@ -135,5 +136,6 @@ def purge_deleted(*, session: Session, retention_days: int, now: datetime | None
                  .values(conversation_id=None))  # usage stays for the dashboards
     session.exec(sql_delete(Message).where(col(Message.conversation_id).in_(ids)))  # type: ignore[call-overload]
     session.exec(sql_delete(Conversation).where(col(Conversation.id).in_(ids)))  # type: ignore[call-overload]
+    sweep_blobs(session)  # the attachments went with their messages; their bytes once nothing names them
     session.commit()
     return len(ids)

@@ -13,7 +13,9 @@ from sqlalchemy import delete as sql_delete
 from sqlalchemy import insert, update
 from sqlmodel import Session, col, select
 
+from core.config import get_settings
 from core.errors import ValidationError
+from core.history.attachments import ExportRoom, exported, imported, sweep_blobs
 from core.history.chatgpt import from_chatgpt
 from core.history.conversations import conversation_params
 from core.history.transfer_models import (
@@ -64,10 +66,11 @@ def _feedback(session: Session, conv_id: int | None) -> dict[int, FeedbackV2]:
     return {f.message_id: FeedbackV2(rating=f.rating, comment=f.comment) for f in rows}
 
 
-def _conversation(session: Session, c: Conversation) -> ConversationV2:
+def _conversation(session: Session, c: Conversation, room: ExportRoom) -> ConversationV2:
     """One conversation's whole tree, its messages numbered 1, 2... in the order they were written."""
     messages = _messages(session, c.id)
     cited, rated = _sources(session, c.id), _feedback(session, c.id)
+    images = exported(session, [m.id for m in messages if m.role == "user"], room)
     local: dict[int | None, int] = {}  # message id -> its id in the file; a parent is always written first
     out = []
     for m in messages:
@@ -75,7 +78,8 @@ def _conversation(session: Session, c: Conversation) -> ConversationV2:
         out.append(MessageV2(id=local[m.id], parent=local.get(m.parent_id) if m.parent_id else None, role=m.role,
                              content=m.content, status=m.status, stop_reason=m.stop_reason,
                              provider=m.provider, model=m.model, created_at=m.created_at,
-                             sources=cited.get(m.id or 0, []), feedback=rated.get(m.id or 0)))
+                             sources=cited.get(m.id or 0, []), feedback=rated.get(m.id or 0),
+                             attachments=images.get(m.id or 0, [])))  # type: ignore[arg-type]
     shown = branch(messages, c.leaf_id)
     return ConversationV2(title=c.title, provider=c.provider, model=c.model, system_prompt=c.system_prompt,
                           params=conversation_params(c), pinned=c.pinned, archived=c.archived,
@@ -85,7 +89,8 @@ def _conversation(session: Session, c: Conversation) -> ConversationV2:
 
 def export_json(*, session: Session, user_id: int, conversation_ids: list[int] | None = None) -> str:
     """The user's conversations (all, or the given ones) as a versioned JSON document, every version included."""
-    convs = [_conversation(session, c) for c in _owned(session, user_id, conversation_ids)]
+    room = ExportRoom(int(get_settings().history.max_import_mb * 500_000))  # images: half of what imports
+    convs = [_conversation(session, c, room) for c in _owned(session, user_id, conversation_ids)]
     doc = ExportV2(schema=SCHEMA, version=VERSION, exported_at=utcnow(), conversations=convs)
     return doc.model_dump_json(by_alias=True, indent=2)
 
@@ -208,6 +213,9 @@ def _write(session: Session, user_id: int, conversations: list[ConversationV2], 
         session.add_all(Feedback(message_id=stored[i], user_id=user_id, rating=m.feedback.rating,
                                  comment=m.feedback.comment)
                         for i, m in enumerate(c.messages) if m.feedback is not None)
+        for i, m in enumerate(c.messages):  # images, read and checked as if sent now
+            if m.attachments:
+                imported(session, stored[i], m.attachments, get_settings())
     return ids
 
 
@@ -227,4 +235,5 @@ def _remove(session: Session, ids: list[int]) -> None:
     for chunk in _chunks(ids, 500):
         session.exec(sql_delete(Message).where(col(Message.conversation_id).in_(chunk)))  # type: ignore[call-overload]
         session.exec(sql_delete(Conversation).where(col(Conversation.id).in_(chunk)))  # type: ignore[call-overload]
+    sweep_blobs(session)
     session.commit()

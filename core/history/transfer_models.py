@@ -63,6 +63,16 @@ class FeedbackV2(BaseModel):
     comment: _text(COMMENT_MAX) = ""  # type: ignore[valid-type]
 
 
+class AttachmentV2(BaseModel):
+    """An image sent with a user's message; its bytes in base64 (null: left out of an export that grew too big)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    name: _text(255, one_line=True, empty="image")  # type: ignore[valid-type]
+    media_type: str = Field(default="", max_length=64)  # informative: the type is read from the bytes on import
+    data: str | None = None
+
+
 class MessageV2(BaseModel):
     id: int | None = Field(default=None, ge=1)  # None: a version 1 file (one branch, in order)
     parent: int | None = Field(default=None, ge=1)
@@ -75,6 +85,7 @@ class MessageV2(BaseModel):
     created_at: UtcDatetime | None = None
     sources: list[SourceV1] = Field(default_factory=list, max_length=50)
     feedback: FeedbackV2 | None = None
+    attachments: list[AttachmentV2] = Field(default_factory=list, max_length=100)
 
     @field_validator("status")
     @classmethod

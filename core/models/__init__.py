@@ -32,6 +32,8 @@ from core.models.base import (
 )
 from core.models.changes import CACHE_VERSION_ID, CacheVersion
 from core.models.history import (
+    Attachment,
+    AttachmentBlob,
     Conversation,
     ConversationCreate,
     ConversationPublic,
@@ -67,6 +69,7 @@ from core.models.usage import (
 )
 
 __all__ = [
+    "Attachment", "AttachmentBlob",
     "DISPLAY_NAME_MAX", "EMAIL_MAX", "TOKEN_PREFIX", "TTFT_EDGES_MS", "USERNAME_MAX", "ApiToken", "ApiTokenPublic",
     "AuditEvent", "AuditEventPublic", "BudgetCounter", "BudgetHold", "CACHE_VERSION_ID", "CacheVersion",
     "CheckStatus", "Chunk", "Conversation", "Feedback", "ConversationCreate", "ConversationPublic",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Index, text
+from sqlalchemy import Index, LargeBinary, text
 from sqlmodel import Field, SQLModel, Text
 
 from core.models.base import EnumText, MessageRole, MessageStatus, utcnow
@@ -103,3 +103,29 @@ class Feedback(SQLModel, table=True):
     comment: str = Field(default="", sa_type=Text)
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow, index=True)
+
+
+class AttachmentBlob(SQLModel, table=True):
+    """A file's bytes, stored once by their SHA-256 (sent again, or kept by an edited version: one row)."""
+
+    sha256: str = Field(primary_key=True, max_length=64)
+    data: bytes = Field(sa_type=LargeBinary)
+
+
+class Attachment(SQLModel, table=True):
+    """A file sent with a user's message (an image): what it is, a thumbnail the thread shows, its bytes by hash.
+
+    In the database, not under data/: the instances behind one proxy share the database and not a disk, a message
+    and its files commit together (a refusal stores nothing), and backups, restores and purges already cover it."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    # Goes with its message (purge of deleted conversations); its blob goes when no attachment names it.
+    message_id: int = Field(foreign_key="message.id", index=True, ondelete="CASCADE")
+    position: int = 0
+    name: str = Field(default="", max_length=255)
+    media_type: str = Field(max_length=64)
+    size_bytes: int = 0
+    width: int = 0
+    height: int = 0
+    sha256: str = Field(max_length=64, index=True)
+    thumbnail: bytes = Field(sa_type=LargeBinary)

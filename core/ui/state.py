@@ -46,6 +46,7 @@ KB_BUSY = "knowledge_busy_"  # + id: documents were indexing at the last progres
 PENDING = "chat_pending"
 DRAFT = "chat_draft"
 DRAFT_ERROR = "chat_draft_error"
+DRAFT_FILES = "chat_draft_files"  # the refused message's images (core.history.attachments.Upload), sent with it again
 PREFS = "chat_preferences"
 PRESET = "chat_preset"
 FOCUS = "chat_focus_message"

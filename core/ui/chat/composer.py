@@ -6,11 +6,14 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections.abc import Sequence
 from itertools import chain
 
 import streamlit as st
 
 from core.chat import Turn, TurnOptions
+from core.config import get_settings
+from core.history.attachments import Upload
 from core.models import MessageStatus
 from core.providers.registry import warm_up
 from core.ui import state
@@ -32,15 +35,38 @@ def _message_form(state_key: str, label: str, dismiss: str, *, disabled: bool = 
         dismissed = cols[1].form_submit_button(dismiss)
     if dismissed:
         st.session_state.pop(state_key, None)
+        st.session_state.pop(state.DRAFT_FILES, None)
         st.rerun()
     return text if send else None
 
 
-def keep_draft(text: str, error: str, retry_after: int | None = None) -> None:
-    """A refused message is not lost: it comes back in an editable box with the reason (and, for a limit that
-    frees up soon, a countdown after which sending is possible again by itself)."""
+IMAGE_TYPES = ["png", "jpg", "jpeg", "webp", "gif"]
+
+
+def chat_box(disabled: bool) -> tuple[str, list[Upload]] | None:
+    """The message box, which takes images (drop, paste or pick; its text states the real limit): what was sent."""
+    limits = get_settings().attachments
+    value = st.chat_input(t("chat.input_with_images", mb=f"{limits.max_image_mb:g}", n=limits.max_images_per_message),
+                          key="chat_input", submit_mode="disable", max_chars=None, disabled=disabled,
+                          accept_file="multiple", file_type=IMAGE_TYPES,
+                          max_upload_size=max(1, math.ceil(limits.max_image_mb)))
+    if value is None or isinstance(value, str):
+        return None if value is None else (value, [])
+    return value.text or "", [Upload(f.name, f.getvalue()) for f in value.files]
+
+
+def images_sent() -> bool:
+    """This run sends a message with images (read before the box is drawn: the picker, drawn first, offers only
+    models that can see them)."""
+    return bool(getattr(st.session_state.get("chat_input"), "files", None))
+
+
+def keep_draft(text: str, error: str, retry_after: int | None = None, files: Sequence[Upload] = ()) -> None:
+    """A refused message is not lost: it comes back in an editable box with the reason and its images (and, for
+    a limit that frees up soon, a countdown after which sending is possible again by itself)."""
     st.session_state[state.DRAFT] = text
     st.session_state[state.DRAFT_ERROR] = error
+    st.session_state[state.DRAFT_FILES] = list(files)
     if retry_after is not None and retry_after <= COUNTDOWN_MAX:
         st.session_state[state.RETRY_AT] = time.time() + retry_after
 
@@ -63,18 +89,28 @@ def countdown() -> None:
     st.caption(t("chat.retry_countdown", s=left))
 
 
-def draft_form() -> str | None:
-    """The kept message, editable, with Send; returns its text when sent again."""
+def draft_form() -> tuple[str, list[Upload]] | None:
+    """The kept message, editable, with its images and Send; returns them when sent again."""
     if state.DRAFT not in st.session_state:
         return None
     # The reason can name a shared knowledge base: names are data, shown literally.
     st.error(escape_markdown(tr(st.session_state.get(state.DRAFT_ERROR))) or t("chat.not_sent"))
-    return _message_form(state.DRAFT, t("chat.draft_label"), t("chat.discard"), disabled=waiting())
+    files: list[Upload] = st.session_state.get(state.DRAFT_FILES) or []
+    if files:
+        st.caption(t("chat.draft_images", names=escape_markdown(", ".join(f.name for f in files))))
+    text = _message_form(state.DRAFT, t("chat.draft_label"), t("chat.discard"), disabled=waiting())
+    return None if text is None else (text, files)
+
+
+def draft_images() -> bool:
+    """The kept message has images (the model picker offers only models that can see them)."""
+    return bool(st.session_state.get(state.DRAFT_FILES))
 
 
 def clear_draft() -> None:
     st.session_state.pop(state.DRAFT, None)
     st.session_state.pop(state.DRAFT_ERROR, None)
+    st.session_state.pop(state.DRAFT_FILES, None)
 
 
 def quota_caption(summary: str | None) -> None:

@@ -11,7 +11,7 @@ import streamlit as st
 
 from core.history import Version
 from core.i18n import Msg
-from core.models import MessagePublic, MessageRole, MessageSource, MessageStatus
+from core.models import Attachment, MessagePublic, MessageRole, MessageSource, MessageStatus
 from core.ui import state
 from core.ui.chat import message_actions
 from core.ui.chat.markdown import display
@@ -28,6 +28,7 @@ class Shown:
     sources: dict[int, list[MessageSource]] = field(default_factory=dict)
     feedback: dict[int, tuple[int, str]] = field(default_factory=dict)  # reply id -> (rating, comment)
     busy: bool = False  # a reply is being written: no actions
+    attachments: dict[int, list[Attachment]] = field(default_factory=dict)  # a user message's images
 
 
 def ratings(feedback: Mapping[int, Any] | None) -> dict[int, tuple[int, str]]:
@@ -41,7 +42,10 @@ def render_message(message: MessagePublic, sources: list[MessageSource] | None =
         _body(message, sources)
 
 
-def _body(message: MessagePublic, sources: list[MessageSource] | None) -> None:
+def _body(message: MessagePublic, sources: list[MessageSource] | None,
+          attachments: list[Attachment] | None = None) -> None:
+    if attachments:
+        thumbnails(attachments)
     if message.content:
         st.markdown(display(message.content))
     if message.role != MessageRole.assistant:
@@ -79,10 +83,19 @@ def render_thread(shown: Shown, user_id: int, conversation_id: int) -> None:
             if editing == message.id and not shown.busy:
                 message_actions.edit_box(message)
                 continue
-            _body(message, shown.sources.get(message.id))
+            _body(message, shown.sources.get(message.id), shown.attachments.get(message.id))
             if not shown.busy:
                 message_actions.row(message, shown.versions.get(message.id), shown.feedback.get(message.id),
                                     user_id=user_id, conversation_id=conversation_id, last=message.id == last)
+
+
+def thumbnails(attachments: list[Attachment]) -> None:
+    """A user message's images, small, side by side (their names are data: shown literally, as alt text too)."""
+    columns = st.columns(min(len(attachments), 4))
+    for n, attachment in enumerate(attachments):
+        with columns[n % len(columns)]:
+            st.image(attachment.thumbnail, width=160)
+            st.caption(t("chat.image_of", name=escape_markdown(attachment.name)))
 
 
 def render_sources(sources: list[MessageSource]) -> None:

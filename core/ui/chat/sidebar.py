@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import streamlit as st
 
 from core.chat import ProviderOption, TurnOptions
@@ -94,11 +96,16 @@ def _apply_preset(presets: dict[str, str]) -> None:
         st.session_state[state.SYSTEM] = presets[chosen]
 
 
-def model_settings(options: list[ProviderOption], presets: list[PromptPresetPublic]) -> TurnOptions | None:
-    """The model picker (saying why a provider is not offered) and parameters; the options of the next turn."""
+def model_settings(options: list[ProviderOption], presets: list[PromptPresetPublic],
+                   sees: Callable[[str, str], bool] | None = None) -> TurnOptions | None:
+    """The model picker (saying why a provider is not offered) and parameters; the options of the next turn.
+    sees: the conversation has images, and this says which models can see them (only those are offered)."""
     _defaults()
-    choices = {f"{o.name}/{m}": (o, m) for o in options if o.unavailable is None for m in o.models}
-    with st.sidebar.expander(t("chat.model_and_params"), expanded=False):
+    choices = {f"{o.name}/{m}": (o, m) for o in options if o.unavailable is None for m in o.models
+               if sees is None or sees(o.name, m)}
+    with st.sidebar.expander(t("chat.model_and_params"), expanded=sees is not None):
+        if sees is not None:
+            st.caption(t("chat.sees_only"))
         if not choices:
             st.error(t("chat.no_provider"))
             return None

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from core.chat import Turn, sources_of
 from core.history import feedback_for, read_thread, show_version
+from core.history.attachments import attachments_of
 from core.ui.actions import run_action
 from core.ui.chat import messages, sidebar
 
@@ -29,4 +30,6 @@ def read_shown(user_id: int, conversation_id: int, turn: Turn | None = None) -> 
         run_action(lambda s: sources_of(s, replies), quiet=True) or {},
         messages.ratings(run_action(lambda s: feedback_for(session=s, user_id=user_id, message_ids=replies),
                                     quiet=True)),
-        busy=turn is not None)
+        busy=turn is not None,
+        attachments=run_action(lambda s: attachments_of(s, [m.id for m in listed if m.role == "user"]),
+                               quiet=True) or {})

@@ -1,0 +1,175 @@
+"""Images sent with a chat message: checked before anything is stored, kept with the message (bytes once per file),
+sent to the provider as image parts, sent again when the conversation goes on (regenerate, edit, a new message),
+only to models that can see, and swept with their conversation."""
+
+from __future__ import annotations
+
+import base64
+import io
+
+import pytest
+from PIL import Image as Pillow
+from sqlmodel import Session, col, func, select
+
+from core.chat import ConversationManager, TurnOptions
+from core.errors import ValidationError
+from core.history import delete, purge_deleted
+from core.history.attachments import Upload, attachments_of
+from core.models import Attachment, AttachmentBlob, Conversation, Message, UsageEvent
+from tests.chat.test_budget_turn import settings  # noqa: F401  (fixture)
+from tests.chat.test_turn import alice  # noqa: F401  (fixture)
+from tests.fakes.provider_server import Reply
+from tests.providers.test_images import picture, png_claiming
+
+SEES = TurnOptions(provider="openai", model="gpt-paid", temperature=0.2, max_tokens=100)
+BLIND = TurnOptions(provider="compatible", model="compat-paid", temperature=0.2, max_tokens=100)
+
+
+def _finish(turn) -> str:  # type: ignore[no-untyped-def]
+    text = "".join(turn.deltas())
+    turn.close()
+    return text
+
+
+def _count(session: Session, table: type) -> int:
+    session.expire_all()
+    return int(session.exec(select(func.count()).select_from(table)).one())
+
+
+def _sent_images(server) -> list[tuple[int, int]]:  # type: ignore[no-untyped-def]
+    """The sizes of the images in the last request the provider got, in order."""
+    sizes = []
+    for message in server.calls("/chat/completions")[-1].body["messages"]:
+        for part in message["content"] if isinstance(message["content"], list) else ():
+            if part["type"] == "image_url":
+                data = base64.b64decode(part["image_url"]["url"].partition(",")[2])
+                with Pillow.open(io.BytesIO(data)) as image:
+                    sizes.append(image.size)
+    return sizes
+
+
+def test_an_image_goes_with_the_message_and_again_with_the_conversation(engine, settings, server, alice,  # noqa: F811
+                                                                         session) -> None:
+    manager = ConversationManager(engine=engine, settings=settings)
+    shot = Upload("screen shot.png", picture(3000, 1500))
+    server.enqueue("openai", Reply(chunks=["A chart."]), Reply(chunks=["Still a chart."]),
+                   Reply(chunks=["Blue."]), Reply(chunks=["Edited."]))
+    turn = manager.send(user_id=alice, conversation_id=None, text="What is this?", options=SEES, files=[shot])
+    assert _finish(turn) == "A chart."
+    assert _sent_images(server) == [(1536, 768)]  # scaled to OpenAI's documented size
+    conv = turn.conversation_id
+    [asked] = session.exec(select(Message).where(Message.conversation_id == conv, Message.role == "user")).all()
+    [kept] = attachments_of(session, [asked.id])[asked.id or 0]
+    assert (kept.name, kept.media_type, kept.width, kept.height) == ("screen shot.png", "image/png", 3000, 1500)
+    with Pillow.open(io.BytesIO(kept.thumbnail)) as thumb:
+        assert max(thumb.size) == 320
+    # The conversation goes on: the image is sent again, from the database.
+    _finish(manager.regenerate(user_id=alice, conversation_id=conv, options=SEES))
+    assert _sent_images(server) == [(1536, 768)]
+    _finish(manager.send(user_id=alice, conversation_id=conv, text="And its colour?", options=SEES))
+    assert _sent_images(server) == [(1536, 768)]
+    # An edited version keeps its original's image (the bytes are stored once).
+    _finish(manager.edit(user_id=alice, conversation_id=conv, message_id=asked.id or 0, text="Describe it.",
+                         options=SEES))
+    assert _sent_images(server) == [(1536, 768)]
+    assert server.calls("/chat/completions")[-1].body["messages"][-1]["content"][0]["text"] == "Describe it."
+    assert _count(session, Attachment) == 2 and _count(session, AttachmentBlob) == 1
+
+
+def test_an_image_alone_is_a_message(engine, settings, server, alice, session) -> None:  # noqa: F811
+    manager = ConversationManager(engine=engine, settings=settings)
+    server.enqueue("openai", Reply(chunks=["A square."]))
+    turn = manager.send(user_id=alice, conversation_id=None, text="  ", options=SEES,
+                        files=[Upload("square.webp", picture(200, 200, "WEBP"))])
+    assert _finish(turn) == "A square." and _sent_images(server) == [(200, 200)]
+    assert session.get(Conversation, turn.conversation_id).title == "square.webp"  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(("upload", "says"), [
+    (Upload("notes.pdf", b"%PDF-1.7 not an image"), "notes.pdf was not attached"),
+    (Upload("bomb.png", png_claiming(100_000, 100_000)), "megapixels"),
+    (Upload("old.bmp", picture(40, 40, "BMP")), "PNG, JPEG, WebP or GIF"),
+])
+def test_a_refused_file_stores_nothing(engine, settings, server, alice, session, upload, says) -> None:  # noqa: F811
+    manager = ConversationManager(engine=engine, settings=settings)
+    with pytest.raises(ValidationError) as refused:
+        manager.send(user_id=alice, conversation_id=None, text="look", options=SEES,
+                     files=[Upload("fine.png", picture(20, 20)), upload])
+    assert says in str(refused.value.user_message)
+    assert (_count(session, Conversation), _count(session, Message), _count(session, Attachment),
+            _count(session, AttachmentBlob), _count(session, UsageEvent)) == (0, 0, 0, 0, 0)
+    assert server.calls("/chat/completions") == []
+
+
+def test_a_model_that_cannot_see_is_refused_and_never_a_fallback(engine, settings, server, alice,  # noqa: F811
+                                                                  session) -> None:
+    manager = ConversationManager(engine=engine, settings=settings)
+    image = Upload("a.png", picture(64, 64))
+    with pytest.raises(ValidationError) as refused:
+        manager.send(user_id=alice, conversation_id=None, text="look", options=BLIND, files=[image])
+    assert "cannot see images" in str(refused.value.user_message) and _count(session, Message) == 0
+    server.enqueue("openai", Reply(chunks=["Seen."]))
+    conv = manager.send(user_id=alice, conversation_id=None, text="look", options=SEES, files=[image])
+    _finish(conv)
+    with pytest.raises(ValidationError):  # the conversation has an image: a blind model cannot go on with it
+        manager.send(user_id=alice, conversation_id=conv.conversation_id, text="more?", options=BLIND)
+    server.enqueue("openai", Reply(status=500))  # OpenAI fails: the compatible fallback cannot see, so is not asked
+    failed = manager.send(user_id=alice, conversation_id=conv.conversation_id, text="more?", options=SEES)
+    _finish(failed)
+    assert [c.body["model"] for c in server.calls("/chat/completions")] == ["gpt-paid", "gpt-paid"]
+
+
+def test_attachments_go_with_their_conversation(engine, settings, server, alice, session) -> None:  # noqa: F811
+    manager = ConversationManager(engine=engine, settings=settings)
+    shared = picture(90, 90)
+    server.enqueue("openai", Reply(chunks=["One."]), Reply(chunks=["Two."]))
+    first = manager.send(user_id=alice, conversation_id=None, text="a", options=SEES, files=[Upload("x.png", shared)])
+    second = manager.send(user_id=alice, conversation_id=None, text="b", options=SEES,
+                          files=[Upload("y.png", shared), Upload("z.gif", picture(30, 30, "GIF"))])
+    _finish(first), _finish(second)
+    assert (_count(session, Attachment), _count(session, AttachmentBlob)) == (3, 2)
+    delete(session=session, user_id=alice, conversation_ids=[first.conversation_id])
+    purge_deleted(session=session, retention_days=0)
+    assert (_count(session, Attachment), _count(session, AttachmentBlob)) == (2, 2)  # x.png's bytes: y.png's too
+    delete(session=session, user_id=alice, conversation_ids=[second.conversation_id])
+    purge_deleted(session=session, retention_days=0)
+    assert (_count(session, Attachment), _count(session, AttachmentBlob)) == (0, 0)
+    assert session.exec(select(func.count()).select_from(Message).where(
+        col(Message.conversation_id) == second.conversation_id)).one() == 0
+
+
+def test_export_and_import_keep_the_images(engine, settings, server, alice, session, monkeypatch) -> None:  # noqa: F811
+    import json
+
+    from core.config import get_settings
+    from core.history import export_json, import_conversations
+    from tests.conftest import add_user
+
+    manager = ConversationManager(engine=engine, settings=settings)
+    server.enqueue("openai", Reply(chunks=["A dot."]))
+    png = picture(120, 80)
+    _finish(manager.send(user_id=alice, conversation_id=None, text="see", options=SEES, files=[Upload("d.png", png)]))
+    exported = json.loads(export_json(session=session, user_id=alice))
+    [asked, _] = exported["conversations"][0]["messages"]
+    assert asked["attachments"] == [{"name": "d.png", "media_type": "image/png",
+                                     "data": base64.b64encode(png).decode()}]
+    bob = add_user(session, "bob")
+    raw = json.dumps(exported).encode()
+    assert import_conversations(session=session, user_id=bob, raw=raw, max_bytes=10**7) == 1
+    mine = session.exec(select(Message).join(Conversation, col(Conversation.id) == col(Message.conversation_id))
+                        .where(Conversation.user_id == bob, Message.role == "user")).one()
+    [kept] = attachments_of(session, [mine.id])[mine.id or 0]
+    assert (kept.name, kept.width, kept.height) == ("d.png", 120, 80)
+    assert _count(session, AttachmentBlob) == 1  # the same bytes: stored once
+    # A hostile image in a file imports nothing.
+    asked["attachments"] = [{"name": "bomb.png", "data": base64.b64encode(png_claiming(10**5, 10**5)).decode()}]
+    before = _count(session, Conversation)
+    with pytest.raises(ValidationError) as refused:
+        import_conversations(session=session, user_id=bob, raw=json.dumps(exported).encode(), max_bytes=10**7)
+    assert "bomb.png was not attached" in str(refused.value.user_message)
+    assert _count(session, Conversation) == before
+    # An export past its room for images lists them without bytes; importing it keeps the text.
+    monkeypatch.setenv("PARLEY_HISTORY__MAX_IMPORT_MB", "0.00001")
+    get_settings.cache_clear()
+    light = json.loads(export_json(session=session, user_id=alice))
+    assert light["conversations"][0]["messages"][0]["attachments"][0]["data"] is None
