@@ -41,12 +41,16 @@ class ApiSettings(BaseModel):
 
 
 class AttachmentSettings(BaseModel):
-    """Images a message carries (the API's image_url parts): refused with a clear message above these limits."""
+    """Files a message carries (Chat's images and documents, the API's image_url parts): refused with a clear
+    message above these limits."""
 
     max_image_mb: float = Field(default=10, gt=0)
     # Larger images are refused from their header, before a pixel is decoded (a small file can claim gigapixels).
-    max_image_megapixels: float = Field(default=40, gt=0, le=500)
+    max_image_megapixels: float = Field(default=25, gt=0, le=80)  # Pillow refuses more than 89 by itself
     max_images_per_message: int = Field(default=10, ge=1, le=100)
+    max_images_per_request: int = Field(default=20, ge=1, le=500)  # an API request's messages together
+    # Documents (PDF, DOCX, Markdown, HTML, text) in a chat message: read within knowledge's limits (max_file_mb, ...)
+    max_documents_per_message: int = Field(default=5, ge=0, le=50)
     # The API's image_url may name an http(s) URL, fetched by this server (public addresses only, no redirects,
     # at most max_image_mb, within remote_timeout_seconds). Off: only data URLs are taken.
     remote_images: bool = False

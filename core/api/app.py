@@ -175,7 +175,6 @@ def create_api(settings: Settings | None = None) -> FastAPI:
         caller = context.caller
         ref = api.find_model(body.model, settings)
         api.capable(ref, body, context.providers)  # a 400 like the body's own: nothing counted or recorded
-        images = read_images(body, settings)  # the same (an image refused: 400 naming messages)
         refused = functools.partial(record_refusal, settings=settings, user_id=caller.user_id,
                                     provider=ref.provider, model=ref.model, token_name=caller.token_name,
                                     team_id=request.state.team_id)
@@ -185,6 +184,9 @@ def create_api(settings: Settings | None = None) -> FastAPI:
             refused(kind=CONCURRENCY)
             raise
         try:
+            # Images are decoded holding the caller's slot (their CPU and memory count against the user's cap); one
+            # refused is a 400 naming messages, and nothing is counted or recorded.
+            images = read_images(body, settings)
             return counted_start(request=request, body=body, context=context, calls=calls, images=images)
         except RateLimitExceeded:
             held.release()

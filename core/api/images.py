@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+import time
 
 import httpx2 as httpx
 
@@ -28,12 +29,14 @@ DATA_URL = re.compile(r"data:[\w.+/-]*(?:;[\w.+=-]+)*;base64,", re.IGNORECASE)
 
 def read_images(body: CompletionRequest, settings: Settings) -> list[tuple[Image, ...]]:
     """Each message's images, in order (an empty tuple for a message without); ApiError 400 when one is refused."""
-    limit = settings.attachments.max_images_per_message
+    limits = settings.attachments
+    if sum(len(m.images) for m in body.messages) > limits.max_images_per_request:
+        raise _refused(Msg("api.too_many_images_in_request", n=limits.max_images_per_request))
     read: list[tuple[Image, ...]] = []
     for message in body.messages:
         urls = message.images
-        if len(urls) > limit:
-            raise _refused(Msg("api.too_many_images", n=limit))
+        if len(urls) > limits.max_images_per_message:
+            raise _refused(Msg("api.too_many_images", n=limits.max_images_per_message))
         read.append(tuple(_image(url, settings) for url in urls))
     return read
 
@@ -66,15 +69,17 @@ def _bytes(url: str, settings: Settings, max_bytes: int) -> bytes:
 
 
 def _fetch(url: str, settings: Settings, max_bytes: int) -> bytes:
-    """The bytes at a public http(s) URL (no redirects, at most max_bytes); ValidationError saying why not."""
+    """The bytes at a public http(s) URL (no redirects, at most max_bytes, all within the timeout); ValidationError
+    saying why not. keys.allowed_private_hosts does not apply: it lets users' own model servers be internal, not
+    any API caller fetch from them."""
     try:
-        check_public_url(url, settings)
+        check_public_url(url, settings, allowed=())
     except ValidationError as exc:
         raise ValidationError(Msg("api.image_fetch", reason=exc.user_message)) from None
-    received = bytearray()
+    timeout = settings.attachments.remote_timeout_seconds
+    deadline, received = time.monotonic() + timeout, bytearray()
     try:
-        with httpx.Client(timeout=settings.attachments.remote_timeout_seconds, follow_redirects=False) as client, \
-                client.stream("GET", url) as response:
+        with httpx.Client(timeout=timeout, follow_redirects=False) as client, client.stream("GET", url) as response:
             if response.status_code != 200:
                 raise ValidationError(Msg("api.image_fetch", reason=f"HTTP {response.status_code}"))
             for chunk in response.iter_bytes():
@@ -82,7 +87,9 @@ def _fetch(url: str, settings: Settings, max_bytes: int) -> bytes:
                 if len(received) > max_bytes:
                     raise ValidationError(Msg("attachments.image_too_large",
                                               mb=f"{settings.attachments.max_image_mb:g}"))
-    except httpx.HTTPError as exc:
+                if time.monotonic() > deadline:  # a server trickling bytes: the whole fetch has one timeout
+                    raise ValidationError(Msg("api.image_fetch", reason=Msg("api.image_slow", s=f"{timeout:g}")))
+    except (httpx.HTTPError, httpx.InvalidURL, ValueError) as exc:  # InvalidURL: a URL httpx reads otherwise
         raise ValidationError(Msg("api.image_fetch", reason=type(exc).__name__)) from None
     return bytes(received)
 

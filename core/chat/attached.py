@@ -1,5 +1,6 @@
-"""The images of a turn's messages: their sizes (to count them against a window and a budget) read with the
-history, their bytes read only for the messages a request sends, once per turn."""
+"""The files of a turn's messages: images' sizes (to count them against a window and a budget) read with the
+history, their bytes read only for the messages a request sends, once per turn; documents' text (sent with their
+message, core.chat.files.with_documents)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from core.db import session_scope
-from core.history.attachments import Prepared, images_of, sizes_of
+from core.history.attachments import Prepared, contents_of, images_of
 from core.models import Message
 from core.providers.images import Image
 
@@ -19,25 +20,39 @@ NEW = 0  # the key of the message being sent, until it is stored
 
 @dataclass
 class Attached:
-    """Images by message id (NEW: the message being sent or edited, not stored yet)."""
+    """Images and documents by message id (NEW: the message being sent or edited, not stored yet)."""
 
     engine: Engine
     sizes: dict[int, tuple[Image, ...]]
+    documents: dict[int, tuple[tuple[str, str], ...]] = field(default_factory=dict)  # (name, text)
     loaded: dict[int, tuple[Image, ...]] = field(default_factory=dict)
 
     @classmethod
     def read(cls, session: Session, engine: Engine, history: Sequence[Message],
-             new: Sequence[Prepared] | tuple[Image, ...] = ()) -> Attached | None:
-        """The images of history's stored messages, and new ones for the message being sent; None if none."""
-        sizes = sizes_of(session, [m.id for m in history if m.id])
-        images = tuple(p.image if isinstance(p, Prepared) else p for p in new)
-        if images:
-            sizes[NEW] = images
-        return cls(engine, sizes, {NEW: images} if images else {}) if sizes else None
+             new: Sequence[Prepared] | tuple[Image, ...] = (), new_documents: Sequence[tuple[str, str]] = ()
+             ) -> Attached | None:
+        """The files of history's stored messages, and new ones for the message being sent; None if none."""
+        sizes, documents = contents_of(session, [m.id for m in history if m.id])
+        images = tuple(i for i in (p if isinstance(p, Image) else p.image for p in new) if i is not None)
+        read = tuple(new_documents) + tuple((p.name, p.text) for p in new
+                                            if isinstance(p, Prepared) and p.kind == "document")
+        sizes.update({NEW: images} if images else {})
+        documents.update({NEW: read} if read else {})
+        if not (sizes or documents):
+            return None
+        return cls(engine, sizes, documents, {NEW: images} if images else {})
+
+    @property
+    def has_images(self) -> bool:
+        """Only a model that can see may answer."""
+        return bool(self.sizes)
 
     def counted(self, message: Message) -> tuple[Image, ...]:
         """The message's images as far as counting goes (their bytes may not be read yet)."""
         return self.sizes.get(message.id or NEW, ())
+
+    def documents_of(self, message: Message) -> tuple[tuple[str, str], ...]:
+        return self.documents.get(message.id or NEW, ())
 
     def images(self, messages: Sequence[Message]) -> dict[int, tuple[Image, ...]]:
         """The images of these messages with their bytes (read from the database once, for those not read yet)."""
@@ -49,7 +64,11 @@ class Attached:
         return {k: self.loaded.get(k, ()) for k in keys}
 
     def stored(self, message_id: int | None) -> None:
-        """The message being sent was stored as message_id: its images are found under it from now on."""
-        if message_id and NEW in self.sizes:
+        """The message being sent was stored as message_id: its files are found under it from now on."""
+        if not message_id:
+            return
+        if NEW in self.sizes:
             self.sizes[message_id] = self.sizes.pop(NEW)
             self.loaded[message_id] = self.loaded.pop(NEW, self.sizes[message_id])
+        if NEW in self.documents:
+            self.documents[message_id] = self.documents.pop(NEW)

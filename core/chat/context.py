@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from core.chat.attached import Attached
+from core.chat.files import with_documents
 from core.chat.options import TurnOptions, TurnSetup
 from core.chat.sources import system_with_sources
 from core.config import Settings
@@ -38,7 +39,12 @@ def _message_tokens(message: Message, provider: Provider, model: str, attached: 
     if message.role == MessageRole.assistant and message.tokens_out and message.provider == provider.name:
         return message.tokens_out + PER_MESSAGE_OVERHEAD
     images = sum(provider.image_tokens(model, i) for i in attached.counted(message)) if attached else 0
-    return provider.count_tokens(message.content) + PER_MESSAGE_OVERHEAD + images
+    return provider.count_tokens(_text(message, attached)) + PER_MESSAGE_OVERHEAD + images
+
+
+def _text(message: Message, attached: Attached | None) -> str:
+    """What the model reads of a message: its documents, then its text."""
+    return with_documents(message.content, attached.documents_of(message)) if attached else message.content
 
 
 def _usable(messages: Sequence[Message], attached: Attached | None = None) -> list[Message]:
@@ -46,7 +52,7 @@ def _usable(messages: Sequence[Message], attached: Attached | None = None) -> li
     # written is not an answer yet.
     def skipped(m: Message) -> bool:
         return m.status == MessageStatus.streaming or (m.status == MessageStatus.error and not m.stop_reason)
-    return [m for m in messages if (m.content or (attached and attached.counted(m)))
+    return [m for m in messages if (m.content or (attached and (attached.counted(m) or attached.documents_of(m))))
             and not (m.role == MessageRole.assistant and skipped(m))]
 
 
@@ -88,7 +94,7 @@ def build_context(history: Sequence[Message], provider: Provider, model: str, ma
     while chosen and chosen[0].role != MessageRole.user:  # every provider wants the user to speak first
         chosen.pop(0)
     images = attached.images(chosen) if attached else {}
-    merged = _merge_same_role([ChatMessage(str(m.role), m.content, images=images.get(m.id or 0, ()))  # type: ignore[arg-type]
+    merged = _merge_same_role([ChatMessage(str(m.role), _text(m, attached), images=images.get(m.id or 0, ()))  # type: ignore[arg-type]
                                for m in chosen])
     if merged and merged[-1].role == "assistant":  # a reply to go on with (Continue): no trailing space (Anthropic)
         merged[-1] = ChatMessage("assistant", merged[-1].content.rstrip())

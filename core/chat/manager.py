@@ -17,6 +17,7 @@ from core.chat.cache import ResponseCache, build_cache
 from core.chat.choice import ProviderChoice, ProviderChooser, ProviderFactory
 from core.chat.context import clean_options, first_call_bound, stored_text
 from core.chat.embedding import embedder_resolver
+from core.chat.files import check_fits, prepare
 from core.chat.options import Charged, PlainCalls, Reserved, TurnDeps, TurnOptions, TurnSetup
 from core.chat.sources import indexing_notice
 from core.chat.turn import Turn
@@ -33,7 +34,7 @@ from core.history import (
     title_from,
     update_settings,
 )
-from core.history.attachments import Upload, attach, prepare
+from core.history.attachments import Upload, attach
 from core.i18n import Msg
 from core.knowledge import Hit, Knowledge
 from core.models import (
@@ -49,8 +50,6 @@ from core.models import (
 from core.providers.base import ChatMessage, Usage
 from core.usage import RateLimitService, record_usage
 from core.validation import clean_message, sanitize
-
-VISION = frozenset({"vision"})
 
 
 class ConversationManager(VersionTurns):
@@ -88,6 +87,7 @@ class ConversationManager(VersionTurns):
             history = [] if conv is None else current_branch(session=session, conv=conv)
             # Before the first write: on SQLite the hold is taken on its own connection.
             asked = Message(conversation_id=0, role=MessageRole.user, content=text)
+            check_fits(prepared, text, options, providers.choose(options.provider).provider)
             attached = Attached.read(session, self.engine, history, prepared)
             reserved = self._consume(session, user_id, options, providers, [*history, asked], sources, team=team,
                                      attached=attached)
@@ -180,7 +180,7 @@ class ConversationManager(VersionTurns):
         """Check the model sees the conversation's images and the team's allow-list, hold the call's worst case
         against the user's and the team's budgets and take a request slot; a refusal is recorded (for the
         dashboards) and raised, and nothing stays held."""
-        if attached and not providers.choose(options.provider).provider.supports(options.model, VISION):
+        if attached and attached.has_images and not providers.sees(options.provider, options.model):
             raise ValidationError(Msg("chat.model_blind", model=options.model[:128]))
         charged = charged if charged is not None else Charged(charged_team(session=session, user_id=user_id,
                                                                            requested=team))

@@ -97,7 +97,7 @@ class TurnSetup:
 
     def needs(self) -> frozenset[str]:
         """What a model must take to answer this turn (tools, a JSON format, images): the fallback chain's filter."""
-        seen = frozenset({"vision"}) if self.attached else frozenset()
+        seen = frozenset({"vision"}) if self.attached and self.attached.has_images else frozenset()
         return needs_of(self.options.tooling, self.exchange) | seen
 
 

@@ -19,7 +19,7 @@ from core.config import Settings
 from core.db import session_scope
 from core.errors import ValidationError
 from core.history import current_branch, get_owned, params_json, set_leaf, update_settings
-from core.history.attachments import copy_attachments, images_of
+from core.history.attachments import contents_of, copy_attachments, images_of
 from core.i18n import Msg
 from core.knowledge import Hit
 from core.models import ConversationUpdate, Message, MessageRole
@@ -93,7 +93,8 @@ class VersionTurns:
             kept = [*history[:at], edited]
             original = history[at].id or 0  # its images stay with the edited version
             kept_images = images_of(session, [original]).get(original, ())
-            attached = Attached.read(session, self.engine, history[:at], kept_images)
+            kept_documents = contents_of(session, [original])[1].get(original, ())
+            attached = Attached.read(session, self.engine, history[:at], kept_images, kept_documents)
             reserved = self._consume(session, user_id, options, providers, kept, sources, team=team,
                                      attached=attached)
             with self._releasing(reserved):

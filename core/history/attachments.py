@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import delete as sql_delete
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from core.config import Settings
@@ -37,40 +38,54 @@ class Upload:
 
 @dataclass(frozen=True)
 class Prepared:
-    """An upload read and checked: the image, its thumbnail, its hash; ready to store with its message."""
+    """An upload read and checked, ready to store with its message: an image (with its thumbnail) or a document
+    (with the text read from it)."""
 
     name: str
-    image: Image
-    thumbnail: bytes
+    kind: str  # image | document
+    media_type: str
+    data: bytes
     sha256: str
+    image: Image | None = None
+    thumbnail: bytes = b""
+    text: str = ""
 
 
-def prepare(uploads: Sequence[Upload], settings: Settings) -> tuple[Prepared, ...]:
-    """Every upload read as an image within the limits (attachments.*), or ValidationError naming the first that
-    is not one and why: nothing is stored for a message until all of its files are taken."""
+def file_name(raw: str, default: str) -> str:
+    """A file's name as it is kept and shown (one line, under the text rule)."""
+    return sanitize(raw, max_chars=NAME_MAX, one_line=True)[:NAME_MAX] or default
+
+
+def image_file(upload: Upload, settings: Settings) -> Prepared:
+    """The upload read as an image within the limits (attachments.*), or ValidationError naming it and why."""
     limits = settings.attachments
-    if len(uploads) > limits.max_images_per_message:
-        raise ValidationError(Msg("attachments.too_many", n=limits.max_images_per_message))
-    prepared = []
-    for upload in uploads:
-        name = sanitize(upload.name, max_chars=NAME_MAX, one_line=True)[:NAME_MAX] or "image"
-        try:
-            image = read_image(upload.data, max_bytes=int(limits.max_image_mb * 1_048_576),
-                               max_pixels=int(limits.max_image_megapixels * 1_000_000))
-        except ValidationError as exc:
-            raise ValidationError(Msg("attachments.refused", name=name, reason=exc.user_message)) from None
-        thumbnail = scaled(image, fit(image.width, image.height, long_edge=THUMBNAIL_EDGE)).data
-        prepared.append(Prepared(name, image, thumbnail, hashlib.sha256(upload.data).hexdigest()))
-    return tuple(prepared)
+    name = file_name(upload.name, "image")
+    try:
+        image = read_image(upload.data, max_bytes=int(limits.max_image_mb * 1_048_576),
+                           max_pixels=int(limits.max_image_megapixels * 1_000_000))
+    except ValidationError as exc:
+        raise ValidationError(Msg("attachments.refused", name=name, reason=exc.user_message)) from None
+    thumbnail = scaled(image, fit(image.width, image.height, long_edge=THUMBNAIL_EDGE)).data
+    return Prepared(name, "image", image.media_type, upload.data, _sha(upload.data), image, thumbnail)
+
+
+def document_file(name: str, data: bytes, media_type: str, text: str) -> Prepared:
+    """A document whose text was read (by the knowledge parser, core.chat.files, or from an export)."""
+    return Prepared(file_name(name, "document"), "document", media_type, data, _sha(data), text=text)
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
 def attach(session: Session, message_id: int, prepared: Sequence[Prepared]) -> None:
     """Store the files with their message, in the caller's transaction (each file's bytes once)."""
     for position, p in enumerate(prepared):
-        _keep_blob(session, p.sha256, p.image.data)
-        session.add(Attachment(message_id=message_id, position=position, name=p.name, media_type=p.image.media_type,
-                               size_bytes=len(p.image.data), width=p.image.width, height=p.image.height,
-                               sha256=p.sha256, thumbnail=p.thumbnail))
+        _keep_blob(session, p.sha256, p.data)
+        width, height = (p.image.width, p.image.height) if p.image else (0, 0)
+        session.add(Attachment(message_id=message_id, position=position, name=p.name, media_type=p.media_type,
+                               size_bytes=len(p.data), width=width, height=height, sha256=p.sha256,
+                               thumbnail=p.thumbnail, kind=p.kind, text=p.text))
     session.flush()
 
 
@@ -79,15 +94,23 @@ def copy_attachments(session: Session, from_id: int, to_id: int) -> None:
     for a in attachments_of(session, [from_id]).get(from_id, []):
         session.add(Attachment(message_id=to_id, position=a.position, name=a.name, media_type=a.media_type,
                                size_bytes=a.size_bytes, width=a.width, height=a.height, sha256=a.sha256,
-                               thumbnail=a.thumbnail))
+                               thumbnail=a.thumbnail, kind=a.kind, text=a.text))
     session.flush()
 
 
 def _keep_blob(session: Session, sha256: str, data: bytes) -> None:
-    """The bytes under their hash, unless already there (two requests storing one file at once: one row)."""
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    session.execute(insert(AttachmentBlob).values(sha256=sha256, data=data)
-                    .on_conflict_do_nothing(index_elements=["sha256"]))
+    """The bytes under their hash, unless already there (two requests storing one file at once: one row). On
+    PostgreSQL the row is then locked (FOR KEY SHARE) until the attachment naming it commits: a purge's sweep
+    running at that moment waits, then cannot delete it (the foreign key); one that deleted it just before is
+    answered by writing it again."""
+    postgres = session.get_bind().dialect.name == "postgresql"
+    insert = pg_insert if postgres else sqlite_insert
+    for _ in range(3):
+        session.execute(insert(AttachmentBlob).values(sha256=sha256, data=data)
+                        .on_conflict_do_nothing(index_elements=["sha256"]))
+        if not postgres or session.execute(select(AttachmentBlob.sha256).where(AttachmentBlob.sha256 == sha256)
+                                           .with_for_update(key_share=True)).first() is not None:
+            return
 
 
 def attachments_of(session: Session, message_ids: Sequence[int | None]) -> dict[int, list[Attachment]]:
@@ -103,10 +126,18 @@ def attachments_of(session: Session, message_ids: Sequence[int | None]) -> dict[
     return found
 
 
-def sizes_of(session: Session, message_ids: Sequence[int | None]) -> dict[int, tuple[Image, ...]]:
-    """The images of these messages without their bytes: enough to count them (a window, a budget)."""
-    return {m: tuple(Image(a.media_type, b"", a.width, a.height) for a in rows)
-            for m, rows in attachments_of(session, message_ids).items()}
+def contents_of(session: Session, message_ids: Sequence[int | None]
+                ) -> tuple[dict[int, tuple[Image, ...]], dict[int, tuple[tuple[str, str], ...]]]:
+    """The images of these messages without their bytes (enough to count them: a window, a budget), and their
+    documents as (name, text)."""
+    images: dict[int, tuple[Image, ...]] = {}
+    documents: dict[int, tuple[tuple[str, str], ...]] = {}
+    for m, rows in attachments_of(session, message_ids).items():
+        seen = tuple(Image(a.media_type, b"", a.width, a.height) for a in rows if a.kind == "image")
+        read = tuple((a.name, a.text) for a in rows if a.kind == "document")
+        images.update({m: seen} if seen else {})
+        documents.update({m: read} if read else {})
+    return images, documents
 
 
 def images_of(session: Session, message_ids: Sequence[int]) -> dict[int, tuple[Image, ...]]:
@@ -114,7 +145,7 @@ def images_of(session: Session, message_ids: Sequence[int]) -> dict[int, tuple[I
     found: dict[int, list[Image]] = {}
     rows = session.exec(select(Attachment, AttachmentBlob.data)  # type: ignore[call-overload]
                         .join(AttachmentBlob, col(AttachmentBlob.sha256) == col(Attachment.sha256))
-                        .where(col(Attachment.message_id).in_(list(message_ids)))
+                        .where(col(Attachment.message_id).in_(list(message_ids)), Attachment.kind == "image")
                         .order_by(col(Attachment.message_id), col(Attachment.position)))
     for a, data in rows:
         found.setdefault(a.message_id, []).append(Image(a.media_type, bytes(data), a.width, a.height))
@@ -127,15 +158,20 @@ def has_images(session: Session, user_id: int, conversation_id: int | None) -> b
         return False
     found = session.exec(select(Attachment.id).join(Message, col(Message.id) == col(Attachment.message_id))
                          .join(Conversation, col(Conversation.id) == col(Message.conversation_id))
-                         .where(Conversation.id == conversation_id, Conversation.user_id == user_id).limit(1))
+                         .where(Conversation.id == conversation_id, Conversation.user_id == user_id,
+                                Attachment.kind == "image").limit(1))
     return found.first() is not None
 
 
 def sweep_blobs(session: Session) -> int:
     """Remove the bytes no attachment names any more (after messages were purged); returns how many."""
     named = select(Attachment.sha256).distinct()
-    result = session.exec(sql_delete(AttachmentBlob).where(  # type: ignore[call-overload]
-        col(AttachmentBlob.sha256).not_in(named)))
+    try:
+        with session.begin_nested():  # a file just attached again (its row is new): left for the next sweep
+            result = session.exec(sql_delete(AttachmentBlob).where(  # type: ignore[call-overload]
+                col(AttachmentBlob.sha256).not_in(named)))
+    except IntegrityError:
+        return 0
     return int(result.rowcount or 0)
 
 
@@ -157,22 +193,29 @@ def exported(session: Session, message_ids: Sequence[int | None], room: ExportRo
     """The attachments of these messages as an export holds them: name, type and base64 bytes (while room lasts)."""
     found: dict[int, list[dict[str, Any]]] = {}
     for m, rows in attachments_of(session, message_ids).items():  # one message's bytes in memory at a time
-        images = images_of(session, [m]).get(m, ()) if room.left > 0 else ()
-        found[m] = [{"name": a.name, "media_type": a.media_type, "data": room.take(i.data) if i else None}
-                    for a, i in zip(rows, images or [None] * len(rows), strict=True)]
+        found[m] = [{"name": a.name, "media_type": a.media_type, "kind": a.kind, "text": a.text or None,
+                     "data": room.take(_blob(session, a.sha256)) if room.left > 0 else None} for a in rows]
     return found
 
 
+def _blob(session: Session, sha256: str) -> bytes:
+    blob = session.get(AttachmentBlob, sha256)
+    return bytes(blob.data) if blob is not None else b""
+
+
 def imported(session: Session, message_id: int, attachments: Sequence[Any], settings: Settings) -> None:
-    """An imported message's images, read and checked as if sent now (ValidationError: the import stores
-    nothing); those an export left without bytes are not restored."""
-    uploads = []
+    """An imported message's files: an image read and checked as if sent now (ValidationError: the import stores
+    nothing), a document with the text the export read from it; those an export left without bytes are not
+    restored."""
+    prepared = []
     for a in attachments:
         if a.data is None:
             continue
         try:
-            uploads.append(Upload(a.name, base64.b64decode(a.data, validate=True)))
+            data = base64.b64decode(a.data, validate=True)
         except (binascii.Error, ValueError):
             reason = Msg("attachments.not_image")
             raise ValidationError(Msg("attachments.refused", name=a.name, reason=reason)) from None
-    attach(session, message_id, prepare(uploads, settings))
+        prepared.append(document_file(a.name, data, a.media_type, a.text or "") if a.kind == "document"
+                        else image_file(Upload(a.name, data), settings))
+    attach(session, message_id, prepared)

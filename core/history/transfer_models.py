@@ -64,12 +64,15 @@ class FeedbackV2(BaseModel):
 
 
 class AttachmentV2(BaseModel):
-    """An image sent with a user's message; its bytes in base64 (null: left out of an export that grew too big)."""
+    """A file sent with a user's message (an image, or a document with its text); its bytes in base64 (null: left
+    out of an export that grew too big)."""
 
     model_config = ConfigDict(extra="ignore")
 
     name: _text(255, one_line=True, empty="image")  # type: ignore[valid-type]
-    media_type: str = Field(default="", max_length=64)  # informative: the type is read from the bytes on import
+    media_type: str = Field(default="", max_length=128)  # informative: the type is read from the bytes on import
+    kind: Literal["image", "document"] = "image"
+    text: _text(20_000_000) | None = None  # type: ignore[valid-type]  # a document's text, as read when it was sent
     data: str | None = None
 
 

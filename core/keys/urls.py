@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+from collections.abc import Iterable
 from urllib.parse import urlsplit
 
 from core.config import Settings, get_settings
@@ -25,9 +26,11 @@ def _inside(address: str) -> bool:
             or ip.is_unspecified)
 
 
-def check_public_url(url: str, settings: Settings | None = None) -> None:
-    """ValidationError unless every address url's host resolves to is public, or the host is allowed."""
+def check_public_url(url: str, settings: Settings | None = None, *, allowed: Iterable[str] | None = None) -> None:
+    """ValidationError unless every address url's host resolves to is public, or the host is allowed (allowed:
+    these host names instead of keys.allowed_private_hosts)."""
     settings = settings or get_settings()
+    allowed = settings.keys.allowed_private_hosts if allowed is None else allowed
     try:
         parts = urlsplit(url)
         host, port = parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)
@@ -35,7 +38,7 @@ def check_public_url(url: str, settings: Settings | None = None) -> None:
         raise ValidationError(Msg("keys.bad_url")) from None
     if not host:
         raise ValidationError(Msg("keys.bad_url"))
-    if host.lower() in {h.lower() for h in settings.keys.allowed_private_hosts}:
+    if host.lower() in {h.lower() for h in allowed}:
         return
     try:
         addresses = {info[4][0] for info in socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)}

@@ -113,7 +113,8 @@ class AttachmentBlob(SQLModel, table=True):
 
 
 class Attachment(SQLModel, table=True):
-    """A file sent with a user's message (an image): what it is, a thumbnail the thread shows, its bytes by hash.
+    """A file sent with a user's message (an image or a document): what it is, a thumbnail the thread shows (an
+    image's) or the text read from it (a document's), its bytes by hash.
 
     In the database, not under data/: the instances behind one proxy share the database and not a disk, a message
     and its files commit together (a refusal stores nothing), and backups, restores and purges already cover it."""
@@ -123,9 +124,12 @@ class Attachment(SQLModel, table=True):
     message_id: int = Field(foreign_key="message.id", index=True, ondelete="CASCADE")
     position: int = 0
     name: str = Field(default="", max_length=255)
-    media_type: str = Field(max_length=64)
+    media_type: str = Field(max_length=128)
     size_bytes: int = 0
     width: int = 0
     height: int = 0
-    sha256: str = Field(max_length=64, index=True)
-    thumbnail: bytes = Field(sa_type=LargeBinary)
+    # Its bytes: a blob stays while an attachment names it (a purge's sweep cannot take it from under a new one).
+    sha256: str = Field(foreign_key="attachmentblob.sha256", max_length=64, index=True)
+    thumbnail: bytes = Field(sa_type=LargeBinary)  # images only (a document's is empty)
+    kind: str = Field(default="image", max_length=16)  # image | document
+    text: str = Field(default="", sa_type=Text)  # a document's text, as read from it

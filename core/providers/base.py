@@ -213,7 +213,7 @@ class Provider:
         return openai_size(image.width, image.height, image.detail)
 
     def image_tokens(self, model: str, image: Image) -> int:
-        """The input tokens an image can be billed, at most (here: OpenAI's count or one per 28-pixel patch)."""
+        """The input tokens an image can be billed, at most (here: OpenAI's count or one per 16-pixel patch)."""
         width, height = self.image_size(image)
         return max(openai_tokens(model, width, height, image.detail), patch_tokens(width, height))
 

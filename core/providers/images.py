@@ -3,8 +3,8 @@ declared type), downscaled to each provider's documented maximum when sent, and 
 
 A budget holds what a request can be billed before it is sent (core.usage.budget), so the counts here are upper
 bounds for the size actually sent: OpenAI's tile formula (the mini models' multipliers where they apply),
-Anthropic's pixels / 750, and for an OpenAI-compatible server (whose model may cut an image into 28-pixel patches)
-the larger of OpenAI's count and one token per patch.
+Anthropic's pixels / 750, and for an OpenAI-compatible server (whose model may cut an image into patches as small
+as 16 pixels) the larger of OpenAI's count and one token per 16-pixel patch.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import io
 import math
+import threading
 import warnings
 from dataclasses import dataclass
 from typing import Literal
@@ -42,27 +43,68 @@ class Image:
         return f"[image {self.width}×{self.height} {self.media_type.removeprefix('image/').upper()}]"
 
 
+def looks_like_image(data: bytes) -> bool:
+    """The bytes start as an image file does (PNG, JPEG, GIF, WebP, BMP, TIFF): read as one, never as a document."""
+    return data.startswith((b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"BM", b"II*\x00", b"MM\x00*")) or (
+        data[:4] == b"RIFF" and data[8:12] == b"WEBP")
+
+
+# What is kept of an image: at most this size, which loses nothing any provider here reads (OpenAI's 2048 × 768,
+# Anthropic's 1.15 megapixels are both inside it); later turns and fallbacks scale from it cheaply.
+WORKING_EDGE, WORKING_PIXELS = 2048, 1_600_000
+# Images decoded at once in this process: each may take a few hundred MB while it decodes.
+_DECODING = threading.BoundedSemaphore(2)
+# Pillow warns of a decompression bomb from its header (above 89 megapixels) and refuses one twice that size: both
+# are a refusal here (set once for the process: warnings.catch_warnings is not safe across threads).
+warnings.filterwarnings("error", category=Pillow.DecompressionBombWarning)
+
+
 def read_image(data: bytes, *, max_bytes: int, max_pixels: int, detail: Detail = "auto") -> Image:
-    """The image in data (PNG, JPEG, WebP or GIF, read from its content); ValidationError saying why it is not one
-    this server takes: too large in bytes or in pixels (a decompression bomb is refused before it is decoded),
-    another type, or not an image at all."""
+    """The image in data (PNG, JPEG, WebP or GIF, read from its content), turned upright (EXIF), its first frame if
+    animated, and within the working size (WORKING_EDGE, WORKING_PIXELS: its own bytes when it already is all of
+    that); ValidationError saying why it is not one this server takes: too large in bytes or in pixels (a
+    decompression bomb is refused from its header, before it is decoded), another type, or not an image at all."""
     if len(data) > max_bytes:
         raise ValidationError(Msg("attachments.image_too_large", mb=f"{max_bytes / 1_048_576:g}"))
+    too_big = Msg("attachments.image_pixels", megapixels=f"{max_pixels / 1e6:g}")
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Pillow.DecompressionBombWarning)
-            with Pillow.open(io.BytesIO(data)) as picture:
-                kind, (width, height) = picture.format, picture.size
-                if kind not in MEDIA_TYPES:
-                    raise ValidationError(Msg("attachments.image_type"))
-                if width * height > max_pixels:
-                    raise ValidationError(Msg("attachments.image_pixels", megapixels=f"{max_pixels / 1e6:g}"))
-                picture.load()  # the whole image decodes (a truncated or corrupt file is refused here)
+        with _DECODING, Pillow.open(io.BytesIO(data)) as picture:
+            kind, (width, height) = picture.format, picture.size
+            if kind not in MEDIA_TYPES:
+                raise ValidationError(Msg("attachments.image_type"))
+            if width * height > max_pixels:
+                raise ValidationError(too_big)
+            return _working(picture, data, kind, detail)
     except (Pillow.DecompressionBombError, Pillow.DecompressionBombWarning):  # Pillow's own guard, from the header
-        raise ValidationError(Msg("attachments.image_pixels", megapixels=f"{max_pixels / 1e6:g}")) from None
+        raise ValidationError(too_big) from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError):
         raise ValidationError(Msg("attachments.not_image")) from None
-    return Image(MEDIA_TYPES[kind], data, width, height, detail)
+
+
+def _working(picture: Pillow.Image, data: bytes, kind: str, detail: Detail) -> Image:
+    """The opened image decoded (a truncated or corrupt file fails here) and made upright and small enough."""
+    width, height = picture.size
+    turned = picture.getexif().get(0x0112, 1) not in (1, None)  # EXIF orientation: not as stored
+    if turned and picture.getexif().get(0x0112) in (5, 6, 7, 8):
+        width, height = height, width
+    target = fit(width, height, long_edge=WORKING_EDGE, max_pixels=WORKING_PIXELS)
+    if kind == "JPEG" and target != (width, height):
+        picture.draft("RGB", target if not turned else (target[1], target[0]))  # decoded at 1/2 .. 1/8 already
+    picture.load()
+    if target == (width, height) and not turned and not getattr(picture, "is_animated", False):
+        return Image(MEDIA_TYPES[kind], data, width, height, detail)
+    frame = ImageOps.exif_transpose(picture) or picture
+    return _encoded(frame.resize(target, Pillow.Resampling.LANCZOS) if frame.size != target else frame,
+                    MEDIA_TYPES[kind], detail)
+
+
+def _encoded(frame: Pillow.Image, media_type: str, detail: Detail) -> Image:
+    """frame as bytes of the same type (a GIF's first frame as PNG)."""
+    kind = "PNG" if media_type in ("image/gif", "image/png") else "WEBP" if media_type == "image/webp" else "JPEG"
+    frame = frame.convert("RGB") if kind == "JPEG" else frame.convert("RGBA")
+    out = io.BytesIO()
+    frame.save(out, kind, **({"quality": 88} if kind != "PNG" else {}))
+    return Image(MEDIA_TYPES[kind], out.getvalue(), frame.width, frame.height, detail)
 
 
 def fit(width: int, height: int, *, long_edge: int, max_pixels: int | None = None,
@@ -78,18 +120,13 @@ def fit(width: int, height: int, *, long_edge: int, max_pixels: int | None = Non
 
 
 def scaled(image: Image, size: tuple[int, int]) -> Image:
-    """The image at size (its own bytes when it already is that size); the same type, or PNG for a GIF."""
+    """The image at size (its own bytes when it already is that size); the same type, or PNG for a GIF. The image
+    is one read_image gave: upright, one frame, within the working size (cheap to decode again)."""
     if size == (image.width, image.height):
         return image
-    with Pillow.open(io.BytesIO(image.data)) as picture:
-        picture.seek(0)  # an animated GIF: its first frame
-        frame = ImageOps.exif_transpose(picture) or picture
-        kind = "PNG" if image.media_type in ("image/gif", "image/png") else \
-            "WEBP" if image.media_type == "image/webp" else "JPEG"
-        frame = frame.convert("RGB") if kind == "JPEG" else frame.convert("RGBA")
-        out = io.BytesIO()
-        frame.resize(size, Pillow.Resampling.LANCZOS).save(out, kind, **({"quality": 88} if kind != "PNG" else {}))
-    return Image(MEDIA_TYPES[kind], out.getvalue(), size[0], size[1], image.detail)
+    with _DECODING, Pillow.open(io.BytesIO(image.data)) as picture:
+        picture.seek(0)
+        return _encoded(picture.resize(size, Pillow.Resampling.LANCZOS), image.media_type, image.detail)
 
 
 def data_url(image: Image) -> str:
@@ -135,7 +172,7 @@ def anthropic_tokens(width: int, height: int) -> int:
     return math.ceil(width * height / 750)
 
 
-def patch_tokens(width: int, height: int, patch: int = 28) -> int:
-    """One token per patch and two markers: what a vision model of an OpenAI-compatible server (Qwen-VL, LLaVA
-    style) takes at most for an image of this size."""
+def patch_tokens(width: int, height: int, patch: int = 16) -> int:
+    """One token per patch and two markers: what a vision model of an OpenAI-compatible server takes at most for
+    an image of this size (16-pixel patches: Pixtral's, the finest of the common ones; Qwen-VL's are 28)."""
     return math.ceil(width / patch) * math.ceil(height / patch) + 2

@@ -30,7 +30,7 @@ def upgrade() -> None:
         sa.Column("message_id", sa.Integer(), nullable=False),
         sa.Column("position", sa.Integer(), nullable=False),
         sa.Column("name", sa.String(255), nullable=False),
-        sa.Column("media_type", sa.String(64), nullable=False),
+        sa.Column("media_type", sa.String(128), nullable=False),
         sa.Column("size_bytes", sa.Integer(), nullable=False),
         sa.Column("width", sa.Integer(), nullable=False),
         sa.Column("height", sa.Integer(), nullable=False),
@@ -38,6 +38,8 @@ def upgrade() -> None:
         sa.Column("thumbnail", sa.LargeBinary(), nullable=False),
         sa.ForeignKeyConstraint(["message_id"], ["message.id"], name=op.f("fk_attachment_message_id_message"),
                                 ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(["sha256"], ["attachmentblob.sha256"],
+                                name=op.f("fk_attachment_sha256_attachmentblob")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_attachment")),
     )
     op.create_index("ix_attachment_message_id", "attachment", ["message_id"], unique=False)

@@ -124,11 +124,18 @@ def test_images_only_in_user_messages_and_within_the_count(api, token, provider)
     with pytest.raises(openai.BadRequestError) as refused:
         client.chat.completions.create(model="openai/gpt-4o-mini", messages=[{"role": "user", "content": many}])  # type: ignore[misc, list-item]
     assert "at most" in refused.value.message and provider.calls("/chat/completions") == []
+    each = [{"type": "image_url", "image_url": {"url": url}}] * 7  # within a message's limit, not a request's
+    spread = [{"role": "user", "content": each}, {"role": "assistant", "content": "ok"}] * 3
+    with pytest.raises(openai.BadRequestError) as refused:
+        client.chat.completions.create(model="openai/gpt-4o-mini", messages=spread)  # type: ignore[arg-type]
+    assert "all its messages together" in refused.value.message and provider.calls("/chat/completions") == []
 
 
 @pytest.fixture
 def remote_images(api_env: None, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PARLEY_ATTACHMENTS__REMOTE_IMAGES", "true")
+    # Users' own model servers may be here; an API caller's image fetch may not (the allow-list is not its).
+    monkeypatch.setenv("PARLEY_KEYS__ALLOWED_PRIVATE_HOSTS", "[127.0.0.1]")
     get_settings.cache_clear()
 
 

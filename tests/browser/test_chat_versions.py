@@ -238,36 +238,43 @@ def test_copy_puts_the_raw_markdown_on_the_clipboard_over_plain_http_too(live_se
     context.close()
 
 
-def test_an_image_attached_in_the_composer_is_sent_shown_and_kept(live_server: LiveServer, browser: Browser,
-                                                                  fake_openai: FakeProviderServer,
-                                                                  tmp_path) -> None:  # type: ignore[no-untyped-def]
-    """Attach a PNG with the composer's file picker, ask: the provider gets it as an image part, the message shows
-    its thumbnail and name, the picker offers only models that see, and a reload shows the same."""
+def test_an_image_and_a_pdf_attached_in_the_composer_are_sent_shown_and_kept(
+        live_server: LiveServer, browser: Browser, fake_openai: FakeProviderServer, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Attach a PNG and a PDF with the composer's file picker, ask: the provider gets the image as an image part
+    and the PDF's text with the question, the message shows the thumbnail and the document, the picker offers only
+    models that see, and a reload shows the same."""
+    from tests.knowledge.docs import text_pdf
     from tests.providers.test_images import picture
 
     add_live_user(live_server, "iris", "Iris-pass-1234")
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     login(page, live_server.url, "iris", "Iris-pass-1234")
-    chart = tmp_path / "chart.png"
+    chart, report = tmp_path / "chart.png", tmp_path / "report.pdf"
     chart.write_bytes(picture(1200, 600))
-    fake_openai.enqueue("openai", Reply(chunks=["A wide ", "blue chart."]))
-    expect(page.get_by_placeholder("up to 10 MB each", exact=False)).to_be_visible()  # the real limit, before upload
-    page.get_by_test_id("stChatInput").locator("input[type=file]").set_input_files(str(chart))
-    expect(page.get_by_text("chart.png").first).to_be_visible(timeout=10_000)  # the composer lists it
-    _send(page, "What does this chart show?")
+    report.write_bytes(text_pdf(["Quarterly report", "Revenue grew by 12 percent."]))
+    fake_openai.enqueue("openai", Reply(chunks=["Revenue grew ", "by 12 percent."]))
+    # The box states the real limits before anything is uploaded.
+    expect(page.get_by_placeholder("images up to 10 MB, documents (PDF, DOCX, Markdown, HTML, text) up to 20 MB",
+                                   exact=False)).to_be_visible()
+    page.get_by_test_id("stChatInput").locator("input[type=file]").set_input_files([str(chart), str(report)])
+    expect(page.get_by_text("report.pdf").first).to_be_visible(timeout=10_000)  # the composer lists them
+    _send(page, "What does the report say?")
     expect(_bubbles(page)).to_have_count(2, timeout=20_000)
     wait_idle(page, timeout=60_000)
-    expect(_bubbles(page).nth(1)).to_contain_text("A wide blue chart.")
+    expect(_bubbles(page).nth(1)).to_contain_text("Revenue grew by 12 percent.")
     asked = _bubbles(page).first
     expect(asked.get_by_test_id("stImage")).to_have_count(1)
     expect(asked).to_contain_text("Image: chart.png")
+    expect(asked).to_contain_text("Document: report.pdf")
     sent = fake_openai.calls("/chat/completions")[-1].body["messages"][-1]["content"]
     assert [p["type"] for p in sent] == ["text", "image_url"]
+    assert sent[0]["text"].startswith('<document name="report.pdf">') and "12 percent" in sent[0]["text"]
+    assert sent[0]["text"].endswith("What does the report say?")
     assert sent[1]["image_url"]["url"].startswith("data:image/png;base64,")
     expect(page.get_by_text("Only models that can see images are offered")).to_be_visible()
     page.screenshot(path=str(ARTIFACTS / "chat-image.png"))
     page.reload()
     wait_idle(page)
     expect(_bubbles(page).first.get_by_test_id("stImage")).to_have_count(1)
-    expect(_bubbles(page).first).to_contain_text("Image: chart.png")
+    expect(_bubbles(page).first).to_contain_text("Document: report.pdf")
     page.close()

@@ -60,7 +60,8 @@ def test_an_image_goes_with_the_message_and_again_with_the_conversation(engine, 
     conv = turn.conversation_id
     [asked] = session.exec(select(Message).where(Message.conversation_id == conv, Message.role == "user")).all()
     [kept] = attachments_of(session, [asked.id])[asked.id or 0]
-    assert (kept.name, kept.media_type, kept.width, kept.height) == ("screen shot.png", "image/png", 3000, 1500)
+    # Kept at the working size (all any provider reads: 2048 edge, 1.6 megapixels), not the 4.5 megapixels sent.
+    assert (kept.name, kept.media_type, kept.width, kept.height) == ("screen shot.png", "image/png", 1788, 894)
     with Pillow.open(io.BytesIO(kept.thumbnail)) as thumb:
         assert max(thumb.size) == 320
     # The conversation goes on: the image is sent again, from the database.
@@ -151,7 +152,7 @@ def test_export_and_import_keep_the_images(engine, settings, server, alice, sess
     _finish(manager.send(user_id=alice, conversation_id=None, text="see", options=SEES, files=[Upload("d.png", png)]))
     exported = json.loads(export_json(session=session, user_id=alice))
     [asked, _] = exported["conversations"][0]["messages"]
-    assert asked["attachments"] == [{"name": "d.png", "media_type": "image/png",
+    assert asked["attachments"] == [{"name": "d.png", "media_type": "image/png", "kind": "image", "text": None,
                                      "data": base64.b64encode(png).decode()}]
     bob = add_user(session, "bob")
     raw = json.dumps(exported).encode()
@@ -173,3 +174,95 @@ def test_export_and_import_keep_the_images(engine, settings, server, alice, sess
     get_settings.cache_clear()
     light = json.loads(export_json(session=session, user_id=alice))
     assert light["conversations"][0]["messages"][0]["attachments"][0]["data"] is None
+
+
+def _sent_text(server) -> str:  # type: ignore[no-untyped-def]
+    """The text of the last message the provider got."""
+    content = server.calls("/chat/completions")[-1].body["messages"][-1]["content"]
+    return content if isinstance(content, str) else "".join(p.get("text", "") for p in content)
+
+
+def test_a_document_goes_with_the_message_as_text(engine, settings, server, alice, session) -> None:  # noqa: F811
+    from tests.knowledge.bombs import PARAGRAPH, docx_with_body
+    from tests.knowledge.docs import text_pdf
+
+    manager = ConversationManager(engine=engine, settings=settings)
+    server.enqueue("openai", Reply(chunks=["Forty-two."]), Reply(chunks=["Lorem."]))
+    report = Upload("report.pdf", text_pdf(["Quarterly report", "The answer is forty-two."]))
+    turn = manager.send(user_id=alice, conversation_id=None, text="What is the answer?", options=SEES,
+                        files=[report])
+    assert _finish(turn) == "Forty-two."
+    sent = _sent_text(server)
+    assert sent.startswith('<document name="report.pdf">\nQuarterly report') and "forty-two" in sent
+    assert sent.endswith("</document>\n\nWhat is the answer?")
+    # Sent again as the conversation goes on; with an image beside a DOCX, both go.
+    _finish(manager.send(user_id=alice, conversation_id=turn.conversation_id, text="And?", options=SEES,
+                         files=[Upload("notes.docx", docx_with_body(PARAGRAPH, 3)),
+                                Upload("dot.png", picture(30, 30))]))
+    first = server.calls("/chat/completions")[-1].body["messages"][0]["content"]
+    assert "forty-two" in first
+    assert "Lorem ipsum" in _sent_text(server) and _sent_images(server) == [(30, 30)]
+    kinds = sorted(a.kind for rows in attachments_of(session, [m.id for m in session.exec(select(Message))]).values()
+                   for a in rows)
+    assert kinds == ["document", "document", "image"]
+    # A model that cannot see takes documents (text): not the conversation above, which now has an image.
+    with pytest.raises(ValidationError):
+        manager.send(user_id=alice, conversation_id=turn.conversation_id, text="More?", options=BLIND)
+    server.enqueue("openai", Reply(chunks=["Summed up."]))
+    _finish(manager.send(user_id=alice, conversation_id=None, text="Summary?", options=BLIND, files=[report]))
+    assert server.calls("/chat/completions")[-1].body["model"] == "compat-paid" and "forty-two" in _sent_text(server)
+
+
+@pytest.mark.parametrize(("make", "says"), [
+    ("bomb", "not attached"), ("encrypted", "not attached"), ("program", "not attached"),
+])
+def test_a_hostile_document_stores_nothing(engine, settings, server, alice, session, make, says) -> None:  # noqa: F811
+    from tests.knowledge.bombs import docx_bomb
+    from tests.knowledge.docs import encrypted_pdf
+
+    data = {"bomb": lambda: docx_bomb(50), "encrypted": encrypted_pdf,
+            "program": lambda: b"\x7fELF\x02\x01\x01" + b"\x00" * 200}[make]()
+    manager = ConversationManager(engine=engine, settings=settings)
+    with pytest.raises(ValidationError) as refused:
+        manager.send(user_id=alice, conversation_id=None, text="read", options=SEES,
+                     files=[Upload("fine.png", picture(20, 20)), Upload(f"{make}.docx", data)])
+    assert says in str(refused.value.user_message)
+    assert (_count(session, Conversation), _count(session, Message), _count(session, Attachment),
+            _count(session, AttachmentBlob)) == (0, 0, 0, 0)
+    assert server.calls("/chat/completions") == []
+
+
+def test_a_document_too_long_for_the_window_is_refused_saying_so(engine, settings, server, alice,  # noqa: F811
+                                                                  session) -> None:
+    manager = ConversationManager(engine=engine, settings=settings)
+    long = Upload("book.md", ("# Book\n\n" + "A sentence about the sea. " * 3000).encode())  # ~78 KB, window 4096
+    with pytest.raises(ValidationError) as refused:
+        manager.send(user_id=alice, conversation_id=None, text="Summarise", options=SEES, files=[long])
+    message = str(refused.value.user_message)
+    assert "book.md" in message and "gpt-paid" in message and "knowledge base" in message
+    assert (_count(session, Message), _count(session, Attachment), _count(session, UsageEvent)) == (0, 0, 0)
+
+
+def test_export_and_import_keep_a_document_and_its_text(engine, settings, server, alice, session) -> None:  # noqa: F811
+    import json
+
+    from core.history import export_json, import_conversations
+    from tests.conftest import add_user
+
+    manager = ConversationManager(engine=engine, settings=settings)
+    server.enqueue("openai", Reply(chunks=["Noted."]), Reply(chunks=["Still noted."]))
+    note = b"# Note\n\nThe door code is 4711.\n"
+    _finish(manager.send(user_id=alice, conversation_id=None, text="Keep this", options=SEES,
+                         files=[Upload("note.md", note)]))
+    exported = json.loads(export_json(session=session, user_id=alice))
+    [kept] = exported["conversations"][0]["messages"][0]["attachments"]
+    assert (kept["kind"], kept["name"], base64.b64decode(kept["data"])) == ("document", "note.md", note)
+    assert "4711" in kept["text"]
+    from core.keys import save_user_key
+
+    bob = add_user(session, "bob")
+    save_user_key(session=session, user_id=bob, provider="openai", api_key="sk-good-key")
+    import_conversations(session=session, user_id=bob, raw=json.dumps(exported).encode(), max_bytes=10**7)
+    conv = session.exec(select(Conversation).where(Conversation.user_id == bob)).one()
+    _finish(manager.send(user_id=bob, conversation_id=conv.id, text="The code?", options=SEES))
+    assert "4711" in server.calls("/chat/completions")[-1].body["messages"][0]["content"]

@@ -94,15 +94,28 @@ def test_token_counts_follow_the_providers_formulas() -> None:
     assert anthropic_tokens(1000, 1000) == 1334
 
 
-def test_scaling_keeps_the_type_and_reaches_the_size() -> None:
-    jpeg = read(picture(4000, 2000, "JPEG"))
-    small = scaled(jpeg, (1536, 768))  # type: ignore[arg-type]
+def test_an_image_is_kept_at_the_working_size_and_scaled_from_it() -> None:
+    jpeg = read_image(picture(4000, 2000, "JPEG"), max_bytes=10 * MB, max_pixels=40_000_000)
+    assert (jpeg.media_type, jpeg.width, jpeg.height) == ("image/jpeg", 1788, 894)  # 2048 edge, 1.6 megapixels
+    small = scaled(jpeg, (1536, 768))
     with Pillow.open(io.BytesIO(small.data)) as sent:
         assert (sent.format, sent.size) == ("JPEG", (1536, 768))
-    animated = read(picture(900, 900, "GIF", frames=3))
-    first = scaled(animated, (300, 300))  # type: ignore[arg-type]
-    assert first.media_type == "image/png" and (first.width, first.height) == (300, 300)
-    assert scaled(jpeg, (4000, 2000)) is jpeg  # type: ignore[arg-type]  # already that size: its own bytes
+    assert scaled(jpeg, (1788, 894)) is jpeg  # already that size: its own bytes
+    animated = read_image(picture(900, 900, "GIF", frames=3), max_bytes=MB, max_pixels=10**6)
+    assert animated.media_type == "image/png" and (animated.width, animated.height) == (900, 900)  # first frame
+    small_png = picture(300, 200)
+    assert read_image(small_png, max_bytes=MB, max_pixels=10**6).data == small_png  # as it came
+
+
+def test_a_photo_is_turned_upright_as_its_exif_says() -> None:
+    out = io.BytesIO()
+    exif = Pillow.Exif()
+    exif[0x0112] = 6  # rotate 90° clockwise to view
+    Pillow.new("RGB", (4000, 1000), (200, 30, 30)).save(out, "JPEG", exif=exif)
+    upright = read_image(out.getvalue(), max_bytes=10 * MB, max_pixels=40_000_000)
+    assert (upright.width, upright.height) == (512, 2048)  # 1000 × 4000 upright, within the 2048 edge
+    with Pillow.open(io.BytesIO(upright.data)) as kept:
+        assert kept.size == (512, 2048) and kept.getexif().get(0x0112, 1) == 1
 
 
 def _provider(cls: type, **models: ModelInfo):  # type: ignore[no-untyped-def, type-arg]
@@ -120,7 +133,7 @@ def test_a_budget_holds_what_the_images_are_billed() -> None:
     compatible = _provider(CompatibleProvider)
     text, seen = (ChatRequest(model="llava", messages=[ChatMessage("user", "what is this?", images=i)])
                   for i in ((), (image,)))
-    assert request_bound(seen, compatible) - request_bound(text, compatible) == 55 * 28 + 2  # 1536 × 768 sent
+    assert request_bound(seen, compatible) - request_bound(text, compatible) == 96 * 48 + 2  # 1536 × 768 sent
 
 
 def test_vision_is_a_capability_the_catalog_can_say() -> None:

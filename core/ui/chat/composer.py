@@ -15,6 +15,7 @@ from core.chat import Turn, TurnOptions
 from core.config import get_settings
 from core.history.attachments import Upload
 from core.models import MessageStatus
+from core.providers.images import looks_like_image
 from core.providers.registry import warm_up
 from core.ui import state
 from core.ui.chat.markdown import stream_images_as_links
@@ -40,16 +41,18 @@ def _message_form(state_key: str, label: str, dismiss: str, *, disabled: bool = 
     return text if send else None
 
 
-IMAGE_TYPES = ["png", "jpg", "jpeg", "webp", "gif"]
+FILE_TYPES = ["png", "jpg", "jpeg", "webp", "gif", "pdf", "docx", "md", "markdown", "html", "htm", "txt"]
 
 
 def chat_box(disabled: bool) -> tuple[str, list[Upload]] | None:
-    """The message box, which takes images (drop, paste or pick; its text states the real limit): what was sent."""
-    limits = get_settings().attachments
-    value = st.chat_input(t("chat.input_with_images", mb=f"{limits.max_image_mb:g}", n=limits.max_images_per_message),
+    """The message box, which takes images and documents (drop, paste or pick; its text states the real limits):
+    what was sent."""
+    settings = get_settings()
+    limits, documents_mb = settings.attachments, settings.knowledge.max_file_mb
+    value = st.chat_input(t("chat.input_with_files", mb=f"{limits.max_image_mb:g}", doc_mb=f"{documents_mb:g}"),
                           key="chat_input", submit_mode="disable", max_chars=None, disabled=disabled,
-                          accept_file="multiple", file_type=IMAGE_TYPES,
-                          max_upload_size=max(1, math.ceil(limits.max_image_mb)))
+                          accept_file="multiple", file_type=FILE_TYPES,
+                          max_upload_size=max(1, math.ceil(max(limits.max_image_mb, documents_mb))))
     if value is None or isinstance(value, str):
         return None if value is None else (value, [])
     return value.text or "", [Upload(f.name, f.getvalue()) for f in value.files]
@@ -58,7 +61,8 @@ def chat_box(disabled: bool) -> tuple[str, list[Upload]] | None:
 def images_sent() -> bool:
     """This run sends a message with images (read before the box is drawn: the picker, drawn first, offers only
     models that can see them)."""
-    return bool(getattr(st.session_state.get("chat_input"), "files", None))
+    files = getattr(st.session_state.get("chat_input"), "files", None) or []
+    return any(looks_like_image(f.getvalue()[:16]) for f in files)
 
 
 def keep_draft(text: str, error: str, retry_after: int | None = None, files: Sequence[Upload] = ()) -> None:
@@ -104,7 +108,7 @@ def draft_form() -> tuple[str, list[Upload]] | None:
 
 def draft_images() -> bool:
     """The kept message has images (the model picker offers only models that can see them)."""
-    return bool(st.session_state.get(state.DRAFT_FILES))
+    return any(looks_like_image(f.data) for f in st.session_state.get(state.DRAFT_FILES) or [])
 
 
 def clear_draft() -> None:

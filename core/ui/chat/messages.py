@@ -90,12 +90,17 @@ def render_thread(shown: Shown, user_id: int, conversation_id: int) -> None:
 
 
 def thumbnails(attachments: list[Attachment]) -> None:
-    """A user message's images, small, side by side (their names are data: shown literally, as alt text too)."""
-    columns = st.columns(min(len(attachments), 4))
-    for n, attachment in enumerate(attachments):
+    """A user message's images, small, side by side, then its documents by name (names are data: shown
+    literally)."""
+    images = [a for a in attachments if a.kind == "image"]
+    columns = st.columns(min(len(images), 4)) if images else []
+    for n, attachment in enumerate(images):
         with columns[n % len(columns)]:
             st.image(attachment.thumbnail, width=160)
             st.caption(t("chat.image_of", name=escape_markdown(attachment.name)))
+    for attachment in attachments:
+        if attachment.kind == "document":
+            st.caption(":material/description: " + t("chat.document_of", name=escape_markdown(attachment.name)))
 
 
 def render_sources(sources: list[MessageSource]) -> None:

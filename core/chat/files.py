@@ -1,0 +1,64 @@
+"""Files sent with a chat message: images (read by core.history.attachments) and documents (PDF, DOCX, Markdown,
+HTML, text: read by the knowledge parser, within its limits). A document goes with the message as text; it must fit
+the model's window after the reply's room, or the message is refused with nothing stored."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from core.chat.options import TurnOptions
+from core.config import Settings
+from core.errors import ValidationError
+from core.history.attachments import Prepared, Upload, document_file, file_name, image_file
+from core.i18n import Msg
+from core.knowledge import ParseLimits, parse
+from core.knowledge.chunking import document_text
+from core.providers.base import Provider
+from core.providers.images import looks_like_image
+
+SAFETY_MARGIN = 16  # as core.chat.context's
+
+
+def prepare(uploads: Sequence[Upload], settings: Settings) -> tuple[Prepared, ...]:
+    """Every upload read and checked (an image, or a document's text), in order; ValidationError naming the first
+    that is refused and why: nothing of the message is stored until all of its files are taken."""
+    images = sum(1 for u in uploads if looks_like_image(u.data))
+    limits = settings.attachments
+    if images > limits.max_images_per_message:
+        raise ValidationError(Msg("attachments.too_many", n=limits.max_images_per_message))
+    if len(uploads) - images > limits.max_documents_per_message:
+        raise ValidationError(Msg("attachments.too_many_documents", n=limits.max_documents_per_message))
+    return tuple(image_file(u, settings) if looks_like_image(u.data) else _document(u, settings) for u in uploads)
+
+
+def _document(upload: Upload, settings: Settings) -> Prepared:
+    name, knowledge = file_name(upload.name, "document"), settings.knowledge
+    try:
+        if len(upload.data) > knowledge.max_file_mb * 1_048_576:
+            raise ValidationError(Msg("knowledge.too_big", size=f"{len(upload.data) / 1e6:.1f}",
+                                      limit=knowledge.max_file_mb))
+        parsed = parse(upload.data, name, ParseLimits.of(knowledge))  # bounded memory and time, refused early
+    except ValidationError as exc:
+        raise ValidationError(Msg("attachments.refused", name=name, reason=exc.user_message)) from None
+    return document_file(name, upload.data, parsed.mime, document_text(parsed.sections)[0])
+
+
+def with_documents(text: str, documents: Sequence[tuple[str, str]]) -> str:
+    """A message's text with its documents before it, each marked with its name (what the model is sent)."""
+    blocks = [f'<document name="{name.replace(chr(34), chr(39))}">\n{body}\n</document>' for name, body in documents]
+    return "\n\n".join([*blocks, text]) if blocks else text
+
+
+def check_fits(prepared: Sequence[Prepared], text: str, options: TurnOptions, provider: Provider) -> None:
+    """ValidationError when the message with its documents cannot fit the model's window after the system prompt
+    and the reply's room: nothing is sent and nothing stored (ask it from a knowledge base instead)."""
+    documents = [(p.name, p.text) for p in prepared if p.kind == "document"]
+    if not documents:
+        return
+    room = provider.context_window(options.model) - options.max_tokens - SAFETY_MARGIN
+    room -= provider.count_tokens(options.system_prompt) if options.system_prompt else 0
+    need = provider.count_tokens(with_documents(text, documents))
+    if need > room:
+        raise ValidationError(Msg("attachments.too_long", name=documents[0][0] if len(documents) == 1 else
+                                  ", ".join(n for n, _ in documents), model=options.model, tokens=need,
+                                  room=max(room, 0)))
