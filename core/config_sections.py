@@ -51,6 +51,10 @@ class AttachmentSettings(BaseModel):
     max_images_per_request: int = Field(default=20, ge=1, le=500)  # an API request's messages together
     # Documents (PDF, DOCX, Markdown, HTML, text) in a chat message: read within knowledge's limits (max_file_mb, ...)
     max_documents_per_message: int = Field(default=5, ge=0, le=50)
+    # A document longer than this (tokens) does not go whole with every question: its best passages are retrieved
+    # for each one and cited; at most max_document_passages passages (knowledge.chunk_chars each) per document.
+    inline_document_tokens: int = Field(default=6000, ge=0)
+    max_document_passages: int = Field(default=600, ge=1, le=20_000)  # embedded while sent: ~9 passages/s here
     # The API's image_url may name an http(s) URL, fetched by this server (public addresses only, no redirects,
     # at most max_image_mb, within remote_timeout_seconds). Off: only data URLs are taken.
     remote_images: bool = False

@@ -77,8 +77,9 @@ sent = composer.chat_box(disabled=composer.waiting()) or resent
 if sent and turn is None and options:
     prompt, files = sent
     try:  # stored before anything is drawn: a new conversation is in the list, the message in the thread
-        turn = manager.send(user_id=user.id, conversation_id=conv_id, text=prompt, options=options,
-                            providers=providers, team=team, files=files)
+        with composer.reading(files):  # a long document's passages are embedded once, here
+            turn = manager.send(user_id=user.id, conversation_id=conv_id, text=prompt, options=options,
+                                providers=providers, team=team, files=files)
     except AppError as exc:  # refused (limit, size, an image, the model): the message comes back as a draft
         composer.keep_draft(prompt, exc.user_message,
                             exc.retry_after_seconds if isinstance(exc, RateLimited) else None, files)

@@ -24,23 +24,29 @@ class Attached:
 
     engine: Engine
     sizes: dict[int, tuple[Image, ...]]
-    documents: dict[int, tuple[tuple[str, str], ...]] = field(default_factory=dict)  # (name, text)
+    documents: dict[int, tuple[tuple[str, str], ...]] = field(default_factory=dict)  # sent whole: (name, text)
+    long: dict[int, tuple[tuple[str, str, str], ...]] = field(default_factory=dict)  # (name, text, passages)
     loaded: dict[int, tuple[Image, ...]] = field(default_factory=dict)
 
     @classmethod
     def read(cls, session: Session, engine: Engine, history: Sequence[Message],
-             new: Sequence[Prepared] | tuple[Image, ...] = (), new_documents: Sequence[tuple[str, str]] = ()
-             ) -> Attached | None:
+             new: Sequence[Prepared] | tuple[Image, ...] = (), new_documents: Sequence[tuple[str, str]] = (),
+             new_long: Sequence[tuple[str, str, str]] = ()) -> Attached | None:
         """The files of history's stored messages, and new ones for the message being sent; None if none."""
-        sizes, documents = contents_of(session, [m.id for m in history if m.id])
+        found = contents_of(session, [m.id for m in history if m.id])
+        prepared = [p for p in new if isinstance(p, Prepared)]
         images = tuple(i for i in (p if isinstance(p, Image) else p.image for p in new) if i is not None)
-        read = tuple(new_documents) + tuple((p.name, p.text) for p in new
-                                            if isinstance(p, Prepared) and p.kind == "document")
-        sizes.update({NEW: images} if images else {})
-        documents.update({NEW: read} if read else {})
-        if not (sizes or documents):
+        whole = (*new_documents, *((p.name, p.text) for p in prepared if p.kind == "document"))
+        long = (*new_long, *((p.name, p.text, p.passages) for p in prepared if p.kind == "passages"))
+        if images:
+            found.images[NEW] = images
+        if whole:
+            found.documents[NEW] = whole
+        if long:
+            found.long[NEW] = long
+        if not (found.images or found.documents or found.long):
             return None
-        return cls(engine, sizes, documents, {NEW: images} if images else {})
+        return cls(engine, found.images, found.documents, found.long, {NEW: images} if images else {})
 
     @property
     def has_images(self) -> bool:
@@ -72,3 +78,5 @@ class Attached:
             self.loaded[message_id] = self.loaded.pop(NEW, self.sizes[message_id])
         if NEW in self.documents:
             self.documents[message_id] = self.documents.pop(NEW)
+        if NEW in self.long:
+            self.long[message_id] = self.long.pop(NEW)

@@ -1,12 +1,14 @@
 """Files sent with a chat message: images (read by core.history.attachments) and documents (PDF, DOCX, Markdown,
-HTML, text: read by the knowledge parser, within its limits). A document goes with the message as text; it must fit
-the model's window after the reply's room, or the message is refused with nothing stored."""
+HTML, text: read by the knowledge parser, within its limits). A short document goes with the message as text; a long
+one (or one the model's window cannot take whole) by its passages, retrieved for each question and cited."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 from core.chat.options import TurnOptions
+from core.chat.passages import passages_json
 from core.config import Settings
 from core.errors import ValidationError
 from core.history.attachments import Prepared, Upload, document_file, file_name, image_file
@@ -38,9 +40,10 @@ def _document(upload: Upload, settings: Settings) -> Prepared:
             raise ValidationError(Msg("knowledge.too_big", size=f"{len(upload.data) / 1e6:.1f}",
                                       limit=knowledge.max_file_mb))
         parsed = parse(upload.data, name, ParseLimits.of(knowledge))  # bounded memory and time, refused early
+        passages = passages_json(parsed.sections, settings)  # used if it is too long to go whole
     except ValidationError as exc:
         raise ValidationError(Msg("attachments.refused", name=name, reason=exc.user_message)) from None
-    return document_file(name, upload.data, parsed.mime, document_text(parsed.sections)[0])
+    return document_file(name, upload.data, parsed.mime, document_text(parsed.sections)[0], passages=passages)
 
 
 def with_documents(text: str, documents: Sequence[tuple[str, str]]) -> str:
@@ -49,16 +52,19 @@ def with_documents(text: str, documents: Sequence[tuple[str, str]]) -> str:
     return "\n\n".join([*blocks, text]) if blocks else text
 
 
-def check_fits(prepared: Sequence[Prepared], text: str, options: TurnOptions, provider: Provider) -> None:
-    """ValidationError when the message with its documents cannot fit the model's window after the system prompt
-    and the reply's room: nothing is sent and nothing stored (ask it from a knowledge base instead)."""
-    documents = [(p.name, p.text) for p in prepared if p.kind == "document"]
-    if not documents:
-        return
-    room = provider.context_window(options.model) - options.max_tokens - SAFETY_MARGIN
+def placed(prepared: Sequence[Prepared], text: str, options: TurnOptions, provider: Provider,
+           settings: Settings) -> tuple[Prepared, ...]:
+    """The documents that go whole with the message (up to attachments.inline_document_tokens each, and what the
+    model's window leaves after the system prompt, the message and the reply's room), the others marked for their
+    passages (retrieved for each question and cited: core.chat.passages)."""
+    room = provider.context_window(options.model) - options.max_tokens - SAFETY_MARGIN - provider.count_tokens(text)
     room -= provider.count_tokens(options.system_prompt) if options.system_prompt else 0
-    need = provider.count_tokens(with_documents(text, documents))
-    if need > room:
-        raise ValidationError(Msg("attachments.too_long", name=documents[0][0] if len(documents) == 1 else
-                                  ", ".join(n for n, _ in documents), model=options.model, tokens=need,
-                                  room=max(room, 0)))
+    placed_files: list[Prepared] = []
+    for p in prepared:
+        cost = provider.count_tokens(with_documents("", [(p.name, p.text)])) if p.kind == "document" else 0
+        if p.kind == "document" and cost <= min(room, settings.attachments.inline_document_tokens):
+            room -= cost
+            placed_files.append(replace(p, passages=""))
+        else:
+            placed_files.append(replace(p, kind="passages") if p.kind == "document" else p)
+    return tuple(placed_files)

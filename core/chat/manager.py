@@ -17,8 +17,9 @@ from core.chat.cache import ResponseCache, build_cache
 from core.chat.choice import ProviderChoice, ProviderChooser, ProviderFactory
 from core.chat.context import clean_options, first_call_bound, stored_text
 from core.chat.embedding import embedder_resolver
-from core.chat.files import check_fits, prepare
+from core.chat.files import placed, prepare
 from core.chat.options import Charged, PlainCalls, Reserved, TurnDeps, TurnOptions, TurnSetup
+from core.chat.passages import best_passages
 from core.chat.sources import indexing_notice
 from core.chat.turn import Turn
 from core.chat.versions import TeamChoice, VersionTurns, settings_of
@@ -87,8 +88,9 @@ class ConversationManager(VersionTurns):
             history = [] if conv is None else current_branch(session=session, conv=conv)
             # Before the first write: on SQLite the hold is taken on its own connection.
             asked = Message(conversation_id=0, role=MessageRole.user, content=text)
-            check_fits(prepared, text, options, providers.choose(options.provider).provider)
+            prepared = placed(prepared, text, options, providers.choose(options.provider).provider, self.settings)
             attached = Attached.read(session, self.engine, history, prepared)
+            sources = (*sources, *best_passages(attached, text, self.settings, self.engine))
             reserved = self._consume(session, user_id, options, providers, [*history, asked], sources, team=team,
                                      attached=attached)
             with self._releasing(reserved):

@@ -14,6 +14,7 @@ from core.chat.attached import Attached
 from core.chat.choice import ProviderChooser
 from core.chat.context import clean_options
 from core.chat.options import Reserved, TurnDeps, TurnOptions, TurnSetup
+from core.chat.passages import best_passages
 from core.chat.turn import Turn
 from core.config import Settings
 from core.db import session_scope
@@ -66,6 +67,7 @@ class VersionTurns:
             question = next((m.content for m in reversed(history) if m.role == MessageRole.user), "")
             sources, notice = self._sources(user_id, options, question)
             attached = Attached.read(session, self.engine, history[:-1])
+            sources = (*sources, *best_passages(attached, question, self.settings, self.engine))
             reserved = self._consume(session, user_id, options, providers, history[:-1], sources, team=team,
                                      attached=attached)
             with self._releasing(reserved):
@@ -93,8 +95,10 @@ class VersionTurns:
             kept = [*history[:at], edited]
             original = history[at].id or 0  # its images stay with the edited version
             kept_images = images_of(session, [original]).get(original, ())
-            kept_documents = contents_of(session, [original])[1].get(original, ())
-            attached = Attached.read(session, self.engine, history[:at], kept_images, kept_documents)
+            files = contents_of(session, [original])
+            attached = Attached.read(session, self.engine, history[:at], kept_images,
+                                     files.documents.get(original, ()), files.long.get(original, ()))
+            sources = (*sources, *best_passages(attached, text, self.settings, self.engine))
             reserved = self._consume(session, user_id, options, providers, kept, sources, team=team,
                                      attached=attached)
             with self._releasing(reserved):
@@ -135,6 +139,7 @@ class VersionTurns:
             question = next((m.content for m in reversed(history) if m.role == MessageRole.user), "")
             sources, notice = self._sources(user_id, options, question)
             attached = Attached.read(session, self.engine, history)
+            sources = (*sources, *best_passages(attached, question, self.settings, self.engine))
             reserved = self._consume(session, user_id, options, providers, history, sources, team=team,
                                      attached=attached)
         return Turn(self.deps, TurnSetup(user_id, conversation_id, options, history, providers, reserved,

@@ -49,6 +49,7 @@ class Prepared:
     image: Image | None = None
     thumbnail: bytes = b""
     text: str = ""
+    passages: str = ""  # a long document's passages (JSON), when they are what goes with the message
 
 
 def file_name(raw: str, default: str) -> str:
@@ -69,9 +70,10 @@ def image_file(upload: Upload, settings: Settings) -> Prepared:
     return Prepared(name, "image", image.media_type, upload.data, _sha(upload.data), image, thumbnail)
 
 
-def document_file(name: str, data: bytes, media_type: str, text: str) -> Prepared:
+def document_file(name: str, data: bytes, media_type: str, text: str, *, kind: str = "document",
+                  passages: str = "") -> Prepared:
     """A document whose text was read (by the knowledge parser, core.chat.files, or from an export)."""
-    return Prepared(file_name(name, "document"), "document", media_type, data, _sha(data), text=text)
+    return Prepared(file_name(name, "document"), kind, media_type, data, _sha(data), text=text, passages=passages)
 
 
 def _sha(data: bytes) -> str:
@@ -85,7 +87,7 @@ def attach(session: Session, message_id: int, prepared: Sequence[Prepared]) -> N
         width, height = (p.image.width, p.image.height) if p.image else (0, 0)
         session.add(Attachment(message_id=message_id, position=position, name=p.name, media_type=p.media_type,
                                size_bytes=len(p.data), width=width, height=height, sha256=p.sha256,
-                               thumbnail=p.thumbnail, kind=p.kind, text=p.text))
+                               thumbnail=p.thumbnail, kind=p.kind, text=p.text, passages=p.passages))
     session.flush()
 
 
@@ -94,7 +96,7 @@ def copy_attachments(session: Session, from_id: int, to_id: int) -> None:
     for a in attachments_of(session, [from_id]).get(from_id, []):
         session.add(Attachment(message_id=to_id, position=a.position, name=a.name, media_type=a.media_type,
                                size_bytes=a.size_bytes, width=a.width, height=a.height, sha256=a.sha256,
-                               thumbnail=a.thumbnail, kind=a.kind, text=a.text))
+                               thumbnail=a.thumbnail, kind=a.kind, text=a.text, passages=a.passages))
     session.flush()
 
 
@@ -126,18 +128,26 @@ def attachments_of(session: Session, message_ids: Sequence[int | None]) -> dict[
     return found
 
 
-def contents_of(session: Session, message_ids: Sequence[int | None]
-                ) -> tuple[dict[int, tuple[Image, ...]], dict[int, tuple[tuple[str, str], ...]]]:
-    """The images of these messages without their bytes (enough to count them: a window, a budget), and their
-    documents as (name, text)."""
-    images: dict[int, tuple[Image, ...]] = {}
-    documents: dict[int, tuple[tuple[str, str], ...]] = {}
+@dataclass(frozen=True)
+class Contents:
+    """What these messages carry: images without their bytes (enough to count them: a window, a budget),
+    documents sent whole as (name, text), long documents as (name, text, passages)."""
+
+    images: dict[int, tuple[Image, ...]]
+    documents: dict[int, tuple[tuple[str, str], ...]]
+    long: dict[int, tuple[tuple[str, str, str], ...]]
+
+
+def contents_of(session: Session, message_ids: Sequence[int | None]) -> Contents:
+    found = Contents({}, {}, {})
     for m, rows in attachments_of(session, message_ids).items():
         seen = tuple(Image(a.media_type, b"", a.width, a.height) for a in rows if a.kind == "image")
-        read = tuple((a.name, a.text) for a in rows if a.kind == "document")
-        images.update({m: seen} if seen else {})
-        documents.update({m: read} if read else {})
-    return images, documents
+        whole = tuple((a.name, a.text) for a in rows if a.kind == "document")
+        long = tuple((a.name, a.text, a.passages) for a in rows if a.kind == "passages")
+        found.images.update({m: seen} if seen else {})
+        found.documents.update({m: whole} if whole else {})
+        found.long.update({m: long} if long else {})
+    return found
 
 
 def images_of(session: Session, message_ids: Sequence[int]) -> dict[int, tuple[Image, ...]]:
@@ -216,6 +226,6 @@ def imported(session: Session, message_id: int, attachments: Sequence[Any], sett
         except (binascii.Error, ValueError):
             reason = Msg("attachments.not_image")
             raise ValidationError(Msg("attachments.refused", name=a.name, reason=reason)) from None
-        prepared.append(document_file(a.name, data, a.media_type, a.text or "") if a.kind == "document"
-                        else image_file(Upload(a.name, data), settings))
+        prepared.append(document_file(a.name, data, a.media_type, a.text or "", kind=a.kind) if a.kind != "image"
+                        else image_file(Upload(a.name, data), settings))  # passages: cut again when asked
     attach(session, message_id, prepared)

@@ -71,7 +71,7 @@ class AttachmentV2(BaseModel):
 
     name: _text(255, one_line=True, empty="image")  # type: ignore[valid-type]
     media_type: str = Field(default="", max_length=128)  # informative: the type is read from the bytes on import
-    kind: Literal["image", "document"] = "image"
+    kind: Literal["image", "document", "passages"] = "image"
     text: _text(20_000_000) | None = None  # type: ignore[valid-type]  # a document's text, as read when it was sent
     data: str | None = None
 

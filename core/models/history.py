@@ -131,5 +131,8 @@ class Attachment(SQLModel, table=True):
     # Its bytes: a blob stays while an attachment names it (a purge's sweep cannot take it from under a new one).
     sha256: str = Field(foreign_key="attachmentblob.sha256", max_length=64, index=True)
     thumbnail: bytes = Field(sa_type=LargeBinary)  # images only (a document's is empty)
-    kind: str = Field(default="image", max_length=16)  # image | document
+    # image | document (its text goes with the message) | passages (a long document: its best passages are
+    # retrieved for each question and cited, core.chat.passages)
+    kind: str = Field(default="image", max_length=16)
     text: str = Field(default="", sa_type=Text)  # a document's text, as read from it
+    passages: str = Field(default="", sa_type=Text)  # a long document's passages: JSON [[text, page, section], ...]

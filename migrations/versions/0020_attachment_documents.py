@@ -1,4 +1,5 @@
-"""Documents sent with a user's message: an attachment's kind (image or document) and a document's text.
+"""Documents sent with a user's message: an attachment's kind (image, document sent whole, or document whose
+passages are retrieved), a document's text and its passages.
 
 Revision ID: 0020
 Revises: 0019
@@ -19,9 +20,11 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     op.add_column("attachment", sa.Column("kind", sa.String(16), nullable=False, server_default="image"))
     op.add_column("attachment", sa.Column("text", sa.Text(), nullable=False, server_default=""))
+    op.add_column("attachment", sa.Column("passages", sa.Text(), nullable=False, server_default=""))
 
 
 def downgrade() -> None:
     with op.batch_alter_table("attachment") as batch:
+        batch.drop_column("passages")
         batch.drop_column("text")
         batch.drop_column("kind")

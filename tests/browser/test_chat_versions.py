@@ -19,7 +19,8 @@ POEM = "Roses are red,\nviolets are blue,\nthe sea is deep."
 def server_env(fake_openai: FakeProviderServer) -> dict[str, str]:
     return {"OPENAI_API_KEY": "sk-good-key", "PARLEY_PROVIDERS__OPENAI__BASE_URL": fake_openai.openai_url,
             "PARLEY_PROVIDERS__OPENAI__MAX_RETRIES": "0", "PARLEY_CHAT__DEFAULT_PROVIDER": "openai",
-            "PARLEY_CHAT__FALLBACK": "[]", "PARLEY_LIMITS__USER__REQUESTS_PER_MINUTE": "12"}
+            "PARLEY_CHAT__FALLBACK": "[]", "PARLEY_LIMITS__USER__REQUESTS_PER_MINUTE": "12",
+            "PARLEY_ATTACHMENTS__INLINE_DOCUMENT_TOKENS": "5"}  # an attached document goes by its passages
 
 
 def _send(page: Page, text: str) -> None:
@@ -241,8 +242,9 @@ def test_copy_puts_the_raw_markdown_on_the_clipboard_over_plain_http_too(live_se
 def test_an_image_and_a_pdf_attached_in_the_composer_are_sent_shown_and_kept(
         live_server: LiveServer, browser: Browser, fake_openai: FakeProviderServer, tmp_path) -> None:  # type: ignore[no-untyped-def]
     """Attach a PNG and a PDF with the composer's file picker, ask: the provider gets the image as an image part
-    and the PDF's text with the question, the message shows the thumbnail and the document, the picker offers only
-    models that see, and a reload shows the same."""
+    and the PDF's best passage as a numbered source, the reply cites it (page and snippet under the reply), the
+    message shows the thumbnail and the document, the picker offers only models that see; a reload shows the
+    same."""
     from tests.knowledge.docs import text_pdf
     from tests.providers.test_images import picture
 
@@ -252,29 +254,34 @@ def test_an_image_and_a_pdf_attached_in_the_composer_are_sent_shown_and_kept(
     chart, report = tmp_path / "chart.png", tmp_path / "report.pdf"
     chart.write_bytes(picture(1200, 600))
     report.write_bytes(text_pdf(["Quarterly report", "Revenue grew by 12 percent."]))
-    fake_openai.enqueue("openai", Reply(chunks=["Revenue grew ", "by 12 percent."]))
+    fake_openai.enqueue("openai", Reply(chunks=["Revenue grew ", "by 12 percent [1]."]))
     # The box states the real limits before anything is uploaded.
     expect(page.get_by_placeholder("images up to 10 MB, documents (PDF, DOCX, Markdown, HTML, text) up to 20 MB",
                                    exact=False)).to_be_visible()
     page.get_by_test_id("stChatInput").locator("input[type=file]").set_input_files([str(chart), str(report)])
     expect(page.get_by_text("report.pdf").first).to_be_visible(timeout=10_000)  # the composer lists them
-    _send(page, "What does the report say?")
+    _send(page, "How much did revenue grow?")
     expect(_bubbles(page)).to_have_count(2, timeout=20_000)
     wait_idle(page, timeout=60_000)
-    expect(_bubbles(page).nth(1)).to_contain_text("Revenue grew by 12 percent.")
+    reply = _bubbles(page).nth(1)
+    expect(reply).to_contain_text("Revenue grew by 12 percent [1].")
     asked = _bubbles(page).first
     expect(asked.get_by_test_id("stImage")).to_have_count(1)
     expect(asked).to_contain_text("Image: chart.png")
     expect(asked).to_contain_text("Document: report.pdf")
-    sent = fake_openai.calls("/chat/completions")[-1].body["messages"][-1]["content"]
-    assert [p["type"] for p in sent] == ["text", "image_url"]
-    assert sent[0]["text"].startswith('<document name="report.pdf">') and "12 percent" in sent[0]["text"]
-    assert sent[0]["text"].endswith("What does the report say?")
+    body = fake_openai.calls("/chat/completions")[-1].body["messages"]
+    assert "[1] report.pdf (p. 2)\nRevenue grew by 12 percent." in body[0]["content"]  # the cited passage
+    sent = body[-1]["content"]
+    assert [p["type"] for p in sent] == ["text", "image_url"] and sent[0]["text"] == "How much did revenue grow?"
     assert sent[1]["image_url"]["url"].startswith("data:image/png;base64,")
     expect(page.get_by_text("Only models that can see images are offered")).to_be_visible()
+    reply.get_by_text("Sources", exact=False).click()
+    expect(reply).to_contain_text("[1] report.pdf · p. 2")
+    page.wait_for_timeout(300)  # the expander's opening animation
     page.screenshot(path=str(ARTIFACTS / "chat-image.png"))
     page.reload()
     wait_idle(page)
     expect(_bubbles(page).first.get_by_test_id("stImage")).to_have_count(1)
     expect(_bubbles(page).first).to_contain_text("Document: report.pdf")
+    expect(_bubbles(page).nth(1).get_by_text("Sources", exact=False)).to_be_visible()
     page.close()

@@ -232,15 +232,39 @@ def test_a_hostile_document_stores_nothing(engine, settings, server, alice, sess
     assert server.calls("/chat/completions") == []
 
 
-def test_a_document_too_long_for_the_window_is_refused_saying_so(engine, settings, server, alice,  # noqa: F811
-                                                                  session) -> None:
-    manager = ConversationManager(engine=engine, settings=settings)
-    long = Upload("book.md", ("# Book\n\n" + "A sentence about the sea. " * 3000).encode())  # ~78 KB, window 4096
-    with pytest.raises(ValidationError) as refused:
-        manager.send(user_id=alice, conversation_id=None, text="Summarise", options=SEES, files=[long])
-    message = str(refused.value.user_message)
-    assert "book.md" in message and "gpt-paid" in message and "knowledge base" in message
-    assert (_count(session, Message), _count(session, Attachment), _count(session, UsageEvent)) == (0, 0, 0)
+def test_a_long_document_is_asked_by_its_passages_and_cited(engine, settings, server, alice, session) -> None:  # noqa: F811
+    from core.chat import sources_of
+    from core.models import EmbeddingCache
+
+    sea = "The sea was grey and the waves were slow that winter. " * 18  # ~1000 characters: a passage of its own
+    book = "\n\n".join(["# Book", sea, "## Harbour", sea, "The lighthouse keeper is called Alvar Lindqvist.",
+                        "## Weather", sea, sea, "The ferry leaves at seven in the morning.", sea])
+    long = Upload("book.md", book.encode())  # over attachments.inline_document_tokens below: its passages go
+    low = settings.model_copy(update={"attachments": settings.attachments.model_copy(
+        update={"inline_document_tokens": 200})})
+    manager = ConversationManager(engine=engine, settings=low)
+    server.enqueue("openai", Reply(chunks=["Alvar Lindqvist [1]."]), Reply(chunks=["At seven [1]."]))
+    turn = manager.send(user_id=alice, conversation_id=None, text="What is the lighthouse keeper called?",
+                        options=SEES, files=[long])
+    assert _finish(turn) == "Alvar Lindqvist [1]."
+    body = server.calls("/chat/completions")[-1].body
+    system, asked = body["messages"][0]["content"], body["messages"][-1]["content"]
+    first = system.split("\n\n[1] ")[1].split("\n\n[2] ")[0]
+    assert first.startswith("book.md") and "Alvar Lindqvist" in first  # the best passage first
+    assert asked == "What is the lighthouse keeper called?"  # the book is not sent whole
+    reply = session.exec(select(Message).where(Message.role == "assistant")).one()
+    cited = sources_of(session, [reply.id or 0])[reply.id or 0]
+    assert cited[0].document_name == "book.md" and "Alvar" in cited[0].snippet and cited[0].document_id == 0
+    vectors = _count(session, EmbeddingCache)
+    # The next question searches the same passages again (their vectors cached, not embedded again).
+    _finish(manager.send(user_id=alice, conversation_id=turn.conversation_id, text="When does the ferry leave?",
+                         options=SEES))
+    system = server.calls("/chat/completions")[-1].body["messages"][0]["content"]
+    assert "seven in the morning" in system.split("\n\n[1] ")[1].split("\n\n[2] ")[0]
+    assert _count(session, EmbeddingCache) == vectors
+    [kept] = [a for rows in attachments_of(session, [m.id for m in session.exec(select(Message))]).values()
+              for a in rows]
+    assert kept.kind == "passages" and "Lindqvist" in kept.text and kept.passages
 
 
 def test_export_and_import_keep_a_document_and_its_text(engine, settings, server, alice, session) -> None:  # noqa: F811

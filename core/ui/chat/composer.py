@@ -7,6 +7,7 @@ import math
 import threading
 import time
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from itertools import chain
 
 import streamlit as st
@@ -56,6 +57,11 @@ def chat_box(disabled: bool) -> tuple[str, list[Upload]] | None:
     if value is None or isinstance(value, str):
         return None if value is None else (value, [])
     return value.text or "", [Upload(f.name, f.getvalue()) for f in value.files]
+
+
+def reading(files: Sequence[Upload]) -> AbstractContextManager[object]:
+    """A spinner while the message's files are read (a long document's passages embedded), if it has any."""
+    return st.spinner(t("chat.reading_files")) if files else nullcontext()
 
 
 def images_sent() -> bool:

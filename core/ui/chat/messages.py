@@ -99,8 +99,9 @@ def thumbnails(attachments: list[Attachment]) -> None:
             st.image(attachment.thumbnail, width=160)
             st.caption(t("chat.image_of", name=escape_markdown(attachment.name)))
     for attachment in attachments:
-        if attachment.kind == "document":
-            st.caption(":material/description: " + t("chat.document_of", name=escape_markdown(attachment.name)))
+        if attachment.kind in ("document", "passages"):
+            key = "chat.document_of" if attachment.kind == "document" else "chat.document_passages_of"
+            st.caption(":material/description: " + t(key, name=escape_markdown(attachment.name)))
 
 
 def render_sources(sources: list[MessageSource]) -> None:
