@@ -1,0 +1,147 @@
+"""A harder retrieval set, written for Parley's evaluation (the companies and numbers are fictional): 12 documents
+that are near-duplicates of each other (the same policy for two years or two regions, the same runbook for two
+systems), and 36 questions of three kinds:
+- "distractor": the answer's words appear in a sibling document too; only the year, region or system tells which;
+- "paraphrase": the question shares no content word with the passage that answers it;
+- "cross-language": an English question about a Korean document, or a Korean question about an English one.
+Each question names the document and section that answers it (bench/attachment_eval.py, bench/rag_eval.py).
+"""
+
+from __future__ import annotations
+
+DOCUMENTS: dict[str, str] = {
+    "travel-2025-eu.md": """# Scope
+This policy applies to employees based in the European Union for trips taken in 2025.
+# Lodging
+Hotels are reimbursed up to 160 euros per night in capital cities and 110 euros elsewhere.
+# Meals
+A daily allowance of 40 euros covers meals while travelling.
+# Rail
+Train journeys under four hours must be booked in second class.
+""",
+    "travel-2026-eu.md": """# Scope
+This policy applies to employees based in the European Union for trips taken in 2026.
+# Lodging
+Hotels are reimbursed up to 190 euros per night in capital cities and 130 euros elsewhere.
+# Meals
+A daily allowance of 48 euros covers meals while travelling.
+# Rail
+Train journeys under five hours must be booked in second class; first class is allowed above that.
+""",
+    "travel-2026-us.md": """# Scope
+This policy applies to employees based in the United States for trips taken in 2026.
+# Lodging
+Hotels are reimbursed up to 275 dollars per night in New York and San Francisco and 180 dollars elsewhere.
+# Meals
+A daily allowance of 70 dollars covers meals while travelling.
+# Mileage
+Driving a personal car is reimbursed at 67 cents per mile.
+""",
+    "runbook-billing-db.md": """# Failover
+If the billing database primary stops answering, the standby is promoted after 90 seconds without heartbeats.
+# Backups
+The billing database is backed up every 15 minutes and each backup is kept for 35 days.
+# Maintenance window
+Schema changes to the billing database run on Sundays between 02:00 and 04:00 UTC.
+""",
+    "runbook-search-db.md": """# Failover
+If the search cluster loses its leader, a new leader is elected after 10 seconds without heartbeats.
+# Backups
+Search indexes are snapshotted every 6 hours and snapshots are kept for 7 days.
+# Maintenance window
+Index rebuilds for the search cluster run on Wednesdays between 22:00 and 23:00 UTC.
+""",
+    "laptop-policy.md": """# Refresh
+Engineers receive a new laptop every three years; everyone else every four years.
+# Theft
+A stolen laptop must be reported to the police and to the service desk the same day.
+# Personal use
+Occasional personal use is fine, but company laptops may not be lent to family members.
+""",
+    "parking.md": """# Spaces
+The garage under the Amsterdam office has 40 spaces, 8 of them with chargers for electric cars.
+# Allocation
+Spaces are given out daily on a first-come basis; nobody has a reserved space, directors included.
+# Bicycles
+Bicycles go in the racks by the side entrance; bicycles left overnight for a week are removed.
+""",
+    "sabbatical.md": """# Eligibility
+After seven years of service an employee may take a sabbatical of up to three months.
+# Pay
+The first month of a sabbatical is paid in full; the rest is unpaid.
+# Return
+The employee returns to the same role or one at the same level.
+""",
+    "재택근무-2025.md": """# 신청
+2025년에는 재택근무를 일주일에 두 번까지 신청할 수 있다.
+# 장비
+재택근무용 모니터는 한 대까지 회사가 지원한다.
+""",
+    "재택근무-2026.md": """# 신청
+2026년부터는 재택근무를 일주일에 세 번까지 신청할 수 있다. 팀장 승인이 필요하다.
+# 장비
+재택근무용 모니터는 두 대까지, 의자는 한 번 30만 원까지 회사가 지원한다.
+# 통신비
+재택근무 일수에 따라 인터넷 요금을 한 달에 2만 원까지 지원한다.
+""",
+    "경조사-규정.md": """# 결혼
+본인 결혼 시 유급 휴가 5일과 축하금 50만 원을 지급한다.
+# 조사
+부모상에는 유급 휴가 5일과 조의금 100만 원을 지급한다.
+# 출산
+배우자 출산 시 유급 휴가 10일을 준다.
+""",
+    "security-training.md": """# Schedule
+Every employee completes the security awareness course within 30 days of joining and then once a year.
+# Phishing drills
+Simulated phishing emails are sent four times a year; clicking one means taking a short refresher.
+# Exceptions
+Contractors on assignments shorter than two months are exempt from the yearly course.
+""",
+}
+
+# (question, expected document, expected section, kind)
+QUESTIONS: list[tuple[str, str, str, str]] = [
+    ("What was the hotel limit per night in EU capital cities in 2025?", "travel-2025-eu.md", "Lodging", "distractor"),
+    ("What is the hotel limit per night in EU capital cities in 2026?", "travel-2026-eu.md", "Lodging", "distractor"),
+    ("How much can US staff spend on a hotel in New York?", "travel-2026-us.md", "Lodging", "distractor"),
+    ("What is the 2025 daily meal allowance in the EU?", "travel-2025-eu.md", "Meals", "distractor"),
+    ("What is the daily meal allowance for US employees?", "travel-2026-us.md", "Meals", "distractor"),
+    ("From how many hours of train travel is first class allowed in 2026?", "travel-2026-eu.md", "Rail",
+     "distractor"),
+    ("After how many seconds is the billing database standby promoted?", "runbook-billing-db.md", "Failover",
+     "distractor"),
+    ("How long until the search cluster elects a new leader?", "runbook-search-db.md", "Failover", "distractor"),
+    ("How long are billing database backups kept?", "runbook-billing-db.md", "Backups", "distractor"),
+    ("How often is the search index snapshotted?", "runbook-search-db.md", "Backups", "distractor"),
+    ("When can schema changes run on the billing database?", "runbook-billing-db.md", "Maintenance window",
+     "distractor"),
+    ("2026년에는 재택근무를 일주일에 몇 번 할 수 있나요?", "재택근무-2026.md", "신청", "distractor"),
+    ("2025년 재택근무 신청은 주 몇 회였나요?", "재택근무-2025.md", "신청", "distractor"),
+    ("2026년 재택근무 모니터 지원은 몇 대인가요?", "재택근무-2026.md", "장비", "distractor"),
+    ("Someone broke into my car and took my work computer. Who do I tell?", "laptop-policy.md", "Theft",
+     "paraphrase"),
+    ("Can my kids borrow my work machine for their homework?", "laptop-policy.md", "Personal use", "paraphrase"),
+    ("How frequently do developers get fresh hardware?", "laptop-policy.md", "Refresh", "paraphrase"),
+    ("Where can I plug in my EV at work?", "parking.md", "Spaces", "paraphrase"),
+    ("Does the CEO get a guaranteed spot to leave her car?", "parking.md", "Allocation", "paraphrase"),
+    ("I left my bike at the office over the holidays. Will it still be there?", "parking.md", "Bicycles",
+     "paraphrase"),
+    ("Can I take a long unpaid break after many years here?", "sabbatical.md", "Eligibility", "paraphrase"),
+    ("Will I still get a salary during extended time off?", "sabbatical.md", "Pay", "paraphrase"),
+    ("Do I get my old job back after a long break?", "sabbatical.md", "Return", "paraphrase"),
+    ("How often do fake scam emails get sent to test us?", "security-training.md", "Phishing drills", "paraphrase"),
+    ("Do temporary freelancers have to do the yearly course?", "security-training.md", "Exceptions", "paraphrase"),
+    ("How much does the company pay toward a home office chair?", "재택근무-2026.md", "장비", "cross-language"),
+    ("Is my home internet bill covered when I work remotely?", "재택근무-2026.md", "통신비", "cross-language"),
+    ("How many days off do I get when I get married?", "경조사-규정.md", "결혼", "cross-language"),
+    ("What do I get when my partner has a baby?", "경조사-규정.md", "출산", "cross-language"),
+    ("How much condolence money is paid when a parent dies?", "경조사-규정.md", "조사", "cross-language"),
+    ("노트북을 도난당하면 언제까지 신고해야 하나요?", "laptop-policy.md", "Theft", "cross-language"),
+    ("전기차 충전기가 있는 주차 공간은 몇 개인가요?", "parking.md", "Spaces", "cross-language"),
+    ("안식 휴가는 몇 년 근무하면 쓸 수 있나요?", "sabbatical.md", "Eligibility", "cross-language"),
+    ("보안 교육은 입사 후 며칠 안에 받아야 하나요?", "security-training.md", "Schedule", "cross-language"),
+    ("미국 직원이 개인 차를 운전하면 마일당 얼마를 받나요?", "travel-2026-us.md", "Mileage", "cross-language"),
+    ("결제 데이터베이스 스키마 변경은 무슨 요일에 하나요?", "runbook-billing-db.md", "Maintenance window",
+     "cross-language"),
+]
