@@ -23,9 +23,11 @@ from core import db
 from core.backup import BackupError, create_backup, prune_backups, restore_backup, service, verify_backup
 from core.backup.archive import table_names, table_snapshot
 from core.config import PROJECT_ROOT, Settings, get_settings
+from core.history.attachments import Upload, attach, document_file, image_file
 from core.i18n import Msg
 from core.models import Conversation, Message, MessageRole, UsageEvent, UsageStatus
 from tests.conftest import PG_URL, add_user, create_pg_database, drop_pg_database
+from tests.providers.test_images import picture
 
 WRITERS = 20
 
@@ -56,8 +58,13 @@ def _fill(session: Session, conversations: int = 30) -> None:
         conv = Conversation(user_id=uid, title=f"데이터 {n}", provider="local", model="m")
         session.add(conv)
         session.flush()
-        session.add(Message(conversation_id=conv.id or 0, role=MessageRole.user, content=f"question {n} 질문"))
+        asked = Message(conversation_id=conv.id or 0, role=MessageRole.user, content=f"question {n} 질문")
+        session.add(asked)
         session.add(Message(conversation_id=conv.id or 0, role=MessageRole.assistant, content=f"answer {n}"))
+        session.flush()
+        if n < 3:  # files sent with a message: their rows and their bytes (images as bytes, binary columns)
+            attach(session, asked.id or 0, [image_file(Upload(f"shot {n}.png", picture(40 + n, 30)), get_settings()),
+                                            document_file("note.md", b"# Note\n\nkept", "text/markdown", "kept")])
         session.add(UsageEvent(user_id=uid, conversation_id=conv.id, provider="local", model="m",
                                tokens_in=n, tokens_out=2 * n, cost_usd=0.0, status=UsageStatus.complete))
     session.commit()
@@ -79,6 +86,7 @@ def test_round_trip_restores_every_table_identically(engine, settings, session, 
     manifest = verify_backup(archive)
     assert manifest.tables == before and manifest.schema_revision == db.current_revision(engine)
     assert manifest.tables["message"]["rows"] == 60 and "secrets.env" in manifest.files
+    assert (manifest.tables["attachment"]["rows"], manifest.tables["attachmentblob"]["rows"]) == (6, 4)
     result = restore_backup(target, archive)
     assert _snapshot(target.sqlalchemy_url) == before  # row counts and checksums, table by table
     assert result.secrets_restored
