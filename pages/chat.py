@@ -38,8 +38,13 @@ if linked is not None:
 if sidebar.needs_preferences():
     sidebar.apply_preferences(run_action(lambda s: get_preferences(session=s, user_id=user.id)) or PreferencesPublic())
 presets = run_action(lambda s: list_presets(session=s, user_id=user.id)) or []
-imaged = composer.draft_images() or composer.images_sent() or bool(run_action(  # only models that see are offered
-    lambda s: has_images(s, user.id, sidebar.current_conversation()), quiet=True))
+# Only models that see are offered while the draft or the conversation has images, or while this run sends some
+# to a model that sees; a model that cannot see, chosen before the images were attached, is kept: the message is
+# refused saying why and comes back as a draft (never sent elsewhere without the user's choice).
+chosen = sidebar.chosen_model()
+imaged = composer.draft_images() or bool(run_action(
+    lambda s: has_images(s, user.id, sidebar.current_conversation()), quiet=True)) or (
+    composer.images_sent() and chosen is not None and providers.sees(*chosen))
 options = sidebar.model_settings(providers.options(), presets, providers.sees if imaged else None)
 team = sidebar.team_picker(run_action(lambda s: [(tm.id or 0, tm.name) for tm in teams_of(session=s, user_id=user.id)])
                            or [])

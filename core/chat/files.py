@@ -19,18 +19,25 @@ from core.providers.base import Provider
 from core.providers.images import looks_like_image
 
 SAFETY_MARGIN = 16  # as core.chat.context's
+IMAGE_EXTENSIONS = frozenset({"png", "jpg", "jpeg", "webp", "gif", "bmp", "tif", "tiff", "heic", "avif"})
 
 
 def prepare(uploads: Sequence[Upload], settings: Settings) -> tuple[Prepared, ...]:
     """Every upload read and checked (an image, or a document's text), in order; ValidationError naming the first
     that is refused and why: nothing of the message is stored until all of its files are taken."""
-    images = sum(1 for u in uploads if looks_like_image(u.data))
+    images = sum(1 for u in uploads if looks_like_image(u.data) or _named_image(u.name))
     limits = settings.attachments
     if images > limits.max_images_per_message:
         raise ValidationError(Msg("attachments.too_many", n=limits.max_images_per_message))
     if len(uploads) - images > limits.max_documents_per_message:
         raise ValidationError(Msg("attachments.too_many_documents", n=limits.max_documents_per_message))
-    return tuple(image_file(u, settings) if looks_like_image(u.data) else _document(u, settings) for u in uploads)
+    return tuple(image_file(u, settings) if looks_like_image(u.data) or _named_image(u.name) else
+                 _document(u, settings) for u in uploads)
+
+
+def _named_image(name: str) -> bool:
+    """A file named as an image is read as one (and refused if it is not: never taken as text instead)."""
+    return name.lower().rsplit(".", 1)[-1] in IMAGE_EXTENSIONS
 
 
 def _document(upload: Upload, settings: Settings) -> Prepared:

@@ -67,7 +67,8 @@ def image_file(upload: Upload, settings: Settings) -> Prepared:
     except ValidationError as exc:
         raise ValidationError(Msg("attachments.refused", name=name, reason=exc.user_message)) from None
     thumbnail = scaled(image, fit(image.width, image.height, long_edge=THUMBNAIL_EDGE)).data
-    return Prepared(name, "image", image.media_type, upload.data, _sha(upload.data), image, thumbnail)
+    # Kept as read: upright, one frame, at the working size (what every later turn sends; the type it says).
+    return Prepared(name, "image", image.media_type, image.data, _sha(image.data), image, thumbnail)
 
 
 def document_file(name: str, data: bytes, media_type: str, text: str, *, kind: str = "document",

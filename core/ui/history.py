@@ -23,6 +23,7 @@ from core.history import (
     rename,
     set_flags,
 )
+from core.ui import state
 from core.ui.actions import rerun_after, run_action
 from core.ui.chat.sidebar import open_conversation
 from core.ui.i18n import labels, t
@@ -157,5 +158,6 @@ def perform(asked: HistoryRequest, *, user_id: int) -> None:
         limit = int(get_settings().history.max_import_mb * 1_000_000)
         count = run_action(lambda s: import_conversations(session=s, user_id=user_id, raw=asked.upload,
                                                           max_bytes=limit))
-        if count is not None:
-            st.success(t("history.imported", n=count))
+        if count is not None:  # the list is drawn again with them (the message shown after the rerun)
+            st.session_state[state.FLASH] = t("history.imported", n=count)
+            st.rerun()

@@ -285,3 +285,48 @@ def test_an_image_and_a_pdf_attached_in_the_composer_are_sent_shown_and_kept(
     expect(_bubbles(page).first).to_contain_text("Document: report.pdf")
     expect(_bubbles(page).nth(1).get_by_text("Sources", exact=False)).to_be_visible()
     page.close()
+
+
+def test_an_image_for_a_model_that_cannot_see_comes_back_as_a_draft_and_goes_once_one_can(
+        live_server: LiveServer, browser: Browser, fake_openai: FakeProviderServer, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The offline model picked, a PNG and a note attached: nothing is sent anywhere; the message comes back as a
+    draft with its files (each can be left out), the picker now offers only models that see and says why, and the
+    draft's Send goes to the one picked, without the file left out."""
+    from tests.providers.test_images import picture
+
+    add_live_user(live_server, "otto", "Otto-pass-1234")
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    login(page, live_server.url, "otto", "Otto-pass-1234")
+    page.get_by_text("Model and parameters").click()
+    page.get_by_test_id("stSelectbox").filter(has_text="Model").locator("input").click()
+    page.keyboard.type("smollm2")
+    page.keyboard.press("Enter")
+    wait_idle(page)
+    dot, note = tmp_path / "dot.png", tmp_path / "note.txt"
+    dot.write_bytes(picture(64, 64))
+    note.write_text("Leave me out.")
+    calls = len(fake_openai.calls("/chat/completions"))
+    page.get_by_test_id("stChatInput").locator("input[type=file]").set_input_files([str(dot), str(note)])
+    expect(page.get_by_role("button", name="Remove note.txt")).to_be_visible(timeout=10_000)  # both uploaded
+    page.get_by_test_id("stChatInputTextArea").fill("What colour is the dot?")
+    send = page.get_by_role("button", name="Send message")
+    expect(send).to_be_enabled(timeout=10_000)
+    send.click()
+    wait_idle(page, timeout=60_000)
+    expect(page.get_by_text("cannot see images", exact=False)).to_be_visible(timeout=15_000)
+    assert len(fake_openai.calls("/chat/completions")) == calls and _bubbles(page).count() == 0  # nothing sent
+    expect(page.get_by_text("Only models that can see images are offered")).to_be_visible()
+    draft = page.get_by_test_id("stForm")
+    expect(draft.get_by_text("1. dot.png")).to_be_visible()
+    draft.get_by_text("2. note.txt").locator("xpath=..").get_by_role("button").click()  # leave the note out
+    fake_openai.enqueue("openai", Reply(chunks=["Blue."]))
+    draft.get_by_role("button", name="Send").click()
+    wait_idle(page, timeout=60_000)
+    expect(_bubbles(page)).to_have_count(2)
+    expect(_bubbles(page).nth(1)).to_contain_text("Blue.")
+    expect(_bubbles(page).first.get_by_test_id("stImage")).to_have_count(1)
+    expect(_bubbles(page).first).not_to_contain_text("note.txt")
+    sent = fake_openai.calls("/chat/completions")[-1].body
+    assert sent["model"] == "gpt-4o-mini" and [p["type"] for p in sent["messages"][-1]["content"]] == [
+        "text", "image_url"]
+    page.close()

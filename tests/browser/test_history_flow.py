@@ -54,3 +54,27 @@ def test_search_finds_a_message_and_opens_its_conversation(live_server: LiveServ
     expect(page.get_by_test_id("stChatMessage").filter(has_text="How do I back up the database?")).to_have_count(2)
     assert "c=" in page.url  # the conversation is open in Chat and continues there
     page.close()
+
+
+def test_an_import_shows_in_the_list_at_once(live_server: LiveServer, browser: Browser, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    export = {"schema": "parley.export", "version": 2, "conversations": [
+        {"title": "Imported lighthouse", "provider": "local", "model": "smollm2-135m-instruct", "messages": [
+            {"id": 1, "role": "user", "content": "Who keeps the lighthouse?"},
+            {"id": 2, "parent": 1, "role": "assistant", "content": "Alvar does."}]}]}
+    path = tmp_path / "parley-export.json"
+    path.write_text(json.dumps(export))
+    page = browser.new_page()
+    login(page, live_server.url, "admin", ADMIN_PASSWORD)
+    page.get_by_role("link", name="History").click()
+    wait_idle(page)
+    before = page.get_by_text("conversation(s)", exact=False).first.inner_text()
+    page.locator("[data-testid=stFileUploader] input[type=file]").set_input_files(str(path))
+    page.get_by_role("button", name="Import", exact=True).click()
+    wait_idle(page)
+    expect(page.get_by_text("Imported 1 conversation(s).")).to_be_visible()
+    count = int(before.split()[0])
+    expect(page.get_by_text(f"{count + 1} conversation(s)")).to_be_visible()  # the list, without a reload
+    expect(page.get_by_text("Imported lighthouse")).to_have_count(1)  # a row of the table (a canvas grid)
+    page.close()

@@ -87,7 +87,8 @@ def test_an_image_alone_is_a_message(engine, settings, server, alice, session) -
 
 
 @pytest.mark.parametrize(("upload", "says"), [
-    (Upload("notes.pdf", b"%PDF-1.7 not an image"), "notes.pdf was not attached"),
+    (Upload("notes.pdf", b"%PDF-1.7 not a document either"), "Nothing was sent: notes.pdf"),
+    (Upload("photo.png", b"just some text, named as an image"), "Nothing was sent: photo.png"),
     (Upload("bomb.png", png_claiming(100_000, 100_000)), "megapixels"),
     (Upload("old.bmp", picture(40, 40, "BMP")), "PNG, JPEG, WebP or GIF"),
 ])
@@ -167,7 +168,7 @@ def test_export_and_import_keep_the_images(engine, settings, server, alice, sess
     before = _count(session, Conversation)
     with pytest.raises(ValidationError) as refused:
         import_conversations(session=session, user_id=bob, raw=json.dumps(exported).encode(), max_bytes=10**7)
-    assert "bomb.png was not attached" in str(refused.value.user_message)
+    assert "Nothing was sent: bomb.png" in str(refused.value.user_message)
     assert _count(session, Conversation) == before
     # An export past its room for images lists them without bytes; importing it keeps the text.
     monkeypatch.setenv("PARLEY_HISTORY__MAX_IMPORT_MB", "0.00001")
@@ -214,7 +215,7 @@ def test_a_document_goes_with_the_message_as_text(engine, settings, server, alic
 
 
 @pytest.mark.parametrize(("make", "says"), [
-    ("bomb", "not attached"), ("encrypted", "not attached"), ("program", "not attached"),
+    ("bomb", "Nothing was sent"), ("encrypted", "Nothing was sent"), ("program", "Nothing was sent"),
 ])
 def test_a_hostile_document_stores_nothing(engine, settings, server, alice, session, make, says) -> None:  # noqa: F811
     from tests.knowledge.bombs import docx_bomb
@@ -290,3 +291,27 @@ def test_export_and_import_keep_a_document_and_its_text(engine, settings, server
     conv = session.exec(select(Conversation).where(Conversation.user_id == bob)).one()
     _finish(manager.send(user_id=bob, conversation_id=conv.id, text="The code?", options=SEES))
     assert "4711" in server.calls("/chat/completions")[-1].body["messages"][0]["content"]
+
+
+def test_an_image_is_kept_as_read_upright_and_sent_so_again(engine, settings, server, alice, session) -> None:  # noqa: F811
+    manager = ConversationManager(engine=engine, settings=settings)
+    out = io.BytesIO()
+    exif = Pillow.Exif()
+    exif[0x0112] = 6  # a phone's portrait photo: stored on its side, turned when viewed
+    Pillow.new("RGB", (600, 300), (10, 120, 200)).save(out, "JPEG", exif=exif)
+    gif = io.BytesIO()
+    frames = [Pillow.new("RGB", (40, 40), (n * 80, 0, 0)) for n in range(3)]
+    frames[0].save(gif, "GIF", save_all=True, append_images=frames[1:])
+    server.enqueue("openai", Reply(chunks=["A portrait."]), Reply(chunks=["Still."]))
+    turn = manager.send(user_id=alice, conversation_id=None, text="Which way up?", options=SEES,
+                        files=[Upload("portrait.jpg", out.getvalue()), Upload("blink.gif", gif.getvalue())])
+    _finish(turn)
+    assert _sent_images(server) == [(300, 600), (40, 40)]
+    _finish(manager.regenerate(user_id=alice, conversation_id=turn.conversation_id, options=SEES))
+    parts = server.calls("/chat/completions")[-1].body["messages"][-1]["content"]
+    assert _sent_images(server) == [(300, 600), (40, 40)]  # from the database: upright still
+    assert [p["image_url"]["url"][:22] for p in parts if p["type"] == "image_url"] == [
+        "data:image/jpeg;base64", "data:image/png;base64,"]  # the GIF's first frame, labelled as what it is
+    blob = base64.b64decode(parts[2]["image_url"]["url"].partition(",")[2])
+    with Pillow.open(io.BytesIO(blob)) as first:
+        assert first.format == "PNG" and not getattr(first, "is_animated", False)

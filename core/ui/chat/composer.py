@@ -28,10 +28,14 @@ from core.validation import escape_markdown
 COUNTDOWN_MAX = 300  # seconds: a longer wait (a daily budget) says when, without a countdown
 
 
-def _message_form(state_key: str, label: str, dismiss: str, *, disabled: bool = False) -> str | None:
-    """An editable message kept in state_key, with Send and a dismiss button; the text when sent."""
+def _message_form(state_key: str, label: str, dismiss: str, *, disabled: bool = False,
+                  files: Sequence[str] = ()) -> tuple[str, list[str]] | None:
+    """An editable message kept in state_key, with its files (each can be left out), Send and a dismiss button;
+    the text and the files kept when sent."""
     with st.form(f"{state_key}_form"):
         text = st.text_area(label, value=st.session_state[state_key], key=f"{state_key}_text")
+        kept = st.multiselect(t("chat.draft_files"), list(files), default=list(files),
+                              key=f"{state_key}_kept") if files else []
         cols = st.columns([1, 1, 6])
         send = cols[0].form_submit_button(t("chat.send"), type="primary", disabled=disabled)
         dismissed = cols[1].form_submit_button(dismiss)
@@ -39,7 +43,7 @@ def _message_form(state_key: str, label: str, dismiss: str, *, disabled: bool = 
         st.session_state.pop(state_key, None)
         st.session_state.pop(state.DRAFT_FILES, None)
         st.rerun()
-    return text if send else None
+    return (text, kept) if send else None
 
 
 FILE_TYPES = ["png", "jpg", "jpeg", "webp", "gif", "pdf", "docx", "md", "markdown", "html", "htm", "txt"]
@@ -106,10 +110,12 @@ def draft_form() -> tuple[str, list[Upload]] | None:
     # The reason can name a shared knowledge base: names are data, shown literally.
     st.error(escape_markdown(tr(st.session_state.get(state.DRAFT_ERROR))) or t("chat.not_sent"))
     files: list[Upload] = st.session_state.get(state.DRAFT_FILES) or []
-    if files:
-        st.caption(t("chat.draft_images", names=escape_markdown(", ".join(f.name for f in files))))
-    text = _message_form(state.DRAFT, t("chat.draft_label"), t("chat.discard"), disabled=waiting())
-    return None if text is None else (text, files)
+    sent = _message_form(state.DRAFT, t("chat.draft_label"), t("chat.discard"), disabled=waiting(),
+                         files=[f"{n + 1}. {f.name}" for n, f in enumerate(files)])
+    if sent is None:
+        return None
+    kept = {int(label.split(".", 1)[0]) - 1 for label in sent[1]}  # numbered: two files may share a name
+    return sent[0], [f for n, f in enumerate(files) if n in kept]
 
 
 def draft_images() -> bool:

@@ -19,6 +19,13 @@ def current_conversation() -> int | None:
     return st.session_state.get(state.CONV)
 
 
+def chosen_model() -> tuple[str, str] | None:
+    """The provider and model picked in the sidebar (before the picker runs this time), if any."""
+    picked = st.session_state.get(state.MODEL)
+    provider, _, model = picked.partition("/") if isinstance(picked, str) else ("", "", "")
+    return (provider, model) if provider and model else None
+
+
 def focus_target() -> int | None:
     """The message a search hit opened the conversation at (until the user moves on)."""
     return st.session_state.get(state.FOCUS)
