@@ -34,7 +34,7 @@ from core.api.errors import (
     on_http_error,
     on_invalid_body,
 )
-from core.api.images import read_images
+from core.api.images import read_documents, read_images
 from core.api.limits import ApiLimits
 from core.api.respond import Started, respond, turn_of
 from core.api.schemas import CompletionRequest, parse_body, read_json
@@ -152,11 +152,12 @@ def create_api(settings: Settings | None = None) -> FastAPI:
 
     @limits.requests
     def counted_start(request: Request, body: CompletionRequest, context: CallerContext,
-                      calls: PlainCalls, images: list[tuple[Image, ...]]) -> Started:
+                      calls: PlainCalls, images: list[tuple[Image, ...]],
+                      documents: list[tuple[tuple[str, str], ...]]) -> Started:
         """The turn, once the request windows took it (slowapi's shared limit, around this function)."""
         ref = api.find_model(body.model, settings)
         api.usable(ref, context.providers)
-        options, conversation = api.turn_inputs(body, ref, settings, images)
+        options, conversation = api.turn_inputs(body, ref, settings, images, documents)
         headers = limits.headers(request)  # read before the turn exists: nothing can fail between the two
         caller = context.caller
         turn = manager.ask(user_id=caller.user_id, conversation=conversation, options=options,
@@ -184,10 +185,11 @@ def create_api(settings: Settings | None = None) -> FastAPI:
             refused(kind=CONCURRENCY)
             raise
         try:
-            # Images are decoded holding the caller's slot (their CPU and memory count against the user's cap); one
-            # refused is a 400 naming messages, and nothing is counted or recorded.
-            images = read_images(body, settings)
-            return counted_start(request=request, body=body, context=context, calls=calls, images=images)
+            # Images and files are read holding the caller's slot (their CPU and memory count against the user's
+            # cap); one refused is a 400 naming messages, and nothing is counted or recorded.
+            images, documents = read_images(body, settings), read_documents(body, settings)
+            return counted_start(request=request, body=body, context=context, calls=calls, images=images,
+                                 documents=documents)
         except RateLimitExceeded:
             held.release()
             refused(kind=WINDOWS)

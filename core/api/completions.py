@@ -24,6 +24,7 @@ from core.api.schemas import (
 from core.api.streaming import Delta, Event, Failed, TurnStream
 from core.api.tools import tool_calls_body
 from core.chat import ProviderChooser, TurnOptions, TurnOutcome
+from core.chat.files import with_documents
 from core.config import Settings
 from core.i18n import Msg
 from core.knowledge import Hit
@@ -106,20 +107,21 @@ def capable(ref: ModelRef, body: CompletionRequest, providers: ProviderChooser) 
                            param=param)
 
 
-def turn_inputs(body: CompletionRequest, ref: ModelRef, settings: Settings,
-                images: Sequence[tuple[Image, ...]] = ()) -> tuple[TurnOptions, list[ChatMessage]]:
+def turn_inputs(body: CompletionRequest, ref: ModelRef, settings: Settings, images: Sequence[tuple[Image, ...]] = (),
+                documents: Sequence[tuple[tuple[str, str], ...]] = ()) -> tuple[TurnOptions, list[ChatMessage]]:
     """The turn's options (system and developer messages become its system prompt, tools and format go with
-    them) and its conversation (an assistant's tool calls, the tools' results and the user's images included:
-    images, each message's, read by core.api.images.read_images)."""
+    them) and its conversation (an assistant's tool calls, the tools' results, the user's images and documents
+    included: each message's, read by core.api.images; a document's text goes before its message's)."""
     system = "\n\n".join(m.text for m in body.messages if m.role in ("system", "developer") and m.text)
     options = TurnOptions(
         provider=ref.provider, model=ref.model,
         temperature=settings.chat.default_temperature if body.temperature is None else body.temperature,
         max_tokens=body.reply_limit or settings.chat.default_max_tokens, system_prompt=system,
         stop=tuple(body.stop_sequences), knowledge_bases=tuple(body.knowledge_bases or ()), tooling=body.tooling())
-    pictures = list(images) or [()] * len(body.messages)
-    conversation = [ChatMessage(m.role, m.text, tuple(ToolCall(c.id, c.function.name, c.function.arguments)
-                                                     for c in m.tool_calls or ()), m.tool_call_id, pictures[n])
+    pictures, files = list(images) or [()] * len(body.messages), list(documents) or [()] * len(body.messages)
+    conversation = [ChatMessage(m.role, with_documents(m.text, files[n]), tuple(
+                        ToolCall(c.id, c.function.name, c.function.arguments) for c in m.tool_calls or ()),
+                        m.tool_call_id, pictures[n])
                     for n, m in enumerate(body.messages) if m.role in ("user", "assistant", "tool")]
     return options, conversation
 

@@ -75,9 +75,12 @@ async def on_api_error(_request: Request, exc: Exception) -> JSONResponse:
 
 
 async def on_invalid_body(_request: Request, exc: Exception) -> JSONResponse:
-    """Pydantic's complaint about the body, first problem only, as a 400 naming the parameter."""
+    """Pydantic's complaint about the body, one problem only, as a 400 naming the parameter: the first of the most
+    specific (a message's content is text or parts: what is wrong inside a part, not that it is not text)."""
     assert isinstance(exc, RequestValidationError)
-    first: dict[str, Any] = exc.errors()[0] if exc.errors() else {}
+    errors = list(exc.errors())
+    deepest = max((len(e.get("loc", ())) for e in errors), default=0)
+    first: dict[str, Any] = next((e for e in errors if len(e.get("loc", ())) == deepest), {})
     where = [str(p) for p in first.get("loc", ()) if p != "body"]
     param = ".".join(where) or None
     problem = str(first.get("msg", "invalid request body"))

@@ -1,4 +1,5 @@
-"""The images of a chat-completions request: its image_url parts read before anything is asked or recorded.
+"""The images and files of a chat-completions request: its image_url and file parts read before anything is asked or
+recorded (a file: a document, read by the knowledge parser, whose text goes with its message).
 
 A data URL is decoded here; its type is read from the bytes (core.providers.images.read_image), never from the
 URL's declared type. An http(s) URL is refused unless an administrator allowed remote images
@@ -17,9 +18,12 @@ import time
 import httpx2 as httpx
 
 from core.api.errors import ApiError
-from core.api.schemas import CompletionRequest, ImageUrl
+from core.api.parts import ImageUrl
+from core.api.schemas import CompletionRequest
+from core.chat.files import prepare
 from core.config import Settings
 from core.errors import ValidationError
+from core.history.attachments import Upload
 from core.i18n import Msg
 from core.keys.urls import check_public_url
 from core.providers.images import Image, read_image
@@ -39,6 +43,47 @@ def read_images(body: CompletionRequest, settings: Settings) -> list[tuple[Image
             raise _refused(Msg("api.too_many_images", n=limits.max_images_per_message))
         read.append(tuple(_image(url, settings) for url in urls))
     return read
+
+
+def read_documents(body: CompletionRequest, settings: Settings) -> list[tuple[tuple[str, str], ...]]:
+    """Each message's documents (file parts: PDF, DOCX, Markdown, HTML, text, read by the knowledge parser within
+    its limits) as (name, text), in order; ApiError 400 when one is refused (an image goes as an image_url part)."""
+    read: list[tuple[tuple[str, str], ...]] = []
+    limit, max_bytes = settings.attachments.max_documents_per_message, int(settings.knowledge.max_file_mb * 1_048_576)
+    for message in body.messages:
+        if len(message.files) > limit:
+            raise _refused(Msg("attachments.too_many_documents", n=limit))
+        uploads = []
+        for n, part in enumerate(message.files, start=1):
+            name = part.filename or f"document {n}"
+            try:
+                uploads.append(Upload(name, _data(part.file_data or "", settings, max_bytes, decode_error=Msg(
+                    "attachments.refused", name=name[:255], reason=Msg("api.file_data")))))
+            except ValidationError as exc:
+                raise _refused(exc.user_message) from None
+        try:
+            prepared = prepare(uploads, settings) if uploads else ()
+        except ValidationError as exc:
+            raise _refused(exc.user_message) from None
+        if any(p.kind == "image" for p in prepared):
+            raise _refused(Msg("api.file_is_image"))
+        read.append(tuple((p.name, p.text) for p in prepared))
+    return read
+
+
+def _data(url: str, settings: Settings, max_bytes: int, *, decode_error: Msg) -> bytes:
+    """The bytes of a data URL (ValidationError: not one, or over max_bytes before it is decoded)."""
+    data_url = DATA_URL.match(url)
+    if data_url is None:
+        raise ValidationError(Msg("api.file_data"))
+    payload = url[data_url.end():]
+    if len(payload) > (max_bytes + 2) // 3 * 4:
+        raise ValidationError(Msg("knowledge.too_big", size=f"{len(payload) * 3 / 4 / 1e6:.1f}",
+                                  limit=f"{max_bytes / 1_048_576:g}"))
+    try:
+        return base64.b64decode(payload, validate=True)
+    except (binascii.Error, ValueError):
+        raise ValidationError(decode_error) from None
 
 
 def _image(part: ImageUrl, settings: Settings) -> Image:

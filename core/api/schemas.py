@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from pydantic import ValidationError as BodyError
 
 from core.api.errors import ApiError
+from core.api.parts import FileData, FilePart, ImagePart, ImageUrl, Part, TextPart
 from core.api.tools import InputToolCall, NamedChoice, ResponseFormat, ToolDef, tool_calls_body
 from core.i18n import Msg
 from core.providers.base import ToolCall, Tooling
@@ -56,30 +57,6 @@ def _same(value: object, neutral: object) -> bool:
     return value == neutral
 
 
-class TextPart(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    type: Literal["text"]
-    text: str
-
-
-class ImageUrl(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    url: str = Field(min_length=1)  # a data URL (or, where an admin allows it, http(s)): core.api.images
-    detail: Literal["auto", "low", "high"] = "auto"
-
-
-class ImagePart(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    type: Literal["image_url"]
-    image_url: ImageUrl
-
-
-Part = Annotated[TextPart | ImagePart, Field(discriminator="type")]
-
-
 class InputMessage(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
@@ -96,8 +73,8 @@ class InputMessage(BaseModel):
             raise ValueError("a tool message needs tool_call_id (and only a tool message has one)")
         if self.content is None and not (self.role == "assistant" and self.tool_calls):
             raise ValueError("content is required (null only for an assistant's tool calls)")
-        if self.images and self.role != "user":
-            raise ValueError("only user messages have image_url parts")
+        if (self.images or self.files) and self.role != "user":
+            raise ValueError("only user messages have image_url and file parts")
         return self
 
     @property
@@ -109,6 +86,11 @@ class InputMessage(BaseModel):
     def images(self) -> list[ImageUrl]:
         content = self.content or ""
         return [] if isinstance(content, str) else [p.image_url for p in content if isinstance(p, ImagePart)]
+
+    @property
+    def files(self) -> list[FileData]:
+        content = self.content or ""
+        return [] if isinstance(content, str) else [p.file for p in content if isinstance(p, FilePart)]
 
 
 class StreamOptions(BaseModel):

@@ -166,3 +166,48 @@ def test_a_kept_conversation_reads_an_image_as_its_size_and_type(api_env, engine
     texts = [(m.role, m.content) for m in session.exec(select(Message).where(Message.conversation_id == conv.id)
                                                        .order_by(col(Message.id)))]
     assert texts == [("user", "[image 300×200 JPEG]\n\nWhat is in this picture?"), ("assistant", "Blue.")]
+
+
+def _filed(data: bytes, name: str | None, text: str = "What does it say?",
+           media_type: str = "application/pdf") -> list[dict[str, object]]:
+    file: dict[str, object] = {"file_data": f"data:{media_type};base64,{base64.b64encode(data).decode()}"}
+    if name is not None:
+        file["filename"] = name
+    return [{"role": "user", "content": [{"type": "file", "file": file}, {"type": "text", "text": text}]}]
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_file_part_goes_as_its_text_before_the_message(api, token, provider, session, stream) -> None:
+    from tests.knowledge.docs import text_pdf
+
+    provider.enqueue("openai", Reply(chunks=["Twelve percent."]))
+    asked = _client(api, token).chat.completions.create(
+        model="openai/gpt-4o-mini", stream=stream,
+        messages=_filed(text_pdf(["Quarterly report", "Revenue grew by 12 percent."]), "report.pdf"))  # type: ignore[arg-type]
+    text = "".join(c.choices[0].delta.content or "" for c in asked if c.choices) if stream else \
+        asked.choices[0].message.content
+    assert text == "Twelve percent."
+    [message] = provider.calls("/chat/completions")[-1].body["messages"]
+    assert message["content"].startswith('<document name="report.pdf">\nQuarterly report')
+    assert "12 percent" in message["content"] and message["content"].endswith("</document>\n\nWhat does it say?")
+    assert _events(session)[-1].status == UsageStatus.complete
+
+
+def test_refused_file_parts_are_a_400_and_nothing_is_recorded(api, token, provider, session) -> None:
+    from tests.knowledge.bombs import docx_bomb
+
+    client = _client(api, token)
+    cases = [
+        ([{"role": "user", "content": [{"type": "file", "file": {"file_id": "file-abc"}}]}], "file_id"),
+        ([{"role": "assistant", "content": [{"type": "file", "file": {"file_data": "data:,x"}}]},
+          {"role": "user", "content": "and?"}], "only user messages"),
+        (_filed(picture(30, 30), "dot.png", media_type="image/png"), "image_url part"),
+        (_filed(docx_bomb(50), "bomb.docx"), "Nothing was sent: bomb.docx"),
+        ([{"role": "user", "content": [{"type": "file", "file": {"file_data": "https://example.com/a.pdf"}}]}],
+         "data URL"),
+    ]
+    for messages, says in cases:
+        with pytest.raises(openai.BadRequestError) as refused:
+            client.chat.completions.create(model="openai/gpt-4o-mini", messages=messages)  # type: ignore[arg-type]
+        assert says in refused.value.message, (says, refused.value.message)
+    assert provider.calls("/chat/completions") == [] and _events(session) == []
