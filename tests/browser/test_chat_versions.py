@@ -23,6 +23,13 @@ def server_env(fake_openai: FakeProviderServer) -> dict[str, str]:
             "PARLEY_ATTACHMENTS__INLINE_DOCUMENT_TOKENS": "5"}  # an attached document goes by its passages
 
 
+@pytest.fixture(autouse=True)
+def _own_replies(fake_openai: FakeProviderServer) -> None:
+    """A reply one test queued and did not use (a slow machine's timing) must not answer the next test."""
+    for queue in fake_openai.queues.values():
+        queue.clear()
+
+
 def _send(page: Page, text: str) -> None:
     """Type and send; sent again if a run that was just starting (a reload's second run) swallowed it."""
     box = page.get_by_test_id("stChatInputTextArea")
