@@ -162,3 +162,26 @@ def test_a_reply_is_streamed_and_shown_stored_in_one_run_of_the_page(
     assert [m.markdown[0].value for m in at.chat_message] == ["Hi?", "Hello there."]
     assert any("openai · gpt-4o-mini" in shown(c.value) for c in at.caption)
     assert any("59 of 60 requests left this minute" in c.value for c in at.caption)  # the quota, after the turn
+
+
+def test_a_draft_with_an_image_and_no_model_that_sees_can_still_go_without_it(sqlite_app: Path) -> None:
+    """Only the offline model here: a draft holding an image keeps the picker (saying no model sees images), and
+    Send with the image left out gets the document's text answered."""
+    from core.history.attachments import Upload
+    from core.ui import state
+    from tests.providers.test_images import picture
+
+    files = [Upload("dot.png", picture(20, 20)), Upload("note.md", b"# Note\n\nThe door code is 4711.\n")]
+    at = _chat_as("admin", chat_temperature=0.0, chat_max_tokens=16, **{
+        state.DRAFT: "What is the door code?", state.DRAFT_ERROR: "refused", state.DRAFT_FILES: files}).run()
+    assert not at.exception
+    assert any("No model here can see images" in c.value for c in at.sidebar.caption)
+    assert at.sidebar.selectbox and "No provider can answer" not in " ".join(e.value for e in at.error)
+    at.multiselect(key=f"{state.DRAFT}_kept").unselect("1. dot.png")
+    at.button[0].click().run()  # the draft's Send
+    assert not at.exception
+    stored = _messages()
+    assert [m.role for m in stored] == ["user", "assistant"] and stored[0].content == "What is the door code?"
+    with Session(get_engine()) as session:
+        from core.models import Attachment
+        assert [a.name for a in session.exec(select(Attachment))] == ["note.md"]

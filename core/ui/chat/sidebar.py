@@ -108,11 +108,13 @@ def model_settings(options: list[ProviderOption], presets: list[PromptPresetPubl
     """The model picker (saying why a provider is not offered) and parameters; the options of the next turn.
     sees: the conversation has images, and this says which models can see them (only those are offered)."""
     _defaults()
-    choices = {f"{o.name}/{m}": (o, m) for o in options if o.unavailable is None for m in o.models
-               if sees is None or sees(o.name, m)}
+    every = {f"{o.name}/{m}": (o, m) for o in options if o.unavailable is None for m in o.models}
+    seeing = {k: v for k, v in every.items() if sees is not None and sees(v[0].name, v[1])}
+    # None of them can see: all are offered (a message without its images can still go), saying so.
+    choices = seeing if sees is not None and seeing else every
     with st.sidebar.expander(t("chat.model_and_params"), expanded=sees is not None):
         if sees is not None:
-            st.caption(t("chat.sees_only"))
+            st.caption(t("chat.sees_only") if seeing else t("chat.sees_none"))
         if not choices:
             st.error(t("chat.no_provider"))
             return None
