@@ -86,6 +86,30 @@ def api(api_env: None, engine: Engine) -> Iterator[Api]:
 
 
 @pytest.fixture
+def keeping_api(api_env: None, engine: Engine, monkeypatch: pytest.MonkeyPatch) -> Iterator[Api]:
+    """The API with api.store_conversations on (its own manager: the setting is read when it is built)."""
+    from core.chat import chat_manager
+
+    monkeypatch.setenv("PARLEY_API__STORE_CONVERSATIONS", "true")
+    get_settings.cache_clear()
+    chat_manager.cache_clear()
+    served = serve_api()
+    yield served
+    served.server.should_exit = True
+
+
+def kept_texts(session: Session) -> list[tuple[str, str]]:
+    """The one kept conversation's messages as (role, text), in order."""
+    from sqlmodel import col
+
+    from core.models import Conversation, Message
+
+    conv = session.exec(select(Conversation)).one()
+    return [(m.role, m.content) for m in session.exec(select(Message).where(Message.conversation_id == conv.id)
+                                                      .order_by(col(Message.id)))]
+
+
+@pytest.fixture
 def alice(session: Session) -> int:
     return add_user(session, "alice")
 

@@ -15,6 +15,7 @@ from sqlmodel import Session, col, select
 
 from core.config import get_settings
 from core.models import UsageEvent, UsageStatus
+from tests.api.conftest import kept_texts
 from tests.api.test_tools import anthropic_env  # noqa: F401  (a fixture)
 from tests.fakes.provider_server import Reply
 from tests.providers.test_images import picture, png_claiming
@@ -146,25 +147,11 @@ def test_remote_images_where_allowed_never_from_the_portals_network(remote_image
     assert "could not be fetched" in refused.value.message and provider.calls("/models") == []
 
 
-def test_a_kept_conversation_reads_an_image_as_its_size_and_type(api_env, engine, session, token, provider,
-                                                                 monkeypatch) -> None:
-    from core.chat import chat_manager
-    from core.models import Conversation, Message
-    from tests.api.conftest import serve_api
-
-    monkeypatch.setenv("PARLEY_API__STORE_CONVERSATIONS", "true")
-    get_settings.cache_clear()
-    chat_manager.cache_clear()
-    served = serve_api()
-    try:
-        provider.enqueue("openai", Reply(chunks=["Blue."]))
-        _client(served, token).chat.completions.create(model="openai/gpt-4o-mini",
-                                                       messages=_asking(_url(picture(300, 200, "JPEG"))))  # type: ignore[arg-type]
-    finally:
-        served.server.should_exit = True
-    conv = session.exec(select(Conversation)).one()
-    texts = [(m.role, m.content) for m in session.exec(select(Message).where(Message.conversation_id == conv.id)
-                                                       .order_by(col(Message.id)))]
+def test_a_kept_conversation_reads_an_image_as_its_size_and_type(keeping_api, session, token, provider) -> None:
+    provider.enqueue("openai", Reply(chunks=["Blue."]))
+    _client(keeping_api, token).chat.completions.create(model="openai/gpt-4o-mini",
+                                                        messages=_asking(_url(picture(300, 200, "JPEG"))))  # type: ignore[arg-type]
+    texts = kept_texts(session)
     assert texts == [("user", "[image 300×200 JPEG]\n\nWhat is in this picture?"), ("assistant", "Blue.")]
 
 

@@ -12,6 +12,7 @@ from sqlmodel import Session, col, select
 
 from core.config import get_settings
 from core.models import UsageEvent, UsageStatus
+from tests.api.conftest import kept_texts
 from tests.fakes.provider_server import Reply
 
 WEATHER = {"type": "function", "function": {
@@ -57,6 +58,15 @@ def _streamed(stream) -> tuple[str, list[dict[str, str]], str | None]:  # type: 
     return text, [calls[i] for i in sorted(calls)], finish
 
 
+def _answer(asked, stream: bool) -> tuple[str | None, list[dict[str, str]], str | None]:  # type: ignore[no-untyped-def]
+    """A reply's text, tool calls and finish reason, streamed or not."""
+    if stream:
+        return _streamed(asked)
+    message = asked.choices[0].message
+    calls = [{"id": c.id, "name": c.function.name, "arguments": c.function.arguments} for c in message.tool_calls or ()]
+    return message.content, calls, asked.choices[0].finish_reason
+
+
 @pytest.mark.parametrize("stream", [False, True])
 def test_openai_gets_the_tools_as_sent_and_the_client_gets_the_call(api, token, provider, session, stream) -> None:
     provider.enqueue("openai", Reply(chunks=[], tool_calls=[("call_9", "get_weather", {"city": "Seoul"})],
@@ -64,13 +74,7 @@ def test_openai_gets_the_tools_as_sent_and_the_client_gets_the_call(api, token, 
     asked = _client(api, token).chat.completions.create(
         model="openai/gpt-4o-mini", messages=ASK, tools=[WEATHER, TIME], tool_choice="auto",
         parallel_tool_calls=False, stream=stream)
-    if stream:
-        text, calls, finish = _streamed(asked)
-    else:
-        message, finish = asked.choices[0].message, asked.choices[0].finish_reason
-        text = message.content
-        calls = [{"id": c.id, "name": c.function.name, "arguments": c.function.arguments}
-                 for c in message.tool_calls or ()]
+    text, calls, finish = _answer(asked, stream)
     assert finish == "tool_calls" and not text
     assert [(c["id"], c["name"], json.loads(c["arguments"])) for c in calls] == [
         ("call_9", "get_weather", {"city": "Seoul"})]
@@ -96,13 +100,7 @@ def test_anthropic_is_translated_both_ways(anthropic_env, api, token, provider, 
     asked = _client(api, token).chat.completions.create(
         model="anthropic/claude-sonnet-4-0", messages=CALLED, tools=[WEATHER, TIME], tool_choice="required",
         parallel_tool_calls=False, stream=stream)
-    if stream:
-        text, calls, finish = _streamed(asked)
-    else:
-        message, finish = asked.choices[0].message, asked.choices[0].finish_reason
-        text = message.content
-        calls = [{"id": c.id, "name": c.function.name, "arguments": c.function.arguments}
-                 for c in message.tool_calls or ()]
+    text, calls, finish = _answer(asked, stream)
     assert text == "Let me check." and finish == "tool_calls"
     assert [(c["id"], c["name"], json.loads(c["arguments"])) for c in calls] == [
         ("toolu_1", "get_weather", {"city": "Busan"}), ("toolu_2", "get_time", {})]
@@ -212,24 +210,10 @@ def test_models_say_what_each_takes(anthropic_env, api, token) -> None:
     assert one.model_extra == {"capabilities": ["chat", "tools", "json_mode", "vision"], "context_window": 128000}
 
 
-def test_a_kept_conversation_reads_the_calls_and_results_as_text(api_env, engine, session, token, provider,
-                                                                  monkeypatch) -> None:
-    from core.chat import chat_manager
-    from core.models import Conversation, Message
-    from tests.api.conftest import serve_api
-
-    monkeypatch.setenv("PARLEY_API__STORE_CONVERSATIONS", "true")
-    get_settings.cache_clear()
-    chat_manager.cache_clear()
-    served = serve_api()
-    try:
-        provider.enqueue("openai", Reply(chunks=[], tool_calls=[("call_2", "get_weather", {"city": "Seoul"})]))
-        _client(served, token).chat.completions.create(model="openai/gpt-4o-mini", messages=CALLED, tools=[WEATHER])
-    finally:
-        served.server.should_exit = True
-    conv = session.exec(select(Conversation)).one()
-    texts = [(m.role, m.content) for m in session.exec(select(Message).where(Message.conversation_id == conv.id)
-                                                       .order_by(col(Message.id)))]
+def test_a_kept_conversation_reads_the_calls_and_results_as_text(keeping_api, session, token, provider) -> None:
+    provider.enqueue("openai", Reply(chunks=[], tool_calls=[("call_2", "get_weather", {"city": "Seoul"})]))
+    _client(keeping_api, token).chat.completions.create(model="openai/gpt-4o-mini", messages=CALLED, tools=[WEATHER])
+    texts = kept_texts(session)
     assert texts == [("user", "Weather in Seoul?"), ("assistant", '→ get_weather({"city": "Seoul"}) [call_1]'),
                      ("user", '[call_1] {"temp_c": 3}'), ("user", "In Fahrenheit?"),
                      ("assistant", '→ get_weather({"city": "Seoul"}) [call_2]')]
