@@ -6,6 +6,7 @@ import logging
 import sys
 import threading
 
+from core import catalog
 from core.accounts import bootstrap_admin
 from core.chat import live
 from core.config import get_settings
@@ -39,6 +40,7 @@ def startup() -> None:
             log_event(logger, "deleted conversations purged", count=purged)
         # Replies a dead instance left `streaming` become interrupted, now and from then on (every instance sweeps).
         live.watch(engine, settings)
+        catalog.watch(engine, settings)  # discovery of providers' models, when due
         live.interrupt_stale(engine, settings.chat.stream_stale_seconds, live.budgets_of(engine))
         stale = fail_interrupted(engine)  # documents a stopped process was indexing: failed, upload again
         if stale:
@@ -59,3 +61,4 @@ def reset() -> None:
     """Forget that start-up ran (tests switch databases)."""
     _started.clear()
     live.forget()
+    catalog.schedule.forget()

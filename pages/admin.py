@@ -1,24 +1,25 @@
-"""Admin: users (approve, disable/enable, role, password reset, limits, create), teams, organisation keys and
-API tokens. The audit trail is on Monitoring."""
+"""Admin: users (approve, disable/enable, role, password reset, limits, create), teams, the model catalog (settings,
+prices, discovery), organisation keys and API tokens. The audit trail is on Monitoring."""
 
 import streamlit as st
 
 from core.accounts import create_user, list_teams, list_users
 from core.api import list_all_tokens
+from core.catalog import catalog_table, last_runs, running
 from core.keys import POLICY_DEFAULTS, list_keys, policy, set_policy
 from core.models import UserStatus
 from core.ui import admin as view
-from core.ui import keys, prices, teams, tokens
+from core.ui import catalog, keys, teams, tokens
 from core.ui.actions import rerun_after, run_action, show_flash
 from core.ui.auth.guards import require_admin
 from core.ui.i18n import t
-from core.usage import get_user_limits, price_table
+from core.usage import get_user_limits
 
 admin = require_admin()
 st.title(t("nav.admin"))
 show_flash()
-users_tab, create_tab, teams_tab, prices_tab, org_tab, tokens_tab = st.tabs(
-    [t("admin.tab_users"), t("admin.tab_add"), t("admin.tab_teams"), t("admin.tab_prices"), t("admin.tab_org_keys"),
+users_tab, create_tab, teams_tab, models_tab, org_tab, tokens_tab = st.tabs(
+    [t("admin.tab_users"), t("admin.tab_add"), t("admin.tab_teams"), t("admin.tab_models"), t("admin.tab_org_keys"),
      t("admin.tab_tokens")], key="admin_tabs", on_change="rerun")
 
 with users_tab:
@@ -49,12 +50,16 @@ with teams_tab:
         if (new_team := teams.team_form(None)) is not None:
             teams.perform(new_team, admin_id=admin.id)
 
-with prices_tab:
-    st.caption(t("prices.intro"))
-    price_rows = run_action(lambda s: price_table(session=s, actor_id=admin.id)) or []
-    prices.price_table(price_rows)
-    if price_rows and (asked_price := prices.price_form(price_rows)) is not None:
-        prices.perform(asked_price, admin_id=admin.id)
+with models_tab:
+    st.caption(t("catalog.intro"))
+    runs = run_action(lambda s: last_runs(session=s, actor_id=admin.id)) or []
+    asked_model = catalog.discovery(runs, any(r.finished_at is None for r in runs) and bool(run_action(running)))
+    model_rows = run_action(lambda s: catalog_table(session=s, actor_id=admin.id)) or []
+    catalog.table(model_rows)
+    if asked_model is None and (picked := catalog.pick(model_rows)) is not None:
+        asked_model = catalog.actions(picked)
+    if asked_model is not None:
+        catalog.perform(asked_model, admin_id=admin.id)
 
 with org_tab:
     st.caption(t("keys.org_intro"))

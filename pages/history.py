@@ -3,7 +3,9 @@
 import streamlit as st
 
 from core.config import get_settings
+from core.db import get_engine
 from core.history import export_json, export_markdown, list_conversations, search
+from core.model_catalog import chat_model_names
 from core.ui import history as view
 from core.ui import state
 from core.ui.actions import run_action, show_flash
@@ -22,7 +24,7 @@ if query.strip():
     st.stop()
 
 settings = get_settings()
-filters = view.list_filters(sorted({m for p in settings.providers.values() for m in p.models}))
+filters = view.list_filters(chat_model_names(settings, get_engine(settings)))
 page_no = st.session_state.get(state.HISTORY_PAGE, 1)
 page = run_action(lambda s: list_conversations(session=s, user_id=user.id, filters=filters, page=page_no,
                                                page_size=settings.history.page_size))

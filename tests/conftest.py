@@ -25,6 +25,7 @@ from core import db, limiter
 from core.chat import cache, chat_manager
 from core.config import get_settings
 from core.knowledge import forget_clients
+from core.model_catalog import forget_catalog
 from core.secrets_env import private_dir
 from core.usage import forget_prices
 
@@ -150,6 +151,7 @@ def parley_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path
     monkeypatch.setenv("PARLEY_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("PARLEY_LOGIN__SLEEP_SECONDS", "0")
     monkeypatch.setenv("PARLEY_ADMIN_PASSWORD", "Admin-pass-123")
+    monkeypatch.setenv("PARLEY_CATALOG__DISCOVER_EVERY_HOURS", "0")  # the catalog's tests run discovery themselves
     _reset_process_state()
     yield tmp_path / "data"
     _reset_process_state()
@@ -163,6 +165,7 @@ def _reset_process_state() -> None:
     cache._memory_backend.cache_clear()
     chat_manager.cache_clear()
     forget_prices()
+    forget_catalog()
     forget_clients()
 
 

@@ -14,7 +14,7 @@ from core import db
 from core.config import PROJECT_ROOT
 from core.models import User
 
-HEAD = "0020"
+HEAD = "0021"
 TABLES = {"user", "auditevent", "conversation", "message", "usageevent", "limitpolicy", "usagedaily",
           "usagedailyerror", "providercredential", "orgsetting", "userpreference", "promptpreset", "apitoken",
           "budgetcounter", "budgethold", "team", "teammember", "priceoverride", "knowledgebase", "kbdocument", "chunk",

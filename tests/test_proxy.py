@@ -97,6 +97,7 @@ def site(tmp_path_factory: pytest.TempPathFactory, provider: FakeProviderServer)
         env.pop(name, None)
     env.update({"PARLEY_DATA_DIR": str(tmp / "data"), "PARLEY_ADMIN_PASSWORD": "Admin-pass-123",
                 "PARLEY_LOGIN__SLEEP_SECONDS": "0", "FORWARDED_ALLOW_IPS": PROXY_ADDRESS,
+                "PARLEY_CATALOG__DISCOVER_EVERY_HOURS": "0",
                 "PARLEY_API__FAILED_AUTH_PER_MINUTE": str(FAILED_AUTH_PER_MINUTE),
                 "OPENAI_API_KEY": "sk-good-key", "PARLEY_PROVIDERS__OPENAI__BASE_URL": provider.openai_url,
                 "PARLEY_PROVIDERS__OPENAI__MAX_RETRIES": "0", "PARLEY_CHAT__DEFAULT_PROVIDER": "openai",

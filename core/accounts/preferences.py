@@ -8,6 +8,7 @@ from sqlmodel import Session, col, select
 from core.config import Settings, get_settings
 from core.errors import ConflictError, NotFound, ValidationError
 from core.i18n import LANGUAGES, THEMES, Msg
+from core.model_catalog import offered
 from core.models import PreferencesPublic, PromptPreset, PromptPresetPublic, Theme, UserPreference, utcnow
 from core.validation import sanitize
 
@@ -32,7 +33,7 @@ def set_preferences(*, session: Session, user_id: int, prefs: PreferencesPublic,
     """Save the defaults; the model must be one of the catalog's (empty: the portal's default)."""
     settings = settings or get_settings()
     if prefs.default_provider or prefs.default_model:
-        catalog = settings.providers.get(prefs.default_provider)
+        catalog = offered(settings, session.get_bind()).providers.get(prefs.default_provider)  # enabled models
         if catalog is None or prefs.default_model not in catalog.models:
             raise ValidationError(Msg("prefs.pick_model"))
     pref = session.get(UserPreference, user_id) or UserPreference(user_id=user_id)

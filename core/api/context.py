@@ -93,7 +93,7 @@ class CallerContexts:
             caller = authenticate_token(session=session, token=token, settings=self.settings)
             charged = charged_team(session=session, user_id=caller.user_id, requested=team or caller.team_id)
             limits = self.limits.effective_for(session, caller.user_id, caller.role, charged)
-        return CallerContext(caller, charged, limits, self.manager.providers_for(caller.user_id, caller.role),
+        return CallerContext(caller, charged, limits, self.manager.providers_for(caller.user_id, caller.role, version),
                              version, caller.expires_at, last_used=caller.last_used_at)
 
     def _touch(self, entry: CallerContext, now: datetime) -> None:

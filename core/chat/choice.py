@@ -7,14 +7,15 @@ picker, the chosen provider and any fallback all share it) and never outlives th
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy.engine import Engine
 
 from core.accounts import allows
-from core.config import Settings
+from core.config import ModelInfo, Settings
 from core.db import session_scope
 from core.keys import resolve_keys
+from core.model_catalog import offered
 from core.models import Role, Team
 from core.providers.base import Provider
 from core.providers.registry import build_provider, configured_providers
@@ -37,14 +38,22 @@ class ProviderOption:
     label: str
     models: list[str]
     unavailable: str | None  # None: can answer
+    infos: dict[str, ModelInfo] = field(default_factory=dict)  # the catalog's entries (display names, defaults)
+
+    def title(self, model: str) -> str:
+        info = self.infos.get(model)
+        return info.display_name if info is not None and info.display_name else model
 
 
 class ProviderChooser:
     """The providers one user may use right now; keys resolved at most once per provider."""
 
     def __init__(self, user_id: int, *, settings: Settings, engine: Engine,
-                 factory: ProviderFactory | None = None, role: Role | None = None) -> None:
-        self.user_id, self.settings, self.engine, self._factory = user_id, settings, engine, factory
+                 factory: ProviderFactory | None = None, role: Role | None = None, version: int | None = None) -> None:
+        # The models offered are the catalog's enabled ones (version: core.changes' number the caller read, so a
+        # cached catalog read older than it is not used).
+        self.settings = offered(settings, engine, version) if factory is None else settings
+        self.user_id, self.engine, self._factory = user_id, engine, factory
         self.role = role  # when the caller already knows it
         self._choices: dict[str, ProviderChoice] = {}
 
@@ -61,7 +70,8 @@ class ProviderChooser:
         """Every provider the portal offers, with its models and, when it cannot answer, the reason."""
         names = configured_providers(self.settings)
         self._load(names)
-        return [ProviderOption(name, choice.provider.label, choice.provider.list_models(), choice.unavailable_reason)
+        return [ProviderOption(name, choice.provider.label, choice.provider.list_models(), choice.unavailable_reason,
+                               dict(choice.provider.catalog.models))
                 for name in names for choice in (self._choices[name],)]
 
     def _load(self, names: Iterable[str]) -> None:
@@ -82,8 +92,15 @@ class ProviderChooser:
             self._choices[name] = ProviderChoice(provider, resolution.reason or provider.unavailable_reason())
 
 
+def fits(provider: Provider, model: str, max_tokens: int) -> bool:
+    """The model's reply cap in the catalog (none: any) allows max_tokens."""
+    info = provider.catalog.models.get(model)
+    return info is None or info.max_output is None or max_tokens <= info.max_output
+
+
 def fallback_chain(providers: ProviderChooser, provider: str, model: str, fallback: list[str],
-                   team: Team | None, needs: frozenset[str] = frozenset()) -> Iterator[tuple[Provider, str]]:
+                   team: Team | None, needs: frozenset[str] = frozenset(),
+                   max_tokens: int = 0) -> Iterator[tuple[Provider, str]]:
     """The chosen provider and model, then (only if needed) the fallback chain's available ones that the team
     allows, each with its first allowed model that can do what the request needs (tools, a JSON format)."""
     yield providers.choose(provider).provider, model
@@ -91,7 +108,7 @@ def fallback_chain(providers: ProviderChooser, provider: str, model: str, fallba
         if name == provider:
             continue
         choice = providers.choose(name)
-        models = [m for m in choice.provider.list_models()
-                  if allows(team, name, m) and choice.provider.supports(m, needs)]
+        models = [m for m in choice.provider.list_models() if allows(team, name, m)
+                  and choice.provider.supports(m, needs) and fits(choice.provider, m, max_tokens)]
         if choice.unavailable_reason is None and models:
             yield choice.provider, models[0]

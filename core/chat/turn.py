@@ -82,7 +82,7 @@ class Turn:
         options, team = self.setup.options, self.setup.reserved.team
         candidates = fallback_chain(self.setup.providers, options.provider, options.model,
                                     self.deps.settings.chat.fallback, team,
-                                    self.setup.needs())
+                                    self.setup.needs(), options.max_tokens)
         current = next(candidates, None)
         while current is not None:
             failure = yield from self._try(*current)

@@ -79,6 +79,18 @@ def _resolve_one(provider: str, own: ProviderCredential | None, org: ProviderCre
     return Resolution(None, Msg("keys.reason_no_key", env=ORG_KEY_VARS[provider]))
 
 
+def org_resolution(*, session: Session, provider: str, settings: Settings | None = None,
+                   vault: KeyVault | None = None) -> Resolution:
+    """The organisation's key for provider (stored, else the environment's; a configured keyless compatible server):
+    what the model catalog's discovery asks the provider's server with, never a user's own key."""
+    settings = settings or get_settings()
+    if provider not in KEYED_PROVIDERS:
+        return Resolution(KEYLESS, None)
+    org = session.exec(select(ProviderCredential).where(col(ProviderCredential.provider) == provider,
+                                                        col(ProviderCredential.owner_id).is_(None))).first()
+    return _resolve_one(provider, None, org, True, settings, vault)
+
+
 def resolve(*, session: Session, user_id: int, provider: str, settings: Settings | None = None,
             vault: KeyVault | None = None) -> Resolution:
     """The key a user's chat uses for one provider: their own, else the organisation's (if allowed), else a reason."""

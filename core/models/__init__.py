@@ -30,6 +30,7 @@ from core.models.base import (
     metadata,
     utcnow,
 )
+from core.models.catalog import CatalogModel, DiscoveryRun
 from core.models.changes import CACHE_VERSION_ID, CacheVersion
 from core.models.history import (
     Attachment,
@@ -71,7 +72,8 @@ from core.models.usage import (
 __all__ = [
     "Attachment", "AttachmentBlob",
     "DISPLAY_NAME_MAX", "EMAIL_MAX", "TOKEN_PREFIX", "TTFT_EDGES_MS", "USERNAME_MAX", "ApiToken", "ApiTokenPublic",
-    "AuditEvent", "AuditEventPublic", "BudgetCounter", "BudgetHold", "CACHE_VERSION_ID", "CacheVersion",
+    "AuditEvent", "AuditEventPublic", "BudgetCounter", "BudgetHold", "CACHE_VERSION_ID", "CacheVersion", "CatalogModel",
+    "DiscoveryRun",
     "CheckStatus", "Chunk", "Conversation", "Feedback", "ConversationCreate", "ConversationPublic",
     "ConversationUpdate", "CredentialPublic", "DocumentStatus", "EmbeddingCache", "KbDocument", "KbDocumentPublic",
     "KnowledgeBase", "KnowledgeBasePublic", "LimitPolicy", "LimitPolicyUpdate", "Message", "MessageCreate",

@@ -7,6 +7,8 @@ from datetime import UTC, date, datetime, time, timedelta
 import streamlit as st
 
 from core.config import get_settings
+from core.db import get_engine
+from core.model_catalog import chat_model_names
 from core.models import AuditEventPublic, UserPublic
 from core.ui.i18n import labels, t
 from core.usage import Dashboard, UsageFilter, charts
@@ -41,7 +43,7 @@ def _midnight(day: date) -> datetime:
 def filters(users: list[UserPublic], start: datetime, end: datetime,
             teams: dict[int, str] | None = None) -> UsageFilter:
     settings = get_settings()
-    models = sorted({m for p in settings.providers.values() for m in p.models})
+    models = chat_model_names(settings, get_engine(settings))
     cols = st.columns(5)
     by_name = {u.username: u.id for u in users}
     every = labels({"": t("common.all")})

@@ -12,7 +12,9 @@ import streamlit as st
 
 from core.accounts import delete_preset, save_preset
 from core.config import get_settings
+from core.db import get_engine
 from core.i18n import LANGUAGES, THEMES
+from core.model_catalog import offered
 from core.models import PreferencesPublic, PromptPresetPublic
 from core.ui.actions import rerun_after
 from core.ui.i18n import labels, t
@@ -22,7 +24,9 @@ PORTAL_DEFAULT = ""
 
 def defaults_form(prefs: PreferencesPublic) -> PreferencesPublic | None:
     """The model new conversations start with and their system prompt; the new defaults when saved."""
-    choices = [PORTAL_DEFAULT] + [f"{p}/{m}" for p, c in get_settings().providers.items() for m in c.models]
+    settings = get_settings()
+    choices = [PORTAL_DEFAULT] + [f"{p}/{m}" for p, c in offered(settings, get_engine(settings)).providers.items()
+                                  for m in c.models]  # the catalog's enabled models
     current = f"{prefs.default_provider}/{prefs.default_model}" if prefs.default_model else PORTAL_DEFAULT
     with st.form("prefs_form"):
         model = st.selectbox(t("prefs.default_model"), choices, key="prefs_model",

@@ -1,5 +1,5 @@
-"""Prices for admins: every catalog model's price (config.yaml's, and the override in force), and a form to
-override one or go back to config.yaml's. The page hands the request to perform()."""
+"""One catalog model's price for admins (Admin → Models): set it (USD per 1M tokens) or go back to config.yaml's.
+The page hands the request to perform()."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import streamlit as st
 
 from core.ui.actions import rerun_after
 from core.ui.i18n import t
-from core.usage import PriceRow, clear_price, set_price
+from core.usage import Price, clear_price, set_price
 
 
 @dataclass(frozen=True)
@@ -22,39 +22,29 @@ class PriceRequest:
     clear: bool = False
 
 
-def _usd(value: float | None) -> str:
-    return "–" if value is None else f"${value:,.4g}"
-
-
-def price_table(rows: list[PriceRow]) -> None:
-    st.dataframe([{t("common.provider"): r.provider, t("common.model"): r.model,
-                   t("prices.col_in"): _usd(r.effective.price_in), t("prices.col_out"): _usd(r.effective.price_out),
-                   t("prices.col_cached"): _usd(r.effective.price_cached_in),
-                   t("prices.col_source"): t("prices.overridden") if r.effective.overridden else t("prices.config")}
-                  for r in rows], hide_index=True, width="stretch", key="prices_table")
-
-
-def price_form(rows: list[PriceRow]) -> PriceRequest | None:
-    """Pick a model, set its prices (USD per 1M tokens) or return it to config.yaml's."""
-    by_id = {f"{r.provider}/{r.model}": r for r in rows}
-    picked = by_id[st.selectbox(t("prices.model"), list(by_id), key="price_model")]
-    current = picked.effective
-    with st.form(f"price_form_{picked.provider}_{picked.model}"):
+def price_form(provider: str, model: str, current: Price | None) -> PriceRequest | None:
+    """The model's prices (None: never priced, a discovered model) and the buttons to save them or drop the
+    override."""
+    suffix = f"{provider}_{model}"
+    with st.form(f"price_form_{suffix}"):
         cols = st.columns(3)
-        price_in = cols[0].number_input(t("prices.col_in"), min_value=0.0, value=current.price_in, step=0.05,
-                                        format="%.4f", key=f"price_in_{picked.provider}_{picked.model}")
-        price_out = cols[1].number_input(t("prices.col_out"), min_value=0.0, value=current.price_out, step=0.05,
-                                         format="%.4f", key=f"price_out_{picked.provider}_{picked.model}")
-        cached = cols[2].number_input(t("prices.col_cached"), min_value=0.0, value=current.price_cached_in,
-                                      step=0.05, format="%.4f", placeholder=t("prices.same_as_input"),
-                                      key=f"price_cached_{picked.provider}_{picked.model}")
+        price_in = cols[0].number_input(t("prices.col_in"), min_value=0.0, step=0.05, format="%.4f",
+                                        value=current.price_in if current else None, key=f"price_in_{suffix}")
+        price_out = cols[1].number_input(t("prices.col_out"), min_value=0.0, step=0.05, format="%.4f",
+                                         value=current.price_out if current else None, key=f"price_out_{suffix}")
+        cached = cols[2].number_input(t("prices.col_cached"), min_value=0.0, step=0.05, format="%.4f",
+                                      value=current.price_cached_in if current else None,
+                                      placeholder=t("prices.same_as_input"), key=f"price_cached_{suffix}")
         buttons = st.columns([1, 1, 3])
-        save = buttons[0].form_submit_button(t("prices.save"), type="primary")
-        back = buttons[1].form_submit_button(t("prices.use_config"), disabled=not current.overridden)
+        save = buttons[0].form_submit_button(t("prices.save"))
+        back = buttons[1].form_submit_button(t("prices.use_config"), disabled=not (current and current.overridden))
     if save:
-        return PriceRequest(picked.provider, picked.model, float(price_in), float(price_out),
+        if price_in is None or price_out is None:
+            st.error(t("prices.both_needed"))
+            return None
+        return PriceRequest(provider, model, float(price_in), float(price_out),
                             None if cached is None else float(cached))
-    return PriceRequest(picked.provider, picked.model, clear=True) if back else None
+    return PriceRequest(provider, model, clear=True) if back else None
 
 
 def perform(asked: PriceRequest, *, admin_id: int) -> None:

@@ -48,8 +48,11 @@ def team_form(current: TeamPublic | None) -> TeamRequest | None:
                                       value=float(current.budget_usd_per_month) if current else 0.0)
         tokens = right.number_input(t("teams.tokens"), min_value=0, step=100_000, key=f"{key}_tokens",
                                       value=int(current.tokens_per_month) if current else 0)
-        models = st.multiselect(t("teams.models"), catalog_models(), default=current.allowed_models if current else [],
-                                placeholder=t("teams.all_models"), key=f"{key}_models")
+        allowed = current.allowed_models if current else []
+        enabled = catalog_models()
+        offered = enabled + [m for m in allowed if m not in enabled]  # a model disabled since it was allowed stays
+        models = st.multiselect(t("teams.models"), offered, default=allowed, placeholder=t("teams.all_models"),
+                                key=f"{key}_models")
         st.caption(t("teams.member_defaults"))
         cols = st.columns(4)
         member = {field: cols[i].number_input(t(f"limits.{field}"), min_value=0 * step, step=step,

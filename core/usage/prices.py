@@ -1,4 +1,4 @@
-"""Prices per model (USD per 1M tokens): config.yaml's catalog, overridden by admins (audited).
+"""Prices per model (USD per 1M tokens): config.yaml's catalog, overridden by admins on Admin → Models (audited).
 
 Overrides are read through a short per-process cache, so pricing a call costs no query; a change reaches every
 instance within CACHE_SECONDS (at once in the instance that made it).
@@ -18,7 +18,8 @@ from core.config import Settings, get_settings
 from core.db import get_engine
 from core.errors import NotFound, ValidationError
 from core.i18n import Msg
-from core.models import PriceOverride, utcnow
+from core.model_catalog import lookup
+from core.models import CatalogModel, PriceOverride, utcnow
 from core.providers.base import Usage
 
 CACHE_SECONDS = 5.0
@@ -50,16 +51,6 @@ class Price:
         return self.cost_pico(usage) / PICO
 
 
-@dataclass(frozen=True)
-class PriceRow:
-    """One catalog model's price for the admin's table: config.yaml's and the override, if any."""
-
-    provider: str
-    model: str
-    config: Price
-    effective: Price
-
-
 _cache: dict[str, tuple[float, dict[tuple[str, str], Price]]] = {}
 _lock = threading.Lock()
 
@@ -85,37 +76,27 @@ def forget_prices() -> None:
 
 
 def price_of(provider: str, model: str, settings: Settings | None = None, engine: Engine | None = None) -> Price | None:
-    """The model's price now (an admin's override, else config.yaml's); None for a model not in the catalog."""
+    """The model's price now (an admin's override, else config.yaml's); None for a model not in the catalog (a
+    disabled model keeps its price: a call that started before it was disabled is charged as it was held)."""
     settings = settings or get_settings()
-    catalog = settings.providers.get(provider)
-    info = catalog.models.get(model) if catalog else None
-    if info is None:
+    engine = engine or get_engine(settings)
+    entry = lookup(settings, engine, provider, model)
+    if entry is None:
         return None
-    override = _overrides(engine or get_engine(settings)).get((provider, model))
+    info = entry.info
+    override = _overrides(engine).get((provider, model))
     return override or Price(info.price_in, info.price_out, info.price_cached_in)
-
-
-def price_table(*, session: Session, actor_id: int, settings: Settings | None = None) -> list[PriceRow]:
-    require_admin(session=session, actor_id=actor_id)
-    settings = settings or get_settings()
-    overrides = {(r.provider, r.model): r for r in session.execute(select(PriceOverride)).scalars()}
-    rows = []
-    for provider, catalog in settings.providers.items():
-        for model, info in catalog.models.items():
-            config = Price(info.price_in, info.price_out, info.price_cached_in)
-            o = overrides.get((provider, model))
-            rows.append(PriceRow(provider, model, config,
-                                 Price(o.price_in, o.price_out, o.price_cached_in, True) if o else config))
-    return rows
 
 
 def set_price(*, session: Session, actor_id: int, provider: str, model: str, price_in: float, price_out: float,
               price_cached_in: float | None = None, settings: Settings | None = None) -> None:
-    """Override a catalog model's prices (audited with the prices before and after)."""
+    """Price a catalog model, config.yaml's or discovered, over config.yaml's price (audited with the prices before
+    and after)."""
     require_admin(session=session, actor_id=actor_id)
     settings = settings or get_settings()
     catalog = settings.providers.get(provider)
-    if catalog is None or model not in catalog.models:
+    configured = catalog is not None and (model in catalog.models or model in catalog.embedding_models)
+    if not configured and session.get(CatalogModel, (provider, model)) is None:
         raise NotFound(Msg("prices.unknown_model", model=f"{provider}/{model}"[:200]))
     values = [price_in, price_out, *([] if price_cached_in is None else [price_cached_in])]
     if any(not 0 <= v <= PRICE_MAX for v in values):

@@ -60,7 +60,8 @@ def start_server(tmp: Path, extra_env: dict[str, str] | None = None) -> tuple[Li
     log = tmp / "server.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith("PARLEY_") or k.startswith("PARLEY_TEST_")}
     env.update({"PARLEY_DATA_DIR": str(data_dir), "PARLEY_ADMIN_PASSWORD": ADMIN_PASSWORD,
-                "PARLEY_LOGIN__SLEEP_SECONDS": "0", "PARLEY_REGISTRATION": "approval"})
+                "PARLEY_LOGIN__SLEEP_SECONDS": "0", "PARLEY_REGISTRATION": "approval",
+                "PARLEY_CATALOG__DISCOVER_EVERY_HOURS": "0"})
     env.update(extra_env or {})
     cmd = [sys.executable, "-m", "streamlit", "run", "server.py", "--server.port", str(port),
            "--server.address", "127.0.0.1", "--server.headless", "true",

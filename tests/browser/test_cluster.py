@@ -58,6 +58,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory, provider: FakeProviderServ
     redis_url = REDIS_URL.rsplit("/", 1)[0] + f"/{REDIS_DB}"
     redis.Redis.from_url(redis_url).flushdb()
     env = {"PARLEY_ADMIN_PASSWORD": ADMIN_PASSWORD, "PARLEY_LOGIN__SLEEP_SECONDS": "0",
+           "PARLEY_CATALOG__DISCOVER_EVERY_HOURS": "0",
            "OPENAI_API_KEY": "sk-good-key", "PARLEY_PROVIDERS__OPENAI__BASE_URL": provider.openai_url,
            "PARLEY_PROVIDERS__OPENAI__MAX_RETRIES": "0", "PARLEY_CHAT__DEFAULT_PROVIDER": "openai",
            "PARLEY_CHAT__FALLBACK": "[]", "PARLEY_CACHE__ENABLED": "false",

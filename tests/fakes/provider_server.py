@@ -51,6 +51,9 @@ class Call:
     headers: dict[str, str]
 
 
+LISTED = (("fake-model", "Fake"),)  # the models GET /v1/models lists unless a test changes server.listed
+
+
 class FakeProviderServer:
     """Start with .start(); base URLs: .openai_url (…/v1) and .anthropic_url."""
 
@@ -60,6 +63,7 @@ class FakeProviderServer:
         self.history: list[Call] = []
         self.redirect_to: str | None = None  # answer every request 307 to this origin (+ the request's path)
         self.models_page: bytes | None = None  # answer GET /v1/models 200 with this HTML instead of the API's JSON
+        self.listed: list[tuple[str, str]] = list(LISTED)  # (id, display name) GET /v1/models answers with
         self._server = _QuietServer(("127.0.0.1", 0), _make_handler(self))
         self._server.daemon_threads = True
         # stop() waits for serve_forever's next poll: 0.5 s by default, after every test that starts one.
@@ -137,11 +141,10 @@ def _make_handler(server: FakeProviderServer) -> type[BaseHTTPRequestHandler]:
                 return self._json(404, {"error": {"message": "not found"}})
             if self._key() not in server.valid_keys:
                 return self._error(401, "invalid api key", self.path)
-            self._json(200, {"object": "list", "data": [{"id": "fake-model", "object": "model",
-                                                          "type": "model", "created": 0,
-                                                          "owned_by": "fake", "display_name": "Fake",
-                                                          "created_at": "2026-01-01T00:00:00Z"}],
-                             "has_more": False, "first_id": "fake-model", "last_id": "fake-model"})
+            data = [{"id": model_id, "object": "model", "type": "model", "created": 0, "owned_by": "fake",
+                     "display_name": name, "created_at": "2026-01-01T00:00:00Z"} for model_id, name in server.listed]
+            self._json(200, {"object": "list", "data": data, "has_more": False,
+                             "first_id": data[0]["id"] if data else None, "last_id": data[-1]["id"] if data else None})
 
         def do_POST(self) -> None:  # noqa: N802
             body = self._read_json()

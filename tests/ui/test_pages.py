@@ -166,7 +166,7 @@ def test_admin_sets_a_users_limits_on_the_admin_page(sqlite_app: Path) -> None:
     assert policy.requests_per_minute == 3 and policy.tokens_per_day is None
 
 
-def test_admin_creates_a_team_adds_a_member_and_overrides_a_price(sqlite_app: Path) -> None:
+def test_admin_creates_a_team_adds_a_member_and_overrides_a_price_on_the_models_tab(sqlite_app: Path) -> None:
     from core.models import PriceOverride, Team, TeamMember
 
     user = _make_user("bob")
@@ -182,7 +182,7 @@ def test_admin_creates_a_team_adds_a_member_and_overrides_a_price(sqlite_app: Pa
     at.selectbox(key=f"team_add_{team.id}").select("bob").run()
     at.button(key=f"team_add_btn_{team.id}").click().run()
     assert not at.exception and not at.error
-    at.selectbox(key="price_model").select("openai/gpt-4o").run()
+    at.selectbox(key="catalog_model").select("openai/gpt-4o").run()  # Admin → Models: its price form
     at.number_input(key="price_in_openai_gpt-4o").set_value(3.0)
     at.button(key="FormSubmitter:price_form_openai_gpt-4o-Save prices").click().run()
     assert not at.exception and not at.error

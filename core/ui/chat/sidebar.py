@@ -13,6 +13,9 @@ from core.models import ConversationPublic, PreferencesPublic, PromptPresetPubli
 from core.ui import state
 from core.ui.i18n import labels, t, tr
 from core.ui.params import query_id
+from core.validation import escape_markdown
+
+MAX_TOKENS_CAP = 8192  # a reply's max tokens when the catalog sets no max output for the model
 
 
 def current_conversation() -> int | None:
@@ -50,6 +53,16 @@ def _defaults() -> None:
     st.session_state.setdefault(state.MAX_TOKENS, chat.default_max_tokens)
     prefs = st.session_state.get(state.PREFS)
     st.session_state.setdefault(state.SYSTEM, prefs.default_system_prompt if prefs else "")
+
+
+def _model_defaults(choices: dict[str, tuple[ProviderOption, str]]) -> None:
+    """The chosen model's default parameters, where the catalog sets them (else the values in place stay)."""
+    option, model = choices[st.session_state[state.MODEL]]
+    info = option.infos.get(model)
+    if info is not None and info.default_temperature is not None:
+        st.session_state[state.TEMPERATURE] = info.default_temperature
+    if info is not None and info.default_max_tokens is not None:
+        st.session_state[state.MAX_TOKENS] = min(info.default_max_tokens, info.max_output or MAX_TOKENS_CAP)
 
 
 def new_conversation() -> None:
@@ -121,14 +134,21 @@ def model_settings(options: list[ProviderOption], presets: list[PromptPresetPubl
         default = next((k for k in choices if k.startswith(get_settings().chat.default_provider + "/")), None)
         if st.session_state.get(state.MODEL) not in choices:
             st.session_state[state.MODEL] = default or next(iter(choices))
-        names = {k: f"{tr(o.label)} · {m}" for k, (o, m) in choices.items()}
-        key = st.selectbox(t("common.model"), list(choices), key=state.MODEL, format_func=labels(names))
-        for option in options:
-            if option.unavailable:
-                st.caption(f"{tr(option.label)}: {tr(option.unavailable)}")
+            _model_defaults(choices)
+        names = {k: f"{tr(o.label)} · {o.title(m)}" for k, (o, m) in choices.items()}
+        key = st.selectbox(t("common.model"), list(choices), key=state.MODEL, format_func=labels(names),
+                           on_change=_model_defaults, args=(choices,))
         option, model = choices[key]
+        info = option.infos.get(model)
+        if info is not None and info.description:
+            st.caption(escape_markdown(info.description))
+        for unavailable in options:
+            if unavailable.unavailable:
+                st.caption(f"{tr(unavailable.label)}: {tr(unavailable.unavailable)}")
+        cap = info.max_output if info is not None and info.max_output else MAX_TOKENS_CAP
+        st.session_state[state.MAX_TOKENS] = min(int(st.session_state[state.MAX_TOKENS]), cap)
         st.slider(t("chat.temperature"), 0.0, 2.0, step=0.1, key=state.TEMPERATURE)
-        st.number_input(t("chat.max_tokens"), min_value=16, max_value=8192, step=16, key=state.MAX_TOKENS)
+        st.number_input(t("chat.max_tokens"), min_value=min(16, cap), max_value=cap, step=16, key=state.MAX_TOKENS)
         by_name = {p.name: p.content for p in presets}
         if by_name:
             st.selectbox(t("chat.preset"), list(by_name), index=None, placeholder=t("chat.preset_placeholder"),
