@@ -20,10 +20,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Connection, Engine, select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from core.config import ModelInfo, ProviderCatalog, Settings
-from core.models import CatalogModel
+from core.models import CatalogModel, PriceOverride
 
 CACHE_SECONDS = 5.0
 KINDS = ("chat", "embedding")
@@ -68,27 +68,28 @@ _cache: dict[tuple[str, int], _Read] = {}  # (database, settings object): a proc
 _lock = threading.Lock()
 
 
-def merge(settings: Settings, rows: list[CatalogModel]) -> list[Entry]:
-    """config.yaml's models (chat, then embedding, per provider) with rows over them, then the discovered ones;
-    ordered by the admins' positions (models without one keep this order, after those with one)."""
+def merge(settings: Settings, rows: list[CatalogModel], priced: set[tuple[str, str]]) -> list[Entry]:
+    """config.yaml's models (chat, then embedding, per provider) with rows over them, then the discovered ones
+    (enabled only while priced: in priced, the models with an admin's price); ordered by the admins' positions
+    (models without one keep this order, after those with one)."""
     by_key = {(r.provider, r.model): r for r in rows}
     found: list[Entry] = []
     for provider, catalog in settings.providers.items():
         for kind, models in (("chat", catalog.models), ("embedding", catalog.embedding_models)):
             found += [_entry(provider, model, kind, info, by_key.pop((provider, model), None), configured=True)
                       for model, info in models.items()]
-    found += [_entry(r.provider, r.model, r.kind, ModelInfo(), r, configured=False)
+    found += [_entry(r.provider, r.model, r.kind, ModelInfo(), r, False, (r.provider, r.model) in priced)
               for r in sorted(by_key.values(), key=lambda r: (r.provider, r.model)) if r.kind in KINDS]
     order = {e.id + e.kind: i for i, e in enumerate(found)}
     return sorted(found, key=lambda e: (e.position is None, e.position or 0, order[e.id + e.kind]))
 
 
 def _entry(provider: str, model: str, kind: str, base: ModelInfo, row: CatalogModel | None,
-           configured: bool) -> Entry:
+           configured: bool, priced: bool = True) -> Entry:
     if row is None:
         return Entry(provider, model, kind, base, enabled=configured, configured=configured)
     changed = {name: getattr(row, name) for name in FIELDS if getattr(row, name) is not None}
-    enabled = configured if row.enabled is None else bool(row.enabled)
+    enabled = (configured if row.enabled is None else bool(row.enabled)) and priced
     return Entry(provider, model, kind, base.model_copy(update=changed), enabled, configured, row.position,
                  row.seen_at)
 
@@ -115,7 +116,8 @@ def _read(settings: Settings, bind: Engine | Connection, version: int | None) ->
         return hit
     with Session(engine) as session:
         rows = list(session.execute(select(CatalogModel)).scalars())
-    entries = tuple(merge(settings, rows))
+        priced = priced_models(session)
+    entries = tuple(merge(settings, rows, priced))
     read = _Read(now + CACHE_SECONDS, version, settings, entries, {(e.provider, e.model): e for e in entries},
                  offer(settings, entries))
     with _lock:
@@ -123,6 +125,11 @@ def _read(settings: Settings, bind: Engine | Connection, version: int | None) ->
             _cache.clear()
         _cache[key] = read
     return read
+
+
+def priced_models(session: Session) -> set[tuple[str, str]]:
+    """The models an admin has priced ((provider, model)): a discovered model is offered only while it has one."""
+    return {(p, m) for p, m in session.execute(select(col(PriceOverride.provider), col(PriceOverride.model)))}
 
 
 def entries(settings: Settings, engine: Engine | Connection) -> tuple[Entry, ...]:

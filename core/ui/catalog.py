@@ -13,7 +13,7 @@ from core.catalog import CatalogRow, ModelSettings, reset_model, running, set_en
 from core.config import get_settings
 from core.db import get_engine
 from core.models import DiscoveryRun, as_utc, utcnow
-from core.ui import prices
+from core.ui import prices, state
 from core.ui.actions import rerun_after, run_action
 from core.ui.i18n import labels, t
 from core.validation import escape_markdown
@@ -166,8 +166,11 @@ def perform(asked: CatalogRequest, *, admin_id: int) -> None:
     settings = get_settings()
     name = f"{asked.provider}/{asked.model}"
     if asked.action == "discover":
-        rerun_after(lambda s: start_discovery(session=s, actor_id=admin_id, settings=settings,
-                                              engine=get_engine(settings)) or True, t("catalog.discovery_started"))
+        started = run_action(lambda s: start_discovery(session=s, actor_id=admin_id, settings=settings,
+                                                       engine=get_engine(settings)))
+        if started is not None:
+            st.session_state[state.FLASH] = t("catalog.discovery_started" if started else "catalog.already_running")
+            st.rerun()
     elif asked.action in ("enable", "disable"):
         on = asked.action == "enable"
         rerun_after(lambda s: set_enabled(session=s, actor_id=admin_id, provider=asked.provider, model=asked.model,

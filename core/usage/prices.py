@@ -85,6 +85,11 @@ def price_of(provider: str, model: str, settings: Settings | None = None, engine
         return None
     info = entry.info
     override = _overrides(engine).get((provider, model))
+    if override is None and not entry.configured:  # a discovered model: priced a moment ago on another instance?
+        forget_prices()
+        override = _overrides(engine).get((provider, model))
+    if override is None and not entry.configured:
+        return None  # never priced: not offered (core.model_catalog), and never charged at $0
     return override or Price(info.price_in, info.price_out, info.price_cached_in)
 
 
@@ -113,12 +118,19 @@ def set_price(*, session: Session, actor_id: int, provider: str, model: str, pri
     forget_prices()
 
 
-def clear_price(*, session: Session, actor_id: int, provider: str, model: str) -> bool:
-    """Back to config.yaml's prices; False when there was no override."""
+def clear_price(*, session: Session, actor_id: int, provider: str, model: str,
+                settings: Settings | None = None) -> bool:
+    """Back to config.yaml's prices; False when there was no override. A discovered model has none: its price can
+    go only while it is disabled."""
     require_admin(session=session, actor_id=actor_id)
     row = session.get(PriceOverride, (provider, model))
     if row is None:
         return False
+    catalog = (settings or get_settings()).providers.get(provider)
+    discovered = catalog is None or (model not in catalog.models and model not in catalog.embedding_models)
+    listed = session.get(CatalogModel, (provider, model))
+    if discovered and listed is not None and listed.enabled:  # config.yaml has no price to go back to
+        raise ValidationError(Msg("catalog.price_needed", model=f"{provider}/{model}"[:200]))
     session.delete(row)
     record_audit(session=session, actor_id=actor_id, action="prices.clear", target=f"{provider}/{model}",
                  detail={"before": [row.price_in, row.price_out, row.price_cached_in]})

@@ -62,3 +62,25 @@ def test_a_reply_cap_is_a_400_naming_it(api, token, admin_id, session: Session, 
     with pytest.raises(openai.BadRequestError, match="100"):
         client.chat.completions.create(model="openai/gpt-4o-mini", messages=HELLO, max_tokens=500)
     assert provider.history == []
+
+
+def test_a_cap_below_the_portal_default_lowers_the_default_instead_of_refusing(api, token, admin_id,  # type: ignore[no-untyped-def]
+                                                                               session: Session, provider) -> None:
+    update_model(session=session, actor_id=admin_id, provider="openai", model="gpt-4o-mini",
+                 change=_settings_of(session, "openai", "gpt-4o-mini", max_output=100))  # below chat's 512
+    provider.enqueue("openai", Reply(chunks=["short"]))
+    reply = _client(api, token).chat.completions.create(model="openai/gpt-4o-mini", messages=HELLO)
+    assert reply.choices[0].message.content == "short" and provider.history[-1].body["max_completion_tokens"] == 100
+
+
+def test_a_disabled_embedding_model_is_refused_even_on_the_callers_own_key(api, token, admin_id, alice,  # type: ignore[no-untyped-def]
+                                                                          session: Session, provider) -> None:
+    from core.keys import save_user_key
+
+    save_user_key(session=session, user_id=alice, provider="openai", api_key="sk-good-key")
+    client = _client(api, token)
+    assert len(client.embeddings.create(model="openai/text-embedding-3-small", input="x").data) == 1
+    set_enabled(session=session, actor_id=admin_id, provider="openai", model="text-embedding-3-small", enabled=False)
+    with pytest.raises(openai.PermissionDeniedError):
+        client.embeddings.create(model="openai/text-embedding-3-small", input="x")
+    assert "openai/text-embedding-3-small" not in {m.id for m in client.models.list()}

@@ -103,7 +103,7 @@ def test_a_disabled_model_leaves_every_choice_but_keeps_its_price(engine, sessio
     assert "gpt-4o" in _picker(engine, ann)["openai"]
     assert session.get(CatalogModel, ("openai", "gpt-4o")) is None  # enabled is config.yaml's value: nothing stored
     actions = [e.action for e in audit_log(session=session, actor_id=admin) if e.target == "openai/gpt-4o"]
-    assert actions == ["catalog.update", "catalog.update"]
+    assert actions == ["catalog.enable", "catalog.disable"]
 
 
 def test_a_reply_cap_refuses_more_and_the_picker_follows_at_once(engine, session: Session) -> None:

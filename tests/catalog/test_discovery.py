@@ -17,9 +17,9 @@ from core.catalog import claim, last_runs, run_discovery, run_due, running, set_
 from core.chat import ConversationManager, ProviderChooser, TurnOptions
 from core.config import get_settings
 from core.errors import ValidationError
-from core.model_catalog import lookup, offered
-from core.models import DiscoveryRun, UsageEvent, User
-from core.usage import set_price
+from core.model_catalog import forget_catalog, lookup, offered
+from core.models import DiscoveryRun, PriceOverride, UsageEvent, User
+from core.usage import clear_price, forget_prices, price_of, set_price
 from tests.catalog.test_catalog import _settings_of
 from tests.conftest import add_user
 from tests.fakes.provider_server import LISTED, FakeProviderServer, Reply
@@ -43,7 +43,7 @@ def keys(server: FakeProviderServer, monkeypatch: pytest.MonkeyPatch, parley_env
         monkeypatch.setenv(name, value)
     get_settings.cache_clear()
     server.listed = [("fake-model", "Fake"), ("fake-embed-small", ""), ("tts-1", ""), ("gpt-4o", "GPT-4o"),
-                     ("bge-m3", "")]
+                     ("bge-m3", ""), ("![x](https://example.com/t.png)", "")]  # not a model id: left out
     server.history.clear()
     yield
     server.listed = list(LISTED)
@@ -96,9 +96,18 @@ def test_discovery_adds_new_models_disabled_until_an_admin_prices_them(keys, eng
     turn.close()
     event = session.exec(select(UsageEvent).where(UsageEvent.model == "fake-model")).one()
     assert event.cost_usd == pytest.approx((1000 * 1.0 + 500 * 2.0) / 1e6)  # the admin's price
+    with pytest.raises(ValidationError, match="disable it"):  # config.yaml has no price to fall back to
+        clear_price(session=session, actor_id=admin, provider="openai", model="fake-model")
+    session.delete(session.get(PriceOverride, ("openai", "fake-embed-small")))  # gone behind the admin's back
+    session.commit()
+    forget_catalog()
+    forget_prices()
+    assert price_of("openai", "fake-embed-small") is None  # never $0
+    assert "fake-embed-small" not in offered(settings, engine).providers["openai"].embedding_models
 
     again = run_discovery(engine, settings, None, ["openai"])[0]  # the schedule's run: what admins set is kept
     assert (again.found, again.added) == (4, 0)
+    assert lookup(settings, engine, "openai", "![x](https://example.com/t.png)") is None
     kept = lookup(settings, engine, "openai", "fake-model")
     assert kept is not None and kept.enabled and kept.title == "Fake (ours)"
     runs = {r.provider: r for r in last_runs(session=session, actor_id=admin)}
