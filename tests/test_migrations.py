@@ -14,7 +14,7 @@ from core import db
 from core.config import PROJECT_ROOT
 from core.models import User
 
-HEAD = "0021"
+HEAD = "0022"
 TABLES = {"user", "auditevent", "conversation", "message", "usageevent", "limitpolicy", "usagedaily",
           "usagedailyerror", "providercredential", "orgsetting", "userpreference", "promptpreset", "apitoken",
           "budgetcounter", "budgethold", "team", "teammember", "priceoverride", "knowledgebase", "kbdocument", "chunk",
@@ -70,10 +70,11 @@ def test_models_match_the_migrated_schema(engine) -> None:  # type: ignore[no-un
     from core.models import metadata
 
     def ours(obj, name, type_, reflected, compare_to):  # type: ignore[no-untyped-def]
-        # Search belongs to the database, built by migration 0005: SQLite's FTS tables, PostgreSQL's trigram
-        # GIN indexes. Rollup tables are models; their triggers are not schema objects alembic compares.
+        # Search belongs to the database, built by migrations 0005, 0014 and 0022: SQLite's FTS tables, PostgreSQL's
+        # trigram and word GIN indexes. Rollup tables are models; their triggers are not schema objects alembic
+        # compares.
         search_table = type_ == "table" and reflected and compare_to is None
-        return not (search_table or (type_ == "index" and (name or "").endswith("_trgm")))
+        return not (search_table or (type_ == "index" and (name or "").endswith(("_trgm", "_words"))))
 
     with engine.connect() as connection:
         context = MigrationContext.configure(connection, opts={"compare_type": True, "include_object": ours})

@@ -30,7 +30,7 @@ READABLE_VERSIONS = (1, 2)
 MANIFEST = "manifest.json"
 CHUNK = 1 << 20
 # Derived tables: SQLite's full-text indexes (kept from message and chunk by triggers) and their shadow tables.
-SKIPPED_PREFIXES = ("message_fts", "chunk_fts", "sqlite_")
+SKIPPED_PREFIXES = ("message_fts", "chunk_fts", "chunk_words", "sqlite_")
 
 
 class BackupError(AppError):

@@ -12,7 +12,20 @@ from core.errors import ValidationError
 from core.i18n import Msg
 from core.knowledge.parsing import Section
 
-_BREAKS = (re.compile(r"\n\s*\n"), re.compile(r"\n"), re.compile(r"(?<=[.!?。？！다요])\s+"), re.compile(r"\s+"))
+
+def _syllables(*, without_final: str = "", finals: frozenset[int] = frozenset()) -> str:
+    """Hangul syllables ending in one of these final consonants (jamo index 1-27), and the listed open ones."""
+    return without_final + "".join(chr(c) for c in range(0xAC00, 0xD7A4) if (c - 0xAC00) % 28 in finals)
+
+
+# Korean without a full stop: a sentence ends at 다 or 요 only when they close a verb or adjective, so that
+# "바다 위에서" (sea), "A보다 B" (than) or "필요 서류" (needed) are not cut. 다 after a closed syllable (한다, 했다,
+# 있다, 좋다, 아름답다; not ㅇ), after 니 (합니다), 이, 하, 되, 지 or an adjective's 쁘/프/크/르/쓰; 요 after the
+# endings of polite speech (해요, 세요, 어요, 예요, 네요, 죠, 까요, 는데요, 거든요).
+_DA = _syllables(without_final="니이하되지쁘프크르쓰", finals=frozenset(range(1, 28)) - {21})
+_YO = _syllables(without_final="세어아해에예네죠까데래게지여워와봐줘돼나가니라서고대", finals=frozenset({4}))
+_SENTENCE = re.compile(rf"(?<=[.!?。？！])\s+|(?<=[{_DA}]다)\s+|(?<=[{_YO}]요)\s+")
+_BREAKS = (re.compile(r"\n\s*\n"), re.compile(r"\n"), _SENTENCE, re.compile(r"\s+"))
 
 
 @dataclass(frozen=True)
