@@ -1,6 +1,6 @@
-"""A harder retrieval set, written for Parley's evaluation (the companies and numbers are fictional): 12 documents
-that are near-duplicates of each other (the same policy for two years or two regions, the same runbook for two
-systems), and 36 questions of three kinds:
+"""A harder retrieval set, written for Parley's evaluation (the companies and numbers are fictional): 14 documents,
+8 in English and 6 in Korean, many near-duplicates of each other (the same policy for two years or two regions, the
+same runbook for two systems), and 61 questions of three kinds, 31 of them across languages:
 - "distractor": the answer's words appear in a sibling document too; only the year, region or system tells which;
 - "paraphrase": the question shares no content word with the passage that answers it;
 - "cross-language": an English question about a Korean document, or a Korean question about an English one.
@@ -91,6 +91,26 @@ The employee returns to the same role or one at the same level.
 # 출산
 배우자 출산 시 유급 휴가 10일을 준다.
 """,
+    "온보딩.md": """# 입사 첫날
+입사 첫날에는 오전 9시 30분까지 본사 1층 안내 데스크로 와서 출입증을 받는다. 인사팀 담당자가 자리와 사물함을
+안내하고, 점심은 팀원들과 함께 한다.
+# 장비 지급
+노트북과 모니터는 입사 첫날 오후에 지급된다. 추가 장비가 필요하면 팀장 승인을 받아 서비스 데스크에 요청한다.
+# 교육
+입사 후 첫 2주 동안 회사 소개, 보안, 개발 환경 교육을 차례로 받는다. 교육 일정은 첫날 메일로 안내된다.
+# 수습 기간
+수습 기간은 3개월이며, 이 기간에도 급여는 전액 지급된다. 수습이 끝나기 2주 전에 팀장과 면담한다.
+""",
+    "연차-규정.md": """# 연차 일수
+입사 첫해에는 한 달 개근할 때마다 하루씩, 최대 11일의 연차가 생긴다. 2년 차부터는 매년 15일이 주어지고,
+3년마다 하루씩 늘어난다.
+# 이월
+쓰지 못한 연차는 다음 해 3월 말까지 최대 5일 이월할 수 있고, 나머지는 소멸한다.
+# 반차
+연차는 반나절 단위로도 쓸 수 있다. 오전 반차는 13시에 출근하고, 오후 반차는 14시에 퇴근한다.
+# 신청
+연차는 사용일 3일 전까지 인사 시스템에서 신청하고 팀장 승인을 받는다.
+""",
     "security-training.md": """# Schedule
 Every employee completes the security awareness course within 30 days of joining and then once a year.
 # Phishing drills
@@ -144,4 +164,33 @@ QUESTIONS: list[tuple[str, str, str, str]] = [
     ("미국 직원이 개인 차를 운전하면 마일당 얼마를 받나요?", "travel-2026-us.md", "Mileage", "cross-language"),
     ("결제 데이터베이스 스키마 변경은 무슨 요일에 하나요?", "runbook-billing-db.md", "Maintenance window",
      "cross-language"),
+    # English questions about Korean documents
+    ("How many times a week could I work from home in 2025?", "재택근무-2025.md", "신청", "cross-language"),
+    ("Did the company pay for a monitor for remote work in 2025?", "재택근무-2025.md", "장비", "cross-language"),
+    ("Who has to approve my remote work days in 2026?", "재택근무-2026.md", "신청", "cross-language"),
+    ("How much leave do I get when my father or mother passes away?", "경조사-규정.md", "조사", "cross-language"),
+    ("What time should I arrive on my first day?", "온보딩.md", "입사 첫날", "cross-language"),
+    ("When do new hires receive their laptop?", "온보딩.md", "장비 지급", "cross-language"),
+    ("How long is the probation period, and am I paid in full?", "온보딩.md", "수습 기간", "cross-language"),
+    ("How many vacation days does someone in their first year get?", "연차-규정.md", "연차 일수", "cross-language"),
+    ("Can unused vacation days be carried over to next year?", "연차-규정.md", "이월", "cross-language"),
+    ("Can I take only half a day off?", "연차-규정.md", "반차", "cross-language"),
+    # Korean questions about English documents
+    ("2025년 EU 수도의 호텔 숙박비 한도는 얼마였나요?", "travel-2025-eu.md", "Lodging", "cross-language"),
+    ("미국 직원의 하루 식비 한도는 얼마인가요?", "travel-2026-us.md", "Meals", "cross-language"),
+    ("검색 클러스터 스냅샷은 며칠 동안 보관하나요?", "runbook-search-db.md", "Backups", "cross-language"),
+    ("결제 데이터베이스는 몇 분마다 백업하나요?", "runbook-billing-db.md", "Backups", "cross-language"),
+    ("개발자는 노트북을 몇 년마다 새로 받나요?", "laptop-policy.md", "Refresh", "cross-language"),
+    ("가족에게 회사 노트북을 빌려줘도 되나요?", "laptop-policy.md", "Personal use", "cross-language"),
+    ("자전거는 어디에 세워야 하나요?", "parking.md", "Bicycles", "cross-language"),
+    ("안식 휴가 중에도 월급이 나오나요?", "sabbatical.md", "Pay", "cross-language"),
+    ("피싱 모의 훈련 메일은 일 년에 몇 번 오나요?", "security-training.md", "Phishing drills", "cross-language"),
+    ("2026년 유럽 출장에서 기차 일등석은 언제 탈 수 있나요?", "travel-2026-eu.md", "Rail", "cross-language"),
+    # more questions in the documents' own language
+    ("입사 첫날에는 무엇을 하나요?", "온보딩.md", "입사 첫날", "distractor"),
+    ("회사에 처음 오는 날 어디로 가면 되나요?", "온보딩.md", "입사 첫날", "paraphrase"),
+    ("못 쓴 휴가를 내년으로 넘길 수 있나요?", "연차-규정.md", "이월", "paraphrase"),
+    ("아내가 아이를 낳으면 남편은 며칠 쉴 수 있나요?", "경조사-규정.md", "출산", "paraphrase"),
+    ("What is the most a room in an EU capital may cost per night in 2026?", "travel-2026-eu.md", "Lodging",
+     "distractor"),
 ]

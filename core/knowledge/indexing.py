@@ -34,7 +34,7 @@ def index_document(engine: Engine, store: VectorStore, embedder_for: EmbedderFor
         kb_id = kb.id or 0
     try:
         embedder = embedder_for(kb, kb.owner_id)  # the owner's key, the owner's budget
-        vectors = cached_passages(engine, embedder, [d.text for d in drafts], [d.content_hash for d in drafts],
+        vectors = cached_passages(engine, embedder, [d.embedded for d in drafts], [d.content_hash for d in drafts],
                                   progress=_progress(engine, document_id, len(drafts)))
         with Session(engine) as session:
             rows = [Chunk(document_id=document_id, kb_id=kb_id, ordinal=d.ordinal, text=d.text, page=d.page,

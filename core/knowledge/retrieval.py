@@ -1,8 +1,19 @@
-"""Hybrid retrieval: the vector store's nearest chunks plus the database's keyword matches, fused by reciprocal
-rank (RRF), optionally diversified (MMR); only in knowledge bases the caller may read."""
+"""Hybrid retrieval: the vector store's nearest chunks plus the database's keyword matches, fused, optionally
+diversified (MMR); only in knowledge bases the caller may read.
+
+The fusion is led by meaning (issue #25, cause 1). Reciprocal rank fusion gave every keyword hit a bonus as large as
+a vector rank's, so words shared with the wrong passage (English "per" in "period", a Korean ending, the question's
+own language when the answer is in the other one) outvoted the vector ranking: on bench/rag_hard.py hybrid fell
+below vector-only on both halves. Now each vector candidate scores its similarity plus a small weight times its
+keyword score (scaled so the best keyword match is 1): keywords break near-ties (a year, a region, a system name)
+and weigh more when the question holds exact tokens (digits, codes, identifiers). When the best match by meaning is
+in another language than the question, keyword hits (all in the question's language) are left out of the ranking;
+chunks only keywords found come after the vector candidates, in keyword order. Weights tuned on bench/rag_hard.py.
+"""
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Literal
@@ -17,6 +28,10 @@ from core.models.knowledge import Chunk, DocumentStatus, EmbeddingCache, KbDocum
 
 Mode = Literal["hybrid", "vector", "keyword"]
 RRF_K = 60
+KEYWORD_WEIGHT, EXACT_KEYWORD_WEIGHT = 0.005, 0.02  # cosine similarity + weight x keyword score (best = 1)
+_EXACT = re.compile(r"\d|[A-Z]{2,}|[_#@/\\]|\w-\w")  # 2026, SKU, ERR_504, v2/api, PELICAN-42
+_HANGUL = re.compile(r"[\uac00-\ud7a3]")
+_LETTER = re.compile(r"[^\W\d_]")
 
 
 @dataclass(frozen=True)
@@ -46,6 +61,27 @@ def rrf(rankings: list[list[int]], k: int = RRF_K) -> list[tuple[int, float]]:
         for rank, item in enumerate(ranking, start=1):
             scores[item] += 1.0 / (k + rank)
     return sorted(scores.items(), key=lambda pair: (-pair[1], pair[0]))
+
+
+def language(text: str) -> str:
+    """"ko" when Hangul is a good share of the text's letters, else "other" (the two this portal's users mix)."""
+    letters = _LETTER.findall(text[:2000])
+    hangul = sum(1 for c in letters if _HANGUL.match(c))
+    return "ko" if letters and hangul / len(letters) > 0.3 else "other"
+
+
+def fuse(similarity: dict[int, float], vector_order: list[int], keyword: list[tuple[int, float]],
+         weight: float) -> list[tuple[int, float]]:
+    """Vector candidates by similarity + weight x keyword score (scaled to the best = 1), then the chunks only
+    keywords found, in keyword order (see the module)."""
+    best = max((score for _, score in keyword), default=0.0) or 1.0
+    words = {chunk_id: score / best for chunk_id, score in keyword}
+    led = sorted(((c, similarity.get(c, 0.0) + weight * words.get(c, 0.0)) for c in vector_order),
+                 key=lambda pair: (-pair[1], pair[0]))
+    floor = min((score for _, score in led), default=1.0)
+    seen = set(vector_order)
+    rest = [(c, floor * (1 - 1e-3 * (n + 1))) for n, (c, _) in enumerate(keyword) if c not in seen]
+    return led + rest
 
 
 def mmr(candidates: list[int], relevance: dict[int, float], vectors: dict[int, np.ndarray], k: int,
@@ -82,9 +118,15 @@ def retrieve(session: Session, store: VectorStore, embedder_for: EmbedderFor, kb
             found = store.query(embedder.query(query), [kb.id or 0 for kb in group], candidates)
             rankings.append([chunk_id for chunk_id, _ in found])
             similarity.update(found)
-    if mode in ("hybrid", "keyword"):
-        rankings.append([chunk_id for chunk_id, _ in keyword_search(session, kb_ids, query, candidates)])
-    fused = rrf(rankings)
+    keyword = keyword_search(session, kb_ids, query, candidates) if mode in ("hybrid", "keyword") else []
+    if mode == "hybrid" and len(rankings) == 1:
+        vector_order = rankings[0]
+        top = session.get(Chunk, vector_order[0]) if vector_order else None
+        across = top is not None and language(top.text) != language(query)  # keywords are in the wrong language
+        weight = 0.0 if across else EXACT_KEYWORD_WEIGHT if _EXACT.search(query) else KEYWORD_WEIGHT
+        fused = fuse(similarity, vector_order, keyword, weight)
+    else:  # one ranking, or vectors from several embedders (their similarities do not compare): by rank
+        fused = rrf([*rankings, [chunk_id for chunk_id, _ in keyword]] if keyword else rankings)
     order = [chunk_id for chunk_id, _ in fused]
     if diversity > 0 and order:
         order = mmr(order, dict(fused), _vectors(session, order, {kb.id: kb.embedder for kb in kbs}), k, diversity)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor, wait
+from pathlib import PurePath
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, delete, select
@@ -56,7 +57,7 @@ class Knowledge:
             raise ValidationError(Msg("knowledge.too_big", size=f"{len(raw) / 1e6:.1f}", limit=limits.max_file_mb))
         parsed = parse(raw, name, ParseLimits.of(limits))  # bounded memory and time, refused early
         text, drafts = chunk(parsed.sections, size=limits.chunk_chars, overlap=limits.chunk_overlap,
-                             max_chunks=limits.max_chunks)
+                             max_chunks=limits.max_chunks, title=PurePath(name).stem)
         with session_scope(self.engine) as session:
             get_owned(session=session, user_id=user_id, kb_id=kb_id)  # still theirs
             document = KbDocument(kb_id=kb_id, name=name, mime=parsed.mime, size_bytes=len(raw), text=text,

@@ -224,6 +224,7 @@ def test_knowledge_bases_as_an_extra_body_field(api, token, provider, session, a
         extra_body={"knowledge_bases": [kb_id]})
     sources = (reply.model_extra or {})["sources"]
     assert sources[0]["n"] == 1 and sources[0]["document"] == "handbook.md" and sources[0]["section"] == "Backups"
+    assert sources[0]["cited"] and not any(s["cited"] for s in sources[1:])  # the others were only given
     system = provider.calls("/chat/completions")[-1].body["messages"][0]["content"]
     assert "[1] handbook.md (Backups)" in system
     with pytest.raises(openai.NotFoundError):

@@ -57,7 +57,7 @@ def test_upload_ask_and_open_the_citation(live_server: LiveServer, browser: Brow
     system = fake_openai.calls("/chat/completions")[-1].body["messages"][0]["content"]
     assert "[1] handbook.md (Backups)" in system
 
-    page.get_by_text("Sources (").first.click()
+    page.get_by_text("Sources: 1 cited").first.click()  # [1] is cited; others were only given to the model
     link = page.get_by_role("link", name="[1] handbook.md · Backups")
     expect(link).to_be_visible()
     ARTIFACTS.mkdir(exist_ok=True)

@@ -183,3 +183,13 @@ def test_an_embeddings_endpoint_through_the_provider_layer_and_a_change_of_embed
     manager.knowledge.wait()
     [failed] = documents_of(session=session, user_id=bob, kb_id=theirs)
     assert failed.status == DocumentStatus.failed and "cannot be used" in (failed.error or "")
+
+
+@pytest.mark.parametrize(("reply", "numbers"), [
+    ("At 03:00 UTC [1].", {1}), ("Both [1][3] say so, and [2, 4] too.", {1, 2, 3, 4}), ("No citation.", set()),
+    ("A list [a] or a link [x](y) or [1000] is not a citation.", set()), ("둘 다 [1，2]", {1, 2}),
+])
+def test_a_reply_says_which_sources_it_cited(reply: str, numbers: set[int]) -> None:
+    from core.chat import cited
+
+    assert cited(reply) == numbers

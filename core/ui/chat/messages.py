@@ -9,6 +9,7 @@ from urllib.parse import urlencode
 
 import streamlit as st
 
+from core.chat import cited
 from core.history import Version
 from core.i18n import Msg
 from core.models import Attachment, MessagePublic, MessageRole, MessageSource, MessageStatus
@@ -51,7 +52,7 @@ def _body(message: MessagePublic, sources: list[MessageSource] | None,
     if message.role != MessageRole.assistant:
         return
     if sources:
-        render_sources(sources)
+        render_sources(sources, cited(message.content))
     if message.status == MessageStatus.error:
         st.error(tr(message.error) or t("chat.provider_failed"))
     st.caption(" · ".join(_notes(message)))
@@ -104,10 +105,15 @@ def thumbnails(attachments: list[Attachment]) -> None:
             st.caption(":material/description: " + t(key, name=escape_markdown(attachment.name)))
 
 
-def render_sources(sources: list[MessageSource]) -> None:
-    """The reply's numbered sources; each opens its document at the cited passage (Knowledge page)."""
-    with st.expander(t("knowledge.sources", n=len(sources)), expanded=False):
-        for source in sources:
+def render_sources(sources: list[MessageSource], said: set[int]) -> None:
+    """The reply's numbered sources, those it cites first (said: their numbers), then those only given to the
+    model; each opens its document at the passage (Knowledge page)."""
+    quoted = [s for s in sources if s.n in said]
+    given = [s for s in sources if s.n not in said]
+    with st.expander(t("knowledge.sources_cited", cited=len(quoted), given=len(given)), expanded=False):
+        for source in quoted + given:
+            if source is (given[0] if given else None):
+                st.caption(t("knowledge.not_cited"))
             where = f"p. {source.page}" if source.page else source.section
             title = escape_markdown(f"[{source.n}] {source.document_name}" + (f" · {where}" if where else ""))
             if source.document_id:
