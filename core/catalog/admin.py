@@ -18,7 +18,7 @@ from core.accounts import record_audit, require_admin
 from core.config import ModelInfo, Settings, get_settings
 from core.errors import NotFound, ValidationError
 from core.i18n import Msg
-from core.model_catalog import Entry, forget_catalog, merge, priced_models
+from core.model_catalog import FIELDS, Entry, forget_catalog, merge, priced_models
 from core.models import CatalogModel, PriceOverride, utcnow
 from core.providers.registry import provider_classes
 from core.usage import Price
@@ -89,9 +89,22 @@ def catalog_table(*, session: Session, actor_id: int, settings: Settings | None 
 
 def _settings_of(row: CatalogModel) -> dict[str, Any]:
     """What the row sets (discovery's own stamps left out)."""
-    names = ("enabled", "display_name", "description", "context_window", "max_output", "vision", "tools", "json_mode",
-             "default_temperature", "default_max_tokens", "position")
-    return {name: getattr(row, name) for name in names if getattr(row, name) is not None}
+    return {name: getattr(row, name) for name in ("enabled", *FIELDS, "position") if getattr(row, name) is not None}
+
+
+def _refuse_unpriced(session: Session, entry: Entry, enabled: bool) -> None:
+    """A discovered model is enabled only once it has an admin's price (never offered at $0 by accident)."""
+    if enabled and not entry.configured and session.get(PriceOverride, (entry.provider, entry.model)) is None:
+        raise ValidationError(Msg("catalog.price_first", model=entry.id))
+
+
+def _keep(session: Session, row: CatalogModel, entry: Entry) -> None:
+    """Store the row; drop it when it sets nothing over config.yaml's model and discovery never saw the model."""
+    if not _settings_of(row) and entry.configured and row.seen_at is None:
+        if inspect(row).persistent:
+            session.delete(row)
+    else:
+        session.add(row)
 
 
 def _find(session: Session, settings: Settings, provider: str, model: str) -> tuple[Entry, CatalogModel | None]:
@@ -125,8 +138,7 @@ def update_model(*, session: Session, actor_id: int, provider: str, model: str, 
     cap = change.max_output or change.context_window
     if change.default_max_tokens is not None and change.default_max_tokens > cap:
         raise ValidationError(Msg("catalog.default_over_output", max=cap))
-    if change.enabled and not entry.configured and session.get(PriceOverride, (provider, model)) is None:
-        raise ValidationError(Msg("catalog.price_first", model=entry.id))
+    _refuse_unpriced(session, entry, change.enabled)
     base = _base(settings, entry)
     wanted: dict[str, Any] = {"display_name": name, "description": description,
                               **change.model_dump(include={"context_window", "max_output", "vision", "tools",
@@ -143,11 +155,7 @@ def update_model(*, session: Session, actor_id: int, provider: str, model: str, 
     if after == before:
         return
     row.updated_at, row.updated_by = utcnow(), actor_id
-    if after == {"kind": entry.kind} and entry.configured and row.seen_at is None:  # config.yaml's again: no row
-        if inspect(row).persistent:
-            session.delete(row)
-    else:
-        session.add(row)
+    _keep(session, row, entry)
     keys = sorted(set(before) | set(after))
     record_audit(session=session, actor_id=actor_id, action="catalog.update", target=entry.id,
                  detail={"before": {k: before.get(k) for k in keys if before.get(k) != after.get(k)},
@@ -161,19 +169,14 @@ def set_enabled(*, session: Session, actor_id: int, provider: str, model: str, e
     """Offer a model in the picker and /v1/models, or stop offering it (audited); nothing else changes."""
     require_admin(session=session, actor_id=actor_id)
     entry, row = _find(session, settings or get_settings(), provider, model)
-    if enabled and not entry.configured and session.get(PriceOverride, (provider, model)) is None:
-        raise ValidationError(Msg("catalog.price_first", model=entry.id))
+    _refuse_unpriced(session, entry, enabled)
     row = row or CatalogModel(provider=provider, model=model, kind=entry.kind)
     before = row.enabled
     row.enabled = None if enabled == entry.configured else enabled
     if row.enabled == before:
         return
     row.updated_at, row.updated_by = utcnow(), actor_id
-    if not _settings_of(row) and entry.configured and row.seen_at is None:
-        if inspect(row).persistent:
-            session.delete(row)
-    else:
-        session.add(row)
+    _keep(session, row, entry)
     record_audit(session=session, actor_id=actor_id, action="catalog.enable" if enabled else "catalog.disable",
                  target=entry.id)
     session.commit()
