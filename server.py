@@ -83,7 +83,9 @@ async def lifespan(_app: st.App) -> AsyncIterator[None]:
     gc.freeze()  # start-up's objects (modules, models, catalogs) live as long as the process: never scan them again
     loop = asyncio.get_running_loop()
     # After the server installed its own SIGTERM handler, which the drain then stops.
-    lifecycle.drain_on_sigterm(lambda: _wait_for_replies(loop, get_settings().drain_grace_seconds))
+    settings = get_settings()
+    lifecycle.drain_on_sigterm(lambda: _wait_for_replies(loop, settings.drain_grace_seconds),
+                               settings.drain_linger_seconds)
     _log_proxy_trust()
     yield
     await close_sessions()  # the API's plain provider calls' connections (core.providers.wire)

@@ -107,6 +107,9 @@ class Settings(BaseModel):
     registration: Literal["closed", "approval", "open"] = "approval"
     # SIGTERM: not ready at once, no new turns, and up to this long for replies in flight to finish.
     drain_grace_seconds: float = Field(default=30.0, ge=0, le=3600)
+    # ...and never shorter than this after the last request: the proxy's idle keep-alive connections to the instance
+    # close on the proxy's side first (the shipped nginx drops them after 3 s), so the exit cuts none under a request.
+    drain_linger_seconds: float = Field(default=4.0, ge=0, le=600)
     cookie: CookieSettings = Field(default_factory=CookieSettings)
     login: LoginSettings = Field(default_factory=LoginSettings)
     password: PasswordSettings = Field(default_factory=PasswordSettings)

@@ -28,13 +28,14 @@ SHUTDOWN_SECONDS = 5.0  # after the drain: how long uvicorn waits for connection
 _lock = threading.Condition()
 _draining = False
 _in_flight = 0
+_quiet_since = 0.0  # while draining: when the last response that may have left its connection open ended
 
 
 def drain() -> None:
     """From now on: not ready, and no new turns."""
-    global _draining
+    global _draining, _quiet_since
     with _lock:
-        _draining = True
+        _draining, _quiet_since = True, time.monotonic()
         _lock.notify_all()
 
 
@@ -68,6 +69,22 @@ def wait_for_turns(grace_seconds: float) -> int:
         return _in_flight
 
 
+def answered_during_drain() -> None:
+    """A response begun before the drain ended: its keep-alive connection went back to the proxy's pool."""
+    global _quiet_since
+    _quiet_since = time.monotonic()
+
+
+def linger(seconds: float) -> None:
+    """Block until `seconds` have passed since the drain began and since the last response that left its connection
+    open. Every response during the drain closes its connection (DrainGate), and the proxy drops an idle one after its
+    keepalive_timeout: waiting longer than that, the exit finds no idle connection to cut while the proxy sends a
+    request on it (a POST cut that way is a 502 nginx cannot retry). Bounded: only responses begun before the drain
+    count, and those end within the grace period."""
+    while (left := seconds - (time.monotonic() - _quiet_since)) > 0:
+        time.sleep(left)
+
+
 def stop_server(server_handler: object) -> bool:
     """uvicorn's graceful exit, without recording a signal: uvicorn raises again the signal it caught once it has
     stopped, and the process would end killed by SIGTERM (exit -15) instead of exiting 0 after a clean drain.
@@ -82,10 +99,10 @@ def stop_server(server_handler: object) -> bool:
     return True
 
 
-def drain_on_sigterm(wait: Callable[[], object]) -> None:
+def drain_on_sigterm(wait: Callable[[], object], linger_seconds: float = 0.0) -> None:
     """SIGTERM: report not-ready and start no new turn at once (DrainGate sends the proxy's new requests elsewhere);
-    wait() lets what is in flight finish; then the server stops. Call it from the server's lifespan, after the
-    server installed its own handler (which it then stops)."""
+    wait() lets what is in flight finish; linger(linger_seconds); then the server stops. Call it from the server's
+    lifespan, after the server installed its own handler (which it then stops)."""
     try:
         server_handler = signal.getsignal(signal.SIGTERM)
     except ValueError:  # not the main thread (an embedding server): nothing to take over
@@ -105,6 +122,7 @@ def drain_on_sigterm(wait: Callable[[], object]) -> None:
 
     def finish() -> None:
         wait()
+        linger(linger_seconds)
         if not stop_server(server_handler):
             handed_over.set()
             os.kill(os.getpid(), signal.SIGTERM)  # back on the main thread, to the server's own handler
@@ -157,6 +175,8 @@ class DrainGate:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if not _draining or scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
+            if _draining and scope["type"] == "http":
+                answered_during_drain()
             return
         path: str = scope.get("path", "")
         if scope["type"] == "websocket":

@@ -86,3 +86,60 @@ def test_a_draining_instance_refuses_new_ui_websockets_with_503() -> None:
     with pytest.raises(WebSocketDenialResponse) as denied, client.websocket_connect("/_stcore/stream"):
         pass
     assert denied.value.status_code == 503
+
+
+class _Clock:
+    """lifecycle's `time`, standing still until the code under test sleeps."""
+
+    def __init__(self) -> None:
+        self.now, self.slept = 100.0, []  # type: ignore[var-annotated]
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+def test_the_exit_waits_until_no_connection_the_proxy_may_still_use_is_left(monkeypatch: pytest.MonkeyPatch) -> None:
+    """CI flake (rolling restart, 1 of 406 API requests): a fresh POST got nginx's 502. A drained instance exited at
+    once and cut the keep-alive connections nginx still held idle; a POST nginx had just sent on one failed after it
+    was sent, which nginx may not retry. Now the exit waits `drain_linger_seconds` after the drain began and after
+    the last response that kept its connection open (one begun before the drain); nginx drops idle ones sooner."""
+    clock = _Clock()
+    monkeypatch.setattr(lifecycle, "time", clock)
+    lifecycle.drain()  # at 100
+    clock.now = 101.0
+    lifecycle.linger(4.0)
+    assert clock.slept == [3.0] and clock.now == 104.0  # 4 s after the drain began
+    clock.now = 110.0
+    lifecycle.answered_during_drain()  # a reply begun before the drain ends at 110: its connection went back idle
+    clock.now = 111.5
+    lifecycle.linger(4.0)
+    assert clock.slept[1:] == [2.5] and clock.now == 114.0
+    lifecycle.linger(0.0)  # no linger set: the exit is not held
+    assert len(clock.slept) == 2
+
+
+def test_a_response_begun_before_the_drain_restarts_the_linger_and_keeps_its_connection(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = _Clock()
+    monkeypatch.setattr(lifecycle, "time", clock)
+
+    async def answer_while_sigterm_arrives(request: Request) -> JSONResponse:
+        lifecycle.drain()  # at 100, while this request (begun before it) runs
+        clock.now += 3.0  # the reply takes 3 s more
+        return JSONResponse({"ok": True})
+
+    client = TestClient(DrainGate(Starlette(routes=[Route("/v1/models", answer_while_sigterm_arrives)])))
+    response = client.get("/v1/models")
+    assert response.status_code == 200 and response.headers.get("connection") != "close"
+    clock.now = 104.0
+    lifecycle.linger(4.0)
+    assert clock.slept == [3.0]  # counted from the end of that response (at 103), not from the drain (100)
+    refused = client.get("/v1/models", headers={"X-Parley-Attempt": "first"})
+    assert refused.status_code == 421 and refused.headers["connection"] == "close"
+    clock.now = 200.0
+    lifecycle.linger(4.0)  # refusals close their connection: they never hold the exit
+    assert clock.slept == [3.0]

@@ -322,3 +322,71 @@ def test_a_drain_refusal_is_retried_on_the_other_instance_never_back_on_the_one_
         for instance in (refusing, serving):
             instance.shutdown()
             instance.server_close()
+
+
+class _KeptOpen(ThreadingHTTPServer):
+    """A stand-in instance that never closes an idle keep-alive connection itself, and notes each one the other
+    side (nginx) closed."""
+
+    daemon_threads = True
+
+    def __init__(self) -> None:
+        self.closed_by_nginx = threading.Event()
+        instance = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *_args: object) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                self._answer()
+
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                self._answer()
+
+            def _answer(self) -> None:
+                self.send_response(200)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"{}")
+
+            def finish(self) -> None:  # handle() ended: the peer closed the connection (this side never does)
+                super().finish()
+                instance.closed_by_nginx.set()
+
+        super().__init__(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+
+
+def test_nginx_closes_idle_instance_connections_before_an_instance_would(tmp_path: Path) -> None:
+    """CI flake (rolling restart, 1 of 406 API requests): a fresh POST got nginx's 502. nginx kept idle connections
+    to the instances for 60 s while uvicorn closes them after 5 s and a drained instance closed them as it exited; a
+    POST nginx sent on one just as the instance closed it failed after it was sent, which nginx may not retry. Now
+    nginx drops idle upstream connections first: every upstream's keepalive_timeout is shorter than uvicorn's
+    keep-alive and a draining instance's linger, and nginx does close them (here, an instance that never would)."""
+    import uvicorn
+
+    from core.config import Settings
+
+    template = (PROJECT_ROOT / "deploy" / "nginx" / "parley.conf.template").read_text()
+    upstreams = re.findall(r"^upstream (\w+) \{(.*?)^\}", template, re.S | re.M)
+    assert len(upstreams) == 5
+    instance_keeps = min(uvicorn.Config("server:app").timeout_keep_alive, Settings().drain_linger_seconds)
+    for name, block in upstreams:
+        timeout = re.search(r"^\s*keepalive_timeout (\d+)s;", block, re.M)
+        assert timeout and int(timeout.group(1)) < instance_keeps, name
+    instance = _KeptOpen()
+    port = free_port()
+    nginx = start_nginx(tmp_path, port, [f"127.0.0.1:{instance.server_address[1]}"] * 2)
+    try:
+        answer = call(port, "/v1/chat/completions", method="POST", body={"model": MODEL, "messages": []})
+        assert answer.status == 200
+        assert instance.closed_by_nginx.wait(timeout=30)  # nginx's default would keep it for 60 s
+    finally:
+        nginx.send_signal(signal.SIGTERM)
+        nginx.wait(timeout=30)
+        instance.shutdown()
+        instance.server_close()

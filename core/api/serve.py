@@ -50,7 +50,7 @@ async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         still_running = lifecycle.wait_for_turns(settings.drain_grace_seconds)
         log_event(logger, "drained", still_running=still_running)
 
-    lifecycle.drain_on_sigterm(drain)
+    lifecycle.drain_on_sigterm(drain, settings.drain_linger_seconds)
     yield
     await close_sessions()  # the plain provider calls' connections (core.providers.wire)
 
