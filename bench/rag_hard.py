@@ -194,3 +194,81 @@ QUESTIONS: list[tuple[str, str, str, str]] = [
     ("What is the most a room in an EU capital may cost per night in 2026?", "travel-2026-eu.md", "Lodging",
      "distractor"),
 ]
+
+# What a capable model answers when asked for a question in the other language of this mixed set (core.chat.translate
+# asks for every question here: the documents are in both languages). rag_eval.py scripts the tests' wire-protocol
+# server to reply with these, so the real translation path runs offline. Written as a translator would, not from the
+# answers' wording.
+TRANSLATIONS: dict[str, str] = {
+    "What was the hotel limit per night in EU capital cities in 2025?": "2025년 EU 수도의 1박 호텔 한도는 얼마였나요?",
+    "What is the hotel limit per night in EU capital cities in 2026?": "2026년 EU 수도의 1박 호텔 한도는 얼마인가요?",
+    "How much can US staff spend on a hotel in New York?": "미국 직원은 뉴욕에서 호텔에 얼마까지 쓸 수 있나요?",
+    "What is the 2025 daily meal allowance in the EU?": "2025년 EU의 하루 식비 수당은 얼마인가요?",
+    "What is the daily meal allowance for US employees?": "미국 직원의 하루 식비 수당은 얼마인가요?",
+    "From how many hours of train travel is first class allowed in 2026?":
+        "2026년에는 기차로 몇 시간 이상 이동하면 일등석이 허용되나요?",
+    "After how many seconds is the billing database standby promoted?":
+        "결제 데이터베이스 대기 서버는 몇 초 후에 승격되나요?",
+    "How long until the search cluster elects a new leader?": "검색 클러스터가 새 리더를 선출하기까지 얼마나 걸리나요?",
+    "How long are billing database backups kept?": "결제 데이터베이스 백업은 얼마 동안 보관되나요?",
+    "How often is the search index snapshotted?": "검색 인덱스 스냅샷은 얼마나 자주 찍나요?",
+    "When can schema changes run on the billing database?": "결제 데이터베이스의 스키마 변경은 언제 할 수 있나요?",
+    "2026년에는 재택근무를 일주일에 몇 번 할 수 있나요?": "How many times a week can I work from home in 2026?",
+    "2025년 재택근무 신청은 주 몇 회였나요?": "How many remote work days per week could be requested in 2025?",
+    "2026년 재택근무 모니터 지원은 몇 대인가요?": "How many monitors are provided for remote work in 2026?",
+    "Someone broke into my car and took my work computer. Who do I tell?":
+        "누가 내 차에 침입해서 업무용 컴퓨터를 가져갔어요. 누구에게 알려야 하나요?",
+    "Can my kids borrow my work machine for their homework?": "아이들이 숙제할 때 제 업무용 컴퓨터를 빌려 써도 되나요?",
+    "How frequently do developers get fresh hardware?": "개발자는 얼마나 자주 새 장비를 받나요?",
+    "Where can I plug in my EV at work?": "회사에서 전기차는 어디에서 충전할 수 있나요?",
+    "Does the CEO get a guaranteed spot to leave her car?": "CEO는 차를 세울 자리가 보장되나요?",
+    "I left my bike at the office over the holidays. Will it still be there?":
+        "연휴 동안 회사에 자전거를 두고 왔어요. 그대로 있을까요?",
+    "Can I take a long unpaid break after many years here?": "여기서 오래 일하면 긴 무급 휴식을 가질 수 있나요?",
+    "Will I still get a salary during extended time off?": "장기간 쉬는 동안에도 급여를 받나요?",
+    "Do I get my old job back after a long break?": "오래 쉬고 돌아오면 예전 자리로 복귀할 수 있나요?",
+    "How often do fake scam emails get sent to test us?": "우리를 시험하려고 가짜 사기 메일을 얼마나 자주 보내나요?",
+    "Do temporary freelancers have to do the yearly course?": "임시 프리랜서도 연례 교육을 받아야 하나요?",
+    "입사 첫날에는 무엇을 하나요?": "What do I do on my first day at the company?",
+    "회사에 처음 오는 날 어디로 가면 되나요?": "Where should I go on my first day at the office?",
+    "못 쓴 휴가를 내년으로 넘길 수 있나요?": "Can I move the leave I did not use to next year?",
+    "아내가 아이를 낳으면 남편은 며칠 쉴 수 있나요?": "How many days off does a husband get when his wife gives birth?",
+    "What is the most a room in an EU capital may cost per night in 2026?":
+        "2026년 EU 수도에서 1박 객실 요금은 최대 얼마까지 되나요?",
+    "How much does the company pay toward a home office chair?": "회사는 재택근무용 의자 구입비를 얼마까지 지원하나요?",
+    "Is my home internet bill covered when I work remotely?": "재택근무를 하면 집 인터넷 요금을 지원받을 수 있나요?",
+    "How many days off do I get when I get married?": "결혼하면 휴가를 며칠 받나요?",
+    "What do I get when my partner has a baby?": "배우자가 출산하면 무엇을 받나요?",
+    "How much condolence money is paid when a parent dies?": "부모님이 돌아가시면 조의금은 얼마를 받나요?",
+    "노트북을 도난당하면 언제까지 신고해야 하나요?": "If my laptop is stolen, how soon must I report it?",
+    "전기차 충전기가 있는 주차 공간은 몇 개인가요?": "How many parking spaces have electric vehicle chargers?",
+    "안식 휴가는 몇 년 근무하면 쓸 수 있나요?": "After how many years of service can I take a sabbatical?",
+    "보안 교육은 입사 후 며칠 안에 받아야 하나요?":
+        "Within how many days of joining must I complete security training?",
+    "미국 직원이 개인 차를 운전하면 마일당 얼마를 받나요?":
+        "How much per mile do US employees get for driving their personal car?",
+    "결제 데이터베이스 스키마 변경은 무슨 요일에 하나요?":
+        "On which day of the week are billing database schema changes made?",
+    "How many times a week could I work from home in 2025?": "2025년에는 일주일에 몇 번 재택근무를 할 수 있었나요?",
+    "Did the company pay for a monitor for remote work in 2025?": "2025년에 회사가 재택근무용 모니터를 지원했나요?",
+    "Who has to approve my remote work days in 2026?": "2026년에 재택근무일은 누가 승인해야 하나요?",
+    "How much leave do I get when my father or mother passes away?": "부모님이 돌아가시면 휴가를 며칠 받나요?",
+    "What time should I arrive on my first day?": "입사 첫날에는 몇 시까지 도착해야 하나요?",
+    "When do new hires receive their laptop?": "신입 사원은 노트북을 언제 받나요?",
+    "How long is the probation period, and am I paid in full?": "수습 기간은 얼마나 되며 급여는 전액 받나요?",
+    "How many vacation days does someone in their first year get?": "입사 첫해에는 연차가 며칠인가요?",
+    "Can unused vacation days be carried over to next year?": "사용하지 않은 연차를 다음 해로 이월할 수 있나요?",
+    "Can I take only half a day off?": "반나절만 휴가를 쓸 수 있나요?",
+    "2025년 EU 수도의 호텔 숙박비 한도는 얼마였나요?":
+        "What was the hotel limit per night in EU capital cities in 2025?",
+    "미국 직원의 하루 식비 한도는 얼마인가요?": "What is the daily meal allowance for US employees?",
+    "검색 클러스터 스냅샷은 며칠 동안 보관하나요?": "For how many days are search cluster snapshots kept?",
+    "결제 데이터베이스는 몇 분마다 백업하나요?": "How many minutes apart is the billing database backed up?",
+    "개발자는 노트북을 몇 년마다 새로 받나요?": "Every how many years do developers get a new laptop?",
+    "가족에게 회사 노트북을 빌려줘도 되나요?": "May I lend my company laptop to my family?",
+    "자전거는 어디에 세워야 하나요?": "Where should I park my bicycle?",
+    "안식 휴가 중에도 월급이 나오나요?": "Am I paid my salary during a sabbatical?",
+    "피싱 모의 훈련 메일은 일 년에 몇 번 오나요?": "How many phishing drill emails are sent per year?",
+    "2026년 유럽 출장에서 기차 일등석은 언제 탈 수 있나요?":
+        "When may I travel first class by train on a 2026 trip in Europe?",
+}

@@ -85,6 +85,13 @@ class KnowledgeSettings(BaseModel):
     top_k: int = Field(default=5, ge=1, le=50)
     candidates: int = Field(default=30, ge=1, le=500)  # from each of vector and keyword search, before fusion
     diversity: float = Field(default=0.0, ge=0, le=1)  # MMR: 0 = by relevance only
+    # A question in another language than the documents: the conversation's model (not the bundled one) is asked for
+    # it in theirs, and both are searched (core.chat.translate); metered like any call.
+    translate_queries: bool = True
+    # The conversation's model (not the bundled one) orders the best rerank_candidates passages, top_k of them kept
+    # (core.chat.rerank); metered like any call. Off: measured in bench/rag_eval.py, it is a call per question.
+    rerank: bool = False
+    rerank_candidates: int = Field(default=12, ge=2, le=50)
 
 
 class BackupSettings(BaseModel):

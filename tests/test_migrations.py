@@ -14,7 +14,7 @@ from core import db
 from core.config import PROJECT_ROOT
 from core.models import User
 
-HEAD = "0022"
+HEAD = "0023"
 TABLES = {"user", "auditevent", "conversation", "message", "usageevent", "limitpolicy", "usagedaily",
           "usagedailyerror", "providercredential", "orgsetting", "userpreference", "promptpreset", "apitoken",
           "budgetcounter", "budgethold", "team", "teammember", "priceoverride", "knowledgebase", "kbdocument", "chunk",
@@ -155,3 +155,24 @@ def test_old_conversations_become_one_branch_and_a_downgrade_keeps_the_branch_sh
         kept = conn.execute(text("SELECT content FROM message WHERE conversation_id = :c ORDER BY id"),
                             {"c": conv}).scalars().all()
     assert kept == ["q", "a2"]
+
+
+def test_the_documents_there_are_get_their_language(engine) -> None:  # type: ignore[no-untyped-def]
+    """Migration 0023 (issue #25, query translation): each knowledge document's language, from its text."""
+    from sqlalchemy import text
+
+    from core.knowledge import create_knowledge_base
+    from core.models import KbDocument
+
+    with Session(engine) as session:
+        admin = session.exec(select(User)).one()
+        kb_id = create_knowledge_base(session=session, user_id=admin.id or 0, name="Policies").id or 0
+        for name, body in (("en.md", "Report a stolen laptop within a day, and tell the service desk."),
+                           ("ko.md", "노트북을 도난당하면 하루 안에 서비스 데스크에 신고합니다."), ("empty.md", "")):
+            session.add(KbDocument(kb_id=kb_id, name=name, mime="text/markdown", sha256="0" * 64, text=body))
+        session.commit()
+    db.downgrade(engine, "0022")
+    db.upgrade(engine)
+    with engine.connect() as connection:
+        found = {row.name: row.language for row in connection.execute(text("SELECT name, language FROM kbdocument"))}
+    assert found == {"en.md": "en", "ko.md": "ko", "empty.md": ""}

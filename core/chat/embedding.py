@@ -17,6 +17,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from sqlalchemy.engine import Engine
 
@@ -33,12 +34,13 @@ from core.providers.base import Usage, prompt_bound
 from core.usage import Budgets, Hold, RateLimitService, record_usage
 
 Embed = Callable[[str, list[str]], list[list[float]]]  # an adapter's embed(model, texts)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
 class EmbeddingCharge:
-    """Who an embedding call is charged as, when not the user's default (an API request: its token's team and limits,
-    recorded as source api with the token's name)."""
+    """Who an embedding call (or a question's translation) is charged as, when not the user's default (an API
+    request: its token's team and limits, recorded as source api with the token's name)."""
 
     team: Team | None
     limits: tuple[LimitDefaults, bool]  # (limits, exempt) as a member of team
@@ -60,6 +62,14 @@ class EmbeddingMeter:
         """embed(texts) for user_id, counted as `tokens` input tokens (exact: by the model's own tokenizer, else an
         estimate): RateLimited (recorded as refused) when it would overrun a budget. charge: the team, limits and
         source to use instead of the user's defaults (else the user's default team, source ui)."""
+        return self.metered(provider, model, user_id, lambda: (embed(texts), Usage(tokens, 0, estimated=not exact)),
+                            prompt_tokens=max(tokens, prompt_bound(texts)), max_tokens=0, kind=UsageKind.embedding,
+                            charge=charge)
+
+    def metered(self, provider: str, model: str, user_id: int, run: Callable[[], tuple[T, Usage]], *,
+                prompt_tokens: int, max_tokens: int, kind: UsageKind, charge: EmbeddingCharge | None = None) -> T:
+        """run() for user_id, its worst case (prompt_tokens in, max_tokens out) held first; run returns its result
+        and the usage to record. Any call a turn makes besides its reply (embeddings, a question's translation)."""
         team_id = None
         try:
             with session_scope(self.engine) as session:
@@ -70,38 +80,36 @@ class EmbeddingMeter:
                     team, (limits, exempt) = charge.team, charge.limits
                 team_id = team.id if team is not None else None
                 hold = self.budgets.reserve(user_id=user_id, limits=limits, exempt=exempt, provider=provider,
-                                            model=model, prompt_tokens=max(tokens, prompt_bound(texts)),
-                                            max_tokens=0, team=team, kind=UsageKind.embedding,
-                                            source=charge.source if charge else UsageSource.ui,
+                                            model=model, prompt_tokens=prompt_tokens, max_tokens=max_tokens,
+                                            team=team, kind=kind, source=charge.source if charge else UsageSource.ui,
                                             token_name=charge.token_name if charge else None)
         except RateLimited:  # recorded for the dashboards, as the chat's refusals are
             self._record(user_id, provider, model, Usage(0, 0), UsageStatus.refused, "rate_limited", None,
-                         team_id, None, charge)
+                         team_id, None, charge, kind)
             raise
         started = time.perf_counter()
         try:
-            vectors = embed(texts)
-        except ProviderError as exc:  # nothing embedded: recorded with no tokens, the hold released by settling
+            result, usage = run()
+        except ProviderError as exc:  # nothing made: recorded with no tokens, the hold released by settling
             self._record(user_id, provider, model, Usage(0, 0), UsageStatus.error, exc.kind, hold, team_id,
-                         started, charge)
+                         started, charge, kind)
             raise
         except BaseException:
             self.budgets.release(hold)
             raise
-        self._record(user_id, provider, model, Usage(tokens, 0, estimated=not exact), UsageStatus.complete, None,
-                     hold, team_id, started, charge)
-        return vectors
+        self._record(user_id, provider, model, usage, UsageStatus.complete, None, hold, team_id, started, charge, kind)
+        return result
 
     def _record(self, user_id: int, provider: str, model: str, usage: Usage, status: UsageStatus,
                 error_kind: str | None, hold: Hold | None, team_id: int | None, started: float | None,
-                charge: EmbeddingCharge | None) -> None:
+                charge: EmbeddingCharge | None, kind: UsageKind) -> None:
         total_ms = (time.perf_counter() - started) * 1000 if started is not None else None
         try:
             with session_scope(self.engine) as session:
                 event = record_usage(session=session, user_id=user_id, conversation_id=None, provider=provider,
                                      model=model, usage=usage, status=status, error_kind=error_kind, ttft_ms=None,
-                                     total_ms=total_ms, settings=self.settings, team_id=team_id,
-                                     kind=UsageKind.embedding, source=charge.source if charge else UsageSource.ui,
+                                     total_ms=total_ms, settings=self.settings, team_id=team_id, kind=kind,
+                                     source=charge.source if charge else UsageSource.ui,
                                      token_name=charge.token_name if charge else None)
                 self.budgets.settle(session, hold, event)
         except BaseException:

@@ -18,11 +18,11 @@ from core.chat.choice import ProviderChoice, ProviderChooser, ProviderFactory, f
 from core.chat.context import clean_options, first_call_bound, stored_text
 from core.chat.embedding import embedder_resolver
 from core.chat.files import placed, prepare
-from core.chat.options import Charged, PlainCalls, Reserved, TurnDeps, TurnOptions, TurnSetup
+from core.chat.options import Charged, PlainCalls, Reserved, TeamChoice, TurnDeps, TurnOptions, TurnSetup
 from core.chat.passages import best_passages
-from core.chat.sources import indexing_notice
+from core.chat.search import SourceSearch
 from core.chat.turn import Turn
-from core.chat.versions import TeamChoice, VersionTurns, settings_of
+from core.chat.versions import VersionTurns, settings_of
 from core.config import LimitDefaults, Settings, get_settings
 from core.db import get_engine, session_scope
 from core.db_batch import group_commit
@@ -68,6 +68,7 @@ class ConversationManager(VersionTurns):
         self._factory = provider_factory
         self.knowledge = Knowledge(engine=self.engine, settings=self.settings,
                                    embedder_for=embedder_resolver(self.engine, self.settings))
+        self.search = SourceSearch(self.engine, self.settings, self.knowledge, self.limiter)
 
     def providers_for(self, user_id: int, role: Role | None = None, version: int | None = None) -> ProviderChooser:
         """The providers this user may use now; share it between the picker and the turn it starts."""
@@ -83,7 +84,8 @@ class ConversationManager(VersionTurns):
             clean_message(text, max_chars=self.settings.chat.max_input_chars)
         options = clean_options(options, self.settings)
         providers = self._checked(options, providers or self.providers_for(user_id))
-        sources, notice = self._sources(user_id, options, text)
+        sources, notice = self.search.find(user_id, options, text, providers.choose(options.provider).provider,
+                                           team=team)
         with session_scope(self.engine) as session:
             conv = None if conversation_id is None else get_owned(session=session, user_id=user_id,
                                                                    conversation_id=conversation_id)
@@ -139,7 +141,9 @@ class ConversationManager(VersionTurns):
         history = [Message(conversation_id=0, role=MessageRole.assistant if m.role == "assistant" else MessageRole.user,
                            content=sanitize(stored_text(m), max_chars=limit)) for m in conversation]
         question = next((m.content for m in reversed(conversation) if m.role == "user"), "")
-        sources, notice = self._sources(user_id, options, question)
+        sources, notice = self.search.find(user_id, options, question, providers.choose(options.provider).provider,
+                                           team=team, source=UsageSource.api, token_name=token_name, known=limits,
+                                           charged=charged)
         with session_scope(self.engine) as session:
             reserved = self._consume(session, user_id, options, providers, history, sources, trim=False,
                                      source=UsageSource.api, token_name=token_name, count_request=count_request,
@@ -217,14 +221,6 @@ class ConversationManager(VersionTurns):
                              source=source, token_name=token_name, team_id=charged.id if charged else None)
             raise
         return Reserved(limits, hold, charged)
-
-    def _sources(self, user_id: int, options: TurnOptions, question: str) -> tuple[tuple[Hit, ...], str | None]:
-        """The passages for question from the options' knowledge bases (NotFound for one the user may not read:
-        nothing is stored), and a notice when some of their documents are still being indexed."""
-        if not options.knowledge_bases or not question.strip():
-            return (), None
-        found = self.knowledge.search(user_id=user_id, kb_ids=list(options.knowledge_bases), query=question)
-        return tuple(found.hits), indexing_notice(found.still_indexing)
 
     def _checked(self, options: TurnOptions, providers: ProviderChooser) -> ProviderChooser:
         """providers, once the chosen provider can answer for this user; ValidationError saying why not.

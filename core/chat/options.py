@@ -18,6 +18,8 @@ from core.models import Message, MessageStatus, Team, UsageSource
 from core.providers.base import ChatMessage, ChatResult, ToolCall, Tooling, Usage, needs_of
 from core.usage import Budgets, Hold
 
+TeamChoice = int | str | None  # the team to charge, by id or name; None: the user's default team
+
 
 class CallStopped(Exception):
     """A provider call abandoned before it answered: its client left (the call's connection is closed)."""

