@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from sqlalchemy.engine import Engine
 
-from core.accounts import charged_team
+from core.accounts import charged_team, check_allowed
 from core.chat.embedding import EmbeddingCharge, EmbeddingMeter
 from core.chat.options import Charged, TeamChoice, TurnOptions
 from core.chat.rerank import Reranker
@@ -41,8 +41,11 @@ class SourceSearch:
         asked: Asked | None = None
 
         def asking() -> Asked:
-            return asked or Asked(user_id, provider, options.model, self._charge(user_id, team, source, token_name,
-                                                                                  known, charged))
+            if asked is not None:
+                return asked
+            charge = self._charge(user_id, team, source, token_name, known, charged)
+            check_allowed(charge.team, options.provider, options.model)  # the turn's own check, before any call
+            return Asked(user_id, provider, options.model, charge)
 
         if self.translator.active(question, provider):  # only then: which languages do the documents hold?
             languages = self.knowledge.languages(user_id=user_id, kb_ids=kb_ids)

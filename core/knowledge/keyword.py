@@ -11,9 +11,12 @@ when nothing else is. Question words and endings (무엇, 하나, 어떻게) are
 from __future__ import annotations
 
 import re
+from pathlib import PurePath
 
 from sqlalchemy import bindparam, text
-from sqlmodel import Session
+from sqlmodel import Session, col, select
+
+from core.models.knowledge import Chunk, KbDocument
 
 _WORD = re.compile(r"[\w][\w.+#-]*", re.UNICODE)
 _HANGUL = re.compile(r"[\uac00-\ud7a3]")
@@ -121,3 +124,23 @@ def _postgres(session: Session, kb_ids: list[int], search_terms: list[str], limi
     statement = statement.bindparams(*(bindparam(name) for name in weights))
     rows = session.execute(statement, {**params, **patterns, **weights, "limit": limit}).all()
     return [(int(r[0]), float(r[1])) for r in rows]
+
+
+def heading_matches(session: Session, chunk_ids: list[int], query: str) -> dict[int, float]:
+    """The question's terms found in each of these chunks' document title or section path, each scoring its length
+    as the text's terms do (issue #25: a chunk's context counts as its words). Read for the few candidates a search
+    found, not indexed: a title is the same for all of its document's chunks."""
+    long_terms, short_terms = terms(query)
+    asked = long_terms + [t for t in short_terms if _HANGUL.search(t) or not long_terms]
+    if not chunk_ids or not asked:
+        return {}
+    rows = session.exec(select(Chunk.id, Chunk.section, KbDocument.name)
+                        .join(KbDocument, col(KbDocument.id) == Chunk.document_id)
+                        .where(col(Chunk.id).in_(chunk_ids))).all()
+    found = {}
+    for chunk_id, section, name in rows:
+        heading = f"{PurePath(name).stem} {section}".lower().replace("-", " ").replace("_", " ")
+        score = sum(float(len(t)) for t in asked if t in heading)
+        if score and chunk_id is not None:
+            found[chunk_id] = score
+    return found

