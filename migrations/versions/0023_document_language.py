@@ -18,6 +18,7 @@ revision: str = "0023"
 down_revision: str | None = "0022"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
+BATCH = 500
 
 
 def upgrade() -> None:
@@ -25,11 +26,15 @@ def upgrade() -> None:
     bind = op.get_bind()
     documents = sa.table("kbdocument", sa.column("id", sa.Integer), sa.column("text", sa.Text),
                          sa.column("language", sa.String))
-    rows = bind.execute(sa.select(documents.c.id, sa.func.substr(documents.c.text, 1, SAMPLE))).all()
-    for document_id, text in rows:
-        language = detect(text or "")
-        if language:
-            bind.execute(documents.update().where(documents.c.id == document_id).values(language=language))
+    ids = [row[0] for row in bind.execute(sa.select(documents.c.id).order_by(documents.c.id))]
+    for start in range(0, len(ids), BATCH):  # a few hundred documents' openings in memory at a time
+        batch = ids[start:start + BATCH]
+        rows = bind.execute(sa.select(documents.c.id, sa.func.substr(documents.c.text, 1, SAMPLE))
+                            .where(documents.c.id.in_(batch))).all()
+        for document_id, text in rows:
+            language = detect(text or "")
+            if language:
+                bind.execute(documents.update().where(documents.c.id == document_id).values(language=language))
 
 
 def downgrade() -> None:
