@@ -21,7 +21,7 @@ from core.errors import ProviderError, RateLimited
 from core.knowledge import Hit
 from core.logging import log_event
 from core.models import UsageKind
-from core.providers.base import ChatMessage, ChatRequest, Provider, Usage
+from core.providers.base import ChatMessage, ChatRequest, Provider, Usage, request_bound
 
 logger = logging.getLogger(__name__)
 SYSTEM = ("You rank search results. You get a question and numbered passages. Answer with the numbers of the "
@@ -63,9 +63,9 @@ class Reranker:
             result = asked.provider.generate(request)
             return result.text, result.usage
 
-        bound = asked.provider.count_tokens(request.system) + asked.provider.count_tokens(request.messages[0].content)
         try:
-            answer = self.meter.metered(asked.provider.name, asked.model, asked.user_id, run, prompt_tokens=bound + 16,
+            answer = self.meter.metered(asked.provider.name, asked.model, asked.user_id, run,
+                                        prompt_tokens=request_bound(request, asked.provider),
                                         max_tokens=limit, kind=UsageKind.rerank, charge=asked.charge)
         except (ProviderError, RateLimited) as exc:  # recorded by the meter; the retrieval's order stands
             log_event(logger, "rerank_skipped", level=logging.WARNING, reason=type(exc).__name__)

@@ -18,6 +18,7 @@ its best match, core.knowledge.retrieval).
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 from collections import OrderedDict
@@ -29,7 +30,7 @@ from core.errors import ProviderError, RateLimited
 from core.knowledge.languages import detect, name
 from core.logging import log_event
 from core.models import UsageKind
-from core.providers.base import ChatMessage, ChatRequest, Provider, Usage, estimate_tokens
+from core.providers.base import ChatMessage, ChatRequest, Provider, Usage, estimate_tokens, request_bound
 
 logger = logging.getLogger(__name__)
 SYSTEM = ("You translate search questions for a document search. Put the user's question into {language}. Keep "
@@ -37,6 +38,7 @@ SYSTEM = ("You translate search questions for a document search. Put the user's 
           "quotes, no explanation.")
 MAX_LANGUAGES = 2  # the knowledge bases' other languages asked for, at most
 LOCAL = "local"  # the bundled model's provider: never asked
+MAX_QUESTION_CHARS = 2000  # a longer question is searched as asked: the embedder reads ~512 tokens of it anyway
 KNOWN = 1024  # translations kept in this process (a user's question, language and model): asked again, not paid again
 
 
@@ -59,8 +61,10 @@ class QueryTranslator:
         self._lock = threading.Lock()
 
     def active(self, question: str, provider: Provider) -> bool:
-        """Whether anything may be asked: translation on, a model that translates, a question whose language is sure."""
-        return self.settings.knowledge.translate_queries and provider.name != LOCAL and bool(detect(question))
+        """Whether anything may be asked: translation on, a model that translates, a question of at most
+        MAX_QUESTION_CHARS whose language is sure."""
+        return (self.settings.knowledge.translate_queries and provider.name != LOCAL
+                and len(question) <= MAX_QUESTION_CHARS and bool(detect(question)))
 
     def wanted(self, question: str, languages: set[str], provider: Provider) -> list[str]:
         """The languages to ask for: the documents' languages other than the question's (none unless active)."""
@@ -73,7 +77,8 @@ class QueryTranslator:
         """question in each wanted language (see wanted()); [] when none is wanted or every call failed."""
         found = []
         for language in self.wanted(question, languages, asked.provider):
-            key = (asked.user_id, asked.provider.name, asked.model, language, question)
+            key = (asked.user_id, asked.provider.name, asked.model, language,
+                   hashlib.sha256(question.encode()).hexdigest())
             with self._lock:
                 text = self._known.get(key, "")
             if text:
@@ -97,14 +102,13 @@ class QueryTranslator:
         limit = min(512, 2 * estimate_tokens(question) + 32)  # a translation is about as long as the question
         request = ChatRequest(model=asked.model, messages=[ChatMessage(role="user", content=question)],
                               system=SYSTEM.format(language=name(language)), temperature=0.0, max_tokens=limit)
-        system_tokens = asked.provider.count_tokens(request.system)
 
         def run() -> tuple[str, Usage]:
             result = asked.provider.generate(request)
             return result.text, result.usage
 
         text = self.meter.metered(asked.provider.name, asked.model, asked.user_id, run,
-                                  prompt_tokens=system_tokens + asked.provider.count_tokens(question) + 16,
+                                  prompt_tokens=request_bound(request, asked.provider),
                                   max_tokens=limit, kind=UsageKind.translation, charge=asked.charge)
         return clean(text, len(question))
 

@@ -213,3 +213,25 @@ def test_a_model_the_users_team_may_not_use_is_not_asked_to_translate(engine, se
     with pytest.raises(PermissionDenied, match="Frugal"):
         manager.send(user_id=alice, conversation_id=None, text=QUESTION, options=_options(kb_id))
     assert server.calls("/chat/completions") == [] and _events(engine, UsageKind.translation) == []
+
+
+def test_the_hold_covers_any_question_and_a_long_one_is_searched_as_asked(engine, settings, monkeypatch) -> None:
+    """Security review: the hold counted estimated tokens (~1 per 3 bytes), while a question of rare characters is
+    billed up to a token per byte: now the bound every other call holds (prompt_bound). A question past
+    MAX_QUESTION_CHARS is not translated (the embedder reads ~512 tokens of it; the cache keys a digest)."""
+    from core.chat.translate import MAX_QUESTION_CHARS, Asked
+
+    manager = _manager(engine, settings)
+    translator = manager.search.translator
+    held: list[int] = []
+
+    def metered(provider, model, user_id, run, *, prompt_tokens, max_tokens, kind, charge=None):  # type: ignore[no-untyped-def]
+        held.append(prompt_tokens)
+        return "translated"
+
+    monkeypatch.setattr(translator.meter, "metered", metered)
+    rare = "뷁쀍똠 " * 300 + "신고해야 하나요?"  # three bytes a syllable, each possibly a token or more
+    openai = manager.providers_for(1).choose("openai").provider
+    assert translator.translations(rare, {"en"}, Asked(1, openai, MODEL)) == ["translated"]
+    assert held[0] >= len(rare.encode())  # at least a token per byte of the question
+    assert translator.wanted("가" * (MAX_QUESTION_CHARS + 1), {"en"}, openai) == []
