@@ -12,13 +12,12 @@ from sqlmodel import Session, col, select
 
 from core.chat import ConversationManager, TurnOptions
 from core.chat.rerank import reordered
-from core.config import ChatSettings, ModelInfo, ProviderCatalog, Settings, get_settings
-from core.keys import save_user_key
-from core.knowledge import Hit, create_knowledge_base, forget_clients
+from core.config import Settings, get_settings
+from core.knowledge import Hit, forget_clients
 from core.models import UsageEvent, UsageKind, UsageStatus
 from core.providers.base import Credentials
 from core.providers.local import LocalProvider
-from tests.conftest import add_user
+from tests.chat.test_translation import MODEL, _knowledge, _user, priced_openai
 from tests.fakes.provider_server import FakeProviderServer, Reply
 
 HANDBOOK = b"""# Theft
@@ -27,32 +26,21 @@ Report a stolen laptop to the IT service desk within 24 hours, and file a police
 Developers receive a new laptop every three years; everyone else every four years.
 """
 QUESTION = "How often do developers get a new laptop?"
-MODEL = "gpt-test"
 
 
 @pytest.fixture
 def settings(engine: Engine, server: FakeProviderServer) -> Iterator[Settings]:
     forget_clients()
-    base = get_settings()
-    yield base.model_copy(update={
-        "chat": ChatSettings(fallback=["openai"]),
-        "knowledge": base.knowledge.model_copy(update={"rerank": True, "rerank_candidates": 5, "top_k": 1}),
-        "providers": {**base.providers, "openai": ProviderCatalog(
-            models={MODEL: ModelInfo(context_window=8000, price_in=1.0, price_out=2.0)}, base_url=server.openai_url,
-            max_retries=0)},
-    })
+    base = priced_openai(server)
+    yield base.model_copy(update={"knowledge": base.knowledge.model_copy(
+        update={"rerank": True, "rerank_candidates": 5, "top_k": 1})})
     forget_clients()
 
 
 def _setup(engine: Engine, settings: Settings, session: Session) -> tuple[ConversationManager, int, int]:
     manager = ConversationManager(engine=engine, settings=settings)
-    uid = add_user(session, "alice")
-    save_user_key(session=session, user_id=uid, provider="openai", api_key="sk-good-key")
-    kb_id = create_knowledge_base(session=session, user_id=uid, name="Handbook").id or 0
-    session.commit()
-    manager.knowledge.upload(user_id=uid, kb_id=kb_id, name="handbook.md", raw=HANDBOOK)
-    manager.knowledge.wait()
-    return manager, uid, kb_id
+    uid = _user(session, "alice")
+    return manager, uid, _knowledge(session, manager, uid, ("handbook.md", HANDBOOK))
 
 
 def _ask(manager: ConversationManager, uid: int, kb_id: int) -> tuple[Hit, ...]:

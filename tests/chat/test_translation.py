@@ -41,16 +41,21 @@ TRANSLATED = "If my laptop is stolen, by when must I report it?"
 MODEL = "gpt-test"
 
 
-@pytest.fixture
-def settings(engine: Engine, server: FakeProviderServer) -> Iterator[Settings]:
-    forget_clients()
+def priced_openai(server: FakeProviderServer) -> Settings:
+    """The app's settings with one priced OpenAI model served by the wire-protocol server."""
     base = get_settings()
-    yield base.model_copy(update={
+    return base.model_copy(update={
         "chat": ChatSettings(fallback=["openai"]),
         "providers": {**base.providers, "openai": ProviderCatalog(
             models={MODEL: ModelInfo(context_window=8000, price_in=1.0, price_out=2.0)}, base_url=server.openai_url,
             max_retries=0)},
     })
+
+
+@pytest.fixture
+def settings(engine: Engine, server: FakeProviderServer) -> Iterator[Settings]:
+    forget_clients()
+    yield priced_openai(server)
     forget_clients()
 
 
